@@ -1,0 +1,474 @@
+//! Decoding: the packet header, per-type payload validation, and the reassembler that joins a
+//! binary packet's header with the attachment frames that follow it.
+
+use super::placeholder::Walk;
+use super::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
+use crate::{Limits, Str};
+use bytes::Bytes;
+use serde::de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+/// Why text or bytes are not a valid Socket.IO packet. Each is a protocol violation: the
+/// reference server closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// An empty Engine.IO message.
+    #[error("empty packet")]
+    Empty,
+    /// The first character is not a packet type `0`–`6`.
+    #[error("unknown packet type {0:?}")]
+    UnknownType(char),
+    /// A binary packet whose attachment count is not digits followed by `-`.
+    #[error("malformed attachment count")]
+    InvalidAttachmentCount,
+    /// More attachments announced than [`Limits::max_attachments`].
+    #[error("{count} attachments announced, at most {max} allowed")]
+    TooManyAttachments {
+        /// The count announced (saturated at `u64::MAX`).
+        count: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// An ack id that does not fit in a `u64`.
+    #[error("ack id does not fit in 64 bits")]
+    InvalidAckId,
+    /// An ack id on a packet type that takes none.
+    #[error("{0:?} packets take no ack id")]
+    UnexpectedAckId(PacketType),
+    /// An ACK without the id of the event it answers.
+    #[error("ACK without an ack id")]
+    MissingAckId,
+    /// An EVENT or ACK without a payload.
+    #[error("{0:?} packets need a payload")]
+    MissingPayload(PacketType),
+    /// The payload is not well-formed JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// Line of the error, from 1.
+        line: usize,
+        /// Column of the error, from 1.
+        column: usize,
+        /// What `serde_json` found wrong.
+        message: String,
+    },
+    /// The payload is JSON, but not what this packet type takes.
+    #[error("invalid {packet_type:?} payload: {error}")]
+    Payload {
+        /// The packet's type.
+        packet_type: PacketType,
+        /// What was wrong.
+        error: PayloadError,
+    },
+    /// A text message arrived while a binary packet still waited for attachments.
+    #[error("text message while {received} of {expected} attachments were received")]
+    TextDuringBinary {
+        /// Attachments received so far.
+        received: usize,
+        /// Attachments announced.
+        expected: usize,
+    },
+    /// A binary message arrived with no binary packet waiting for it.
+    #[error("binary message without a packet header announcing it")]
+    UnexpectedBinary,
+}
+
+/// What is wrong with a well-formed JSON payload, per the reference decoder's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// CONNECT data must be an object.
+    #[error("expected an object")]
+    NotObject,
+    /// CONNECT_ERROR data must be a string or an object.
+    #[error("expected a string or an object")]
+    NotStringOrObject,
+    /// EVENT and ACK data must be an array.
+    #[error("expected an array")]
+    NotArray,
+    /// DISCONNECT takes no payload.
+    #[error("no payload allowed")]
+    Unexpected,
+    /// An EVENT needs at least the event name.
+    #[error("event without a name")]
+    MissingEventName,
+    /// The first element of an EVENT is neither a string nor a number.
+    #[error("event name is neither a string nor a number")]
+    InvalidEventName,
+    /// The event name is one the client API reserves.
+    #[error("reserved event name {0:?}")]
+    ReservedEventName(String),
+    /// A placeholder whose `num` is not an integer below the attachment count.
+    #[error("placeholder num is not an integer in 0..{attachments}")]
+    InvalidPlaceholder {
+        /// The number of attachments announced.
+        attachments: usize,
+    },
+}
+
+impl DecodeError {
+    fn payload(packet_type: PacketType, error: PayloadError) -> Self {
+        DecodeError::Payload { packet_type, error }
+    }
+}
+
+/// A header whose attachments are still to come.
+#[derive(Debug, Clone)]
+struct Pending {
+    packet: Packet,
+    expected: usize,
+    received: Vec<Bytes>,
+}
+
+/// Decodes Socket.IO packets from the data of Engine.IO messages, reassembling binary packets.
+///
+/// Feed it the text of each Engine.IO text `message` (without the leading `4`) and the bytes of
+/// each binary one, in arrival order. One decoder per connection. After an error the connection
+/// must be closed; the decoder drops any partial packet.
+///
+/// ```
+/// use roomcast::packet::{Decoder, Packet};
+/// use roomcast::{Limits, Str};
+/// let mut decoder = Decoder::new(Limits::default());
+/// let header = Str::from_static(r#"51-["baz",{"_placeholder":true,"num":0}]"#);
+/// assert!(decoder.push_text(header).unwrap().is_none()); // waits for the attachment
+/// let packet = decoder.push_binary(vec![1, 2, 3, 4].into()).unwrap().unwrap();
+/// let Packet::Event { event, .. } = packet else { panic!() };
+/// assert_eq!(event.data().attachments()[0][..], [1, 2, 3, 4]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    limits: Limits,
+    pending: Option<Pending>,
+}
+
+impl Decoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            pending: None,
+        }
+    }
+
+    /// Whether a binary packet is waiting for attachments.
+    pub fn is_reassembling(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Decodes the text of an Engine.IO message. `Ok(None)`: a binary packet's header, waiting
+    /// for its attachments.
+    pub fn push_text(&mut self, text: Str) -> Result<Option<Packet>, DecodeError> {
+        if let Some(p) = self.pending.take() {
+            return Err(DecodeError::TextDuringBinary {
+                received: p.received.len(),
+                expected: p.expected,
+            });
+        }
+        let (packet, expected) = decode_header(&text, &self.limits)?;
+        if expected == 0 {
+            return Ok(Some(packet));
+        }
+        self.pending = Some(Pending {
+            packet,
+            expected,
+            received: Vec::with_capacity(expected),
+        });
+        Ok(None)
+    }
+
+    /// Takes one binary Engine.IO message as the next attachment. `Ok(Some)` once the last one
+    /// announced has arrived.
+    pub fn push_binary(&mut self, bytes: Bytes) -> Result<Option<Packet>, DecodeError> {
+        let pending = self.pending.as_mut().ok_or(DecodeError::UnexpectedBinary)?;
+        pending.received.push(bytes);
+        if pending.received.len() < pending.expected {
+            return Ok(None);
+        }
+        let Some(Pending {
+            mut packet,
+            received,
+            ..
+        }) = self.pending.take()
+        else {
+            return Err(DecodeError::UnexpectedBinary);
+        };
+        match &mut packet {
+            Packet::Event { event, .. } => event.data.attachments = received,
+            Packet::Ack { data, .. } => data.attachments = received,
+            // Only events and acks are ever pending.
+            _ => {}
+        }
+        Ok(Some(packet))
+    }
+}
+
+/// Decodes one packet's text; returns it with the number of attachments still to come.
+fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeError> {
+    let b = text.as_bytes();
+    let first = *b.first().ok_or(DecodeError::Empty)?;
+    let ty = PacketType::from_ascii(first).ok_or_else(|| {
+        DecodeError::UnknownType(text.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER))
+    })?;
+    let mut i = 1;
+
+    let mut attachments = 0;
+    if matches!(ty, PacketType::BinaryEvent | PacketType::BinaryAck) {
+        let (count, end) = parse_digits(b, i);
+        if end == i || b.get(end) != Some(&b'-') {
+            return Err(DecodeError::InvalidAttachmentCount);
+        }
+        let count = count.unwrap_or(u64::MAX);
+        attachments = usize::try_from(count)
+            .ok()
+            .filter(|&n| n <= limits.max_attachments)
+            .ok_or(DecodeError::TooManyAttachments {
+                count,
+                max: limits.max_attachments,
+            })?;
+        i = end + 1;
+    }
+
+    // ASCII delimiters only, so every index below is a char boundary.
+    let nsp = if b.get(i) == Some(&b'/') {
+        let end = b[i..]
+            .iter()
+            .position(|&c| c == b',')
+            .map_or(b.len(), |n| i + n);
+        let nsp = text.slice(i..end).unwrap_or_default();
+        i = (end + 1).min(b.len());
+        nsp
+    } else {
+        Str::from_static("/")
+    };
+
+    let (id, end) = parse_digits(b, i);
+    let id = if end > i {
+        Some(id.ok_or(DecodeError::InvalidAckId)?)
+    } else {
+        None
+    };
+    i = end;
+    let json = (i < b.len()).then(|| text.slice(i..b.len()).unwrap_or_default());
+
+    let takes_id = matches!(
+        ty,
+        PacketType::Event | PacketType::BinaryEvent | PacketType::Ack | PacketType::BinaryAck
+    );
+    if id.is_some() && !takes_id {
+        return Err(DecodeError::UnexpectedAckId(ty));
+    }
+
+    let packet = match ty {
+        PacketType::Connect => {
+            if let Some(json) = &json {
+                expect_kind(ty, json, &[b'{'], PayloadError::NotObject)?;
+            }
+            Packet::Connect { nsp, data: json }
+        }
+        PacketType::Disconnect => {
+            if json.is_some() {
+                return Err(DecodeError::payload(ty, PayloadError::Unexpected));
+            }
+            Packet::Disconnect { nsp }
+        }
+        PacketType::ConnectError => {
+            let json = json.ok_or(DecodeError::MissingPayload(ty))?;
+            expect_kind(ty, &json, &[b'"', b'{'], PayloadError::NotStringOrObject)?;
+            Packet::ConnectError { nsp, data: json }
+        }
+        PacketType::Event | PacketType::BinaryEvent => {
+            let json = json.ok_or(DecodeError::MissingPayload(ty))?;
+            let (name, args_at) = check_event(ty, &json, attachments)?;
+            Packet::Event {
+                nsp,
+                id,
+                event: Event {
+                    name,
+                    data: Payload {
+                        json,
+                        attachments: Vec::new(),
+                    },
+                    args_at,
+                },
+            }
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            let id = id.ok_or(DecodeError::MissingAckId)?;
+            let json = json.ok_or(DecodeError::MissingPayload(ty))?;
+            check_ack(ty, &json, attachments)?;
+            Packet::Ack {
+                nsp,
+                id,
+                data: Payload {
+                    json,
+                    attachments: Vec::new(),
+                },
+            }
+        }
+    };
+    Ok((packet, attachments))
+}
+
+/// Parses the run of ASCII digits at `from`: its value (`None` on `u64` overflow) and its end.
+fn parse_digits(b: &[u8], from: usize) -> (Option<u64>, usize) {
+    let mut value = Some(0u64);
+    let mut i = from;
+    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        value = value
+            .and_then(|v| v.checked_mul(10))
+            .and_then(|v| v.checked_add(u64::from(d - b'0')));
+        i += 1;
+    }
+    (value, i)
+}
+
+fn first_byte(json: &str) -> Option<u8> {
+    json.bytes()
+        .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+fn json_error(e: serde_json::Error) -> DecodeError {
+    DecodeError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+/// Validates `json` fully and checks that it starts with one of `kinds`.
+fn expect_kind(
+    ty: PacketType,
+    json: &str,
+    kinds: &[u8],
+    wrong: PayloadError,
+) -> Result<(), DecodeError> {
+    serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
+    match first_byte(json) {
+        Some(c) if kinds.contains(&c) => Ok(()),
+        _ => Err(DecodeError::payload(ty, wrong)),
+    }
+}
+
+/// Runs `f` over a deserializer of `json`, then checks nothing follows. A [`PayloadError`] the
+/// visitors leave in `problem` wins over the generic error they return to stop serde.
+fn with_deserializer<'a, T>(
+    ty: PacketType,
+    json: &'a str,
+    problem: &Cell<Option<PayloadError>>,
+    f: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+    ) -> Result<T, serde_json::Error>,
+) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let result = f(&mut de).and_then(|v| de.end().map(|()| v));
+    if let Some(p) = problem.take() {
+        return Err(DecodeError::payload(ty, p));
+    }
+    result.map_err(json_error)
+}
+
+fn check_ack(ty: PacketType, json: &str, attachments: usize) -> Result<(), DecodeError> {
+    if first_byte(json) != Some(b'[') {
+        // Still report malformed JSON as such.
+        serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
+        return Err(DecodeError::payload(ty, PayloadError::NotArray));
+    }
+    let problem = Cell::new(None);
+    with_deserializer(ty, json, &problem, |de| {
+        if ty == PacketType::BinaryAck {
+            de::DeserializeSeed::deserialize(Walk::new(attachments, &problem), de).map(drop)
+        } else {
+            de::Deserialize::deserialize(de).map(|IgnoredAny| ())
+        }
+    })
+}
+
+/// Validates an event payload; returns the event name and the offset just after it.
+fn check_event(
+    ty: PacketType,
+    json: &Str,
+    attachments: usize,
+) -> Result<(Str, usize), DecodeError> {
+    if first_byte(json) != Some(b'[') {
+        serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
+        return Err(DecodeError::payload(ty, PayloadError::NotArray));
+    }
+    let problem = Cell::new(None);
+    let walk = (ty == PacketType::BinaryEvent).then_some(attachments);
+    let first = with_deserializer(ty, json, &problem, |de| {
+        de::Deserializer::deserialize_seq(
+            de,
+            EventVisitor {
+                walk,
+                problem: &problem,
+            },
+        )
+    })?;
+    let raw = first.get();
+    // `raw` points into `json`: its offset is plain address arithmetic.
+    let start = raw.as_ptr() as usize - json.as_ptr() as usize;
+    let end = start + raw.len();
+    let name = match raw.as_bytes()[0] {
+        b'"' if !raw.contains('\\') => json.slice(start + 1..end - 1).unwrap_or_default(),
+        b'"' => Str::from(serde_json::from_str::<String>(raw).map_err(json_error)?),
+        b'-' | b'0'..=b'9' => json.slice(start..end).unwrap_or_default(),
+        _ => return Err(DecodeError::payload(ty, PayloadError::InvalidEventName)),
+    };
+    if raw.starts_with('"') && RESERVED_EVENTS.contains(&&*name) {
+        return Err(DecodeError::payload(
+            ty,
+            PayloadError::ReservedEventName(name.to_string()),
+        ));
+    }
+    Ok((name, end))
+}
+
+/// Visits an event's array: captures the first element raw, validates the rest (walking for
+/// placeholders when the packet is binary).
+struct EventVisitor<'p> {
+    walk: Option<usize>,
+    problem: &'p Cell<Option<PayloadError>>,
+}
+
+impl<'de> Visitor<'de> for EventVisitor<'_> {
+    type Value = &'de RawValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let Some(first) = seq.next_element::<&'de RawValue>()? else {
+            self.problem.set(Some(PayloadError::MissingEventName));
+            return Err(de::Error::custom("event without a name"));
+        };
+        match self.walk {
+            Some(n) => while seq.next_element_seed(Walk::new(n, self.problem))?.is_some() {},
+            None => while seq.next_element::<IgnoredAny>()?.is_some() {},
+        }
+        Ok(first)
+    }
+}
+
+/// Deserializes `T` from the elements of a sequence after its first one.
+pub(crate) struct SkipFirst<T>(PhantomData<T>);
+
+impl<T> SkipFirst<T> {
+    pub(crate) fn new() -> Self {
+        SkipFirst(PhantomData)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for SkipFirst<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        seq.next_element::<IgnoredAny>()?;
+        T::deserialize(de::value::SeqAccessDeserializer::new(seq))
+    }
+}

@@ -1,0 +1,275 @@
+//! Encoding: from `serde` values straight into the finished Engine.IO frame.
+
+use super::placeholder::Wrap;
+use super::{Event, Packet, PacketType, RESERVED_EVENTS};
+use crate::engine::Frame;
+use crate::Str;
+use bytes::Bytes;
+use serde::Serialize;
+use std::cell::RefCell;
+
+/// Why a packet could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The value could not be serialized as JSON (a map with non-string keys, say).
+    #[error("cannot serialize the payload: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A namespace starts with `/` and, delimited by a comma on the wire, cannot contain one.
+    #[error("invalid namespace {0:?}: it must start with '/' and contain no ','")]
+    InvalidNamespace(String),
+    /// The event name is one the client API reserves.
+    #[error("reserved event name {0:?}")]
+    ReservedEventName(String),
+}
+
+/// A packet ready for the wire: one Engine.IO text message (the leading `4` included) and the
+/// binary messages that follow it. Cheap to clone: every part is a shared buffer, so one
+/// encoded broadcast is written to any number of connections.
+///
+/// ```
+/// use roomcast::packet::Encoded;
+/// let e = Encoded::event("/admin", Some(12), "hello", &("world", 1)).unwrap();
+/// assert_eq!(e.text(), r#"42/admin,12["hello","world",1]"#);
+///
+/// let bin = Encoded::event("/", None, "file", &(bytes::Bytes::from_static(b"\x01\x02"),)).unwrap();
+/// assert_eq!(bin.text(), r#"451-["file",{"_placeholder":true,"num":0}]"#);
+/// assert_eq!(bin.attachments(), [bytes::Bytes::from_static(b"\x01\x02")]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Encoded {
+    text: Str,
+    attachments: Vec<Bytes>,
+}
+
+impl Encoded {
+    /// The text message: `4` then the Socket.IO packet.
+    pub fn text(&self) -> &Str {
+        &self.text
+    }
+
+    /// The binary attachments, to send right after the text, in order.
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.attachments
+    }
+
+    /// Every frame to send, in order.
+    pub fn frames(&self) -> impl Iterator<Item = Frame> + '_ {
+        std::iter::once(Frame::Text(self.text.clone()))
+            .chain(self.attachments.iter().cloned().map(Frame::Binary))
+    }
+
+    /// The number of frames: the text and its attachments.
+    pub fn frame_count(&self) -> usize {
+        1 + self.attachments.len()
+    }
+
+    /// An EVENT. `args` serializes to a JSON array whose elements are the arguments (a tuple, a
+    /// slice, a `Vec`); any other value is the one argument. To send one array as the only
+    /// argument, wrap it in a one-element tuple. Bytes anywhere in `args` (`serialize_bytes`:
+    /// `bytes::Bytes` with its `serde` feature, `serde_bytes`) become attachments.
+    pub fn event<T: Serialize + ?Sized>(
+        nsp: &str,
+        id: Option<u64>,
+        name: &str,
+        args: &T,
+    ) -> Result<Encoded, EncodeError> {
+        if RESERVED_EVENTS.contains(&name) {
+            return Err(EncodeError::ReservedEventName(name.to_owned()));
+        }
+        let mut w = Writer::new(PacketType::Event, nsp, id, 16 + name.len())?;
+        w.buf.push(b'[');
+        serde_json::to_writer(&mut w.buf, name)?;
+        let at = w.buf.len();
+        w.serialize(args)?;
+        spread(&mut w.buf, at, b',');
+        Ok(w.finish())
+    }
+
+    /// An EVENT with the arguments of a received event under a new name, without parsing them.
+    ///
+    /// ```
+    /// use roomcast::packet::{Decoder, Encoded, Packet};
+    /// use roomcast::{Limits, Str};
+    /// let packet = Decoder::new(Limits::default())
+    ///     .push_text(Str::from_static(r#"2["message",1,{"a":2}]"#)).unwrap().unwrap();
+    /// let Packet::Event { event, .. } = packet else { panic!() };
+    /// let back = Encoded::event_with_args_of("/", None, "message-back", &event).unwrap();
+    /// assert_eq!(back.text(), r#"42["message-back",1,{"a":2}]"#);
+    /// ```
+    pub fn event_with_args_of(
+        nsp: &str,
+        id: Option<u64>,
+        name: &str,
+        event: &Event,
+    ) -> Result<Encoded, EncodeError> {
+        if RESERVED_EVENTS.contains(&name) {
+            return Err(EncodeError::ReservedEventName(name.to_owned()));
+        }
+        let tail = event.args_json_tail();
+        let mut w = Writer::new(PacketType::Event, nsp, id, 4 + name.len() + tail.len())?;
+        w.buf.push(b'[');
+        serde_json::to_writer(&mut w.buf, name)?;
+        w.buf.extend_from_slice(tail.as_bytes());
+        w.attachments = event.data.attachments.clone();
+        Ok(w.finish())
+    }
+
+    /// An ACK answering event `id`. `args` as for [`event`](Self::event).
+    pub fn ack<T: Serialize + ?Sized>(
+        nsp: &str,
+        id: u64,
+        args: &T,
+    ) -> Result<Encoded, EncodeError> {
+        let mut w = Writer::new(PacketType::Ack, nsp, Some(id), 16)?;
+        let at = w.buf.len();
+        w.serialize(args)?;
+        if w.buf.get(at) != Some(&b'[') {
+            w.buf.insert(at, b'[');
+            w.buf.push(b']');
+        }
+        Ok(w.finish())
+    }
+
+    /// A CONNECT: from the server, `data` is `{"sid":…}`; from a client, its auth object.
+    pub fn connect<T: Serialize + ?Sized>(
+        nsp: &str,
+        data: Option<&T>,
+    ) -> Result<Encoded, EncodeError> {
+        let mut w = Writer::new(PacketType::Connect, nsp, None, 32)?;
+        if let Some(data) = data {
+            serde_json::to_writer(&mut w.buf, data)?;
+        }
+        Ok(w.finish())
+    }
+
+    /// A CONNECT_ERROR with `data`, usually `{"message":…,"data":…}`.
+    pub fn connect_error<T: Serialize + ?Sized>(
+        nsp: &str,
+        data: &T,
+    ) -> Result<Encoded, EncodeError> {
+        let mut w = Writer::new(PacketType::ConnectError, nsp, None, 32)?;
+        serde_json::to_writer(&mut w.buf, data)?;
+        Ok(w.finish())
+    }
+
+    /// A DISCONNECT from `nsp`.
+    pub fn disconnect(nsp: &str) -> Result<Encoded, EncodeError> {
+        Ok(Writer::new(PacketType::Disconnect, nsp, None, 0)?.finish())
+    }
+}
+
+impl Packet {
+    /// Encodes a packet, JSON as it is held. Decoding the result gives back an equal packet.
+    pub fn encode(&self) -> Result<Encoded, EncodeError> {
+        let (id, json, attachments): (_, Option<&Str>, &[Bytes]) = match self {
+            Packet::Connect { data, .. } => (None, data.as_ref(), &[]),
+            Packet::Disconnect { .. } => (None, None, &[]),
+            Packet::Event { id, event, .. } => {
+                (*id, Some(&event.data.json), &event.data.attachments)
+            }
+            Packet::Ack { id, data, .. } => (Some(*id), Some(&data.json), &data.attachments),
+            Packet::ConnectError { data, .. } => (None, Some(data), &[]),
+        };
+        let json_len = json.map_or(0, |j| j.len());
+        let mut w = Writer::new(self.packet_type(), self.nsp(), id, json_len)?;
+        if let Some(json) = json {
+            w.buf.extend_from_slice(json.as_bytes());
+        }
+        w.attachments = attachments.to_vec();
+        Ok(w.finish())
+    }
+}
+
+/// Turns the array serialized at `at` into the tail of an enclosing array already open before
+/// it: `[a,b]` becomes `<sep>a,b]`, `[]` becomes `]`, and any other value `<sep>value]`.
+fn spread(buf: &mut Vec<u8>, at: usize, sep: u8) {
+    match (buf.get(at), buf.get(at + 1)) {
+        (Some(b'['), Some(b']')) => {
+            buf.truncate(at);
+            buf.push(b']');
+        }
+        (Some(b'['), _) => buf[at] = sep,
+        _ => {
+            buf.insert(at, sep);
+            buf.push(b']');
+        }
+    }
+}
+
+/// Builds one packet: the header as if it had no attachments, the JSON after it; `finish`
+/// rewrites the header when serialization found binary values.
+struct Writer<'n> {
+    buf: Vec<u8>,
+    ty: PacketType,
+    nsp: &'n str,
+    id: Option<u64>,
+    header_len: usize,
+    attachments: Vec<Bytes>,
+}
+
+impl<'n> Writer<'n> {
+    fn new(
+        ty: PacketType,
+        nsp: &'n str,
+        id: Option<u64>,
+        body_hint: usize,
+    ) -> Result<Self, EncodeError> {
+        if !nsp.starts_with('/') || nsp.contains(',') {
+            return Err(EncodeError::InvalidNamespace(nsp.to_owned()));
+        }
+        let mut buf = Vec::with_capacity(24 + nsp.len() + body_hint + body_hint / 2);
+        write_header(&mut buf, ty, 0, nsp, id);
+        Ok(Writer {
+            header_len: buf.len(),
+            buf,
+            ty,
+            nsp,
+            id,
+            attachments: Vec::new(),
+        })
+    }
+
+    fn serialize<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+        let sink = RefCell::new(std::mem::take(&mut self.attachments));
+        let result =
+            Wrap { value, sink: &sink }.serialize(&mut serde_json::Serializer::new(&mut self.buf));
+        self.attachments = sink.into_inner();
+        Ok(result?)
+    }
+
+    fn finish(mut self) -> Encoded {
+        if !self.attachments.is_empty() {
+            let ty = match self.ty {
+                PacketType::Event => PacketType::BinaryEvent,
+                PacketType::Ack => PacketType::BinaryAck,
+                other => other,
+            };
+            let mut buf = Vec::with_capacity(self.buf.len() + 8);
+            write_header(&mut buf, ty, self.attachments.len(), self.nsp, self.id);
+            buf.extend_from_slice(&self.buf[self.header_len..]);
+            self.buf = buf;
+        }
+        // The buffer holds only `&str`s and serde_json output: valid UTF-8 by construction.
+        let text = String::from_utf8(self.buf).unwrap_or_default();
+        Encoded {
+            text: Str::from(text),
+            attachments: self.attachments,
+        }
+    }
+}
+
+fn write_header(buf: &mut Vec<u8>, ty: PacketType, attachments: usize, nsp: &str, id: Option<u64>) {
+    buf.push(b'4');
+    buf.push(ty.as_ascii());
+    if attachments > 0 {
+        buf.extend_from_slice(itoa::Buffer::new().format(attachments).as_bytes());
+        buf.push(b'-');
+    }
+    if nsp != "/" {
+        buf.extend_from_slice(nsp.as_bytes());
+        buf.push(b',');
+    }
+    if let Some(id) = id {
+        buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    }
+}
