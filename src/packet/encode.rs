@@ -64,8 +64,8 @@ impl Encoded {
     }
 
     /// An EVENT. `args` serializes to a JSON array whose elements are the arguments (a tuple, a
-    /// slice, a `Vec`); any other value is the one argument. To send one array as the only
-    /// argument, wrap it in a one-element tuple. Bytes anywhere in `args` (`serialize_bytes`:
+    /// slice, a `Vec`); `()` means none; any other value is the one argument. To send one array
+    /// (or `null`) as the only argument, wrap it in a one-element tuple. Bytes anywhere in `args` (`serialize_bytes`:
     /// `bytes::Bytes` with its `serde` feature, `serde_bytes`) become attachments.
     pub fn event<T: Serialize + ?Sized>(
         nsp: &str,
@@ -81,7 +81,7 @@ impl Encoded {
         serde_json::to_writer(&mut w.buf, name)?;
         let at = w.buf.len();
         w.serialize(args)?;
-        spread(&mut w.buf, at, b',');
+        spread(&mut w.buf, at);
         Ok(w.finish())
     }
 
@@ -123,9 +123,16 @@ impl Encoded {
         let mut w = Writer::new(PacketType::Ack, nsp, Some(id), 16)?;
         let at = w.buf.len();
         w.serialize(args)?;
-        if w.buf.get(at) != Some(&b'[') {
-            w.buf.insert(at, b'[');
-            w.buf.push(b']');
+        match &w.buf[at..] {
+            b"null" => {
+                w.buf.truncate(at);
+                w.buf.extend_from_slice(b"[]");
+            }
+            [b'[', ..] => {}
+            _ => {
+                w.buf.insert(at, b'[');
+                w.buf.push(b']');
+            }
         }
         Ok(w.finish())
     }
@@ -180,17 +187,18 @@ impl Packet {
     }
 }
 
-/// Turns the array serialized at `at` into the tail of an enclosing array already open before
-/// it: `[a,b]` becomes `<sep>a,b]`, `[]` becomes `]`, and any other value `<sep>value]`.
-fn spread(buf: &mut Vec<u8>, at: usize, sep: u8) {
-    match (buf.get(at), buf.get(at + 1)) {
-        (Some(b'['), Some(b']')) => {
+/// Turns the arguments serialized at `at` into the tail of the event array opened before them:
+/// `[a,b]` becomes `,a,b]`, `[]` and `null` (the unit `()`) become `]`, any other value
+/// `,value]`.
+fn spread(buf: &mut Vec<u8>, at: usize) {
+    match &buf[at..] {
+        b"null" | b"[]" => {
             buf.truncate(at);
             buf.push(b']');
         }
-        (Some(b'['), _) => buf[at] = sep,
+        [b'[', ..] => buf[at] = b',',
         _ => {
-            buf.insert(at, sep);
+            buf.insert(at, b',');
             buf.push(b']');
         }
     }
