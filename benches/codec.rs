@@ -1,1 +1,100 @@
-fn main() {}
+//! Codec throughput: Engine.IO + Socket.IO decoding with full validation, and encoding from
+//! `serde` values to the finished wire frame.
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use roomcast::engine::{self, decode_payload, Frame, Message};
+use roomcast::packet::{Decoder, Encoded, Packet};
+use roomcast::{Limits, Str};
+use serde::Serialize;
+
+const TYPICAL: &str = r#"42["message",{"text":"hello world","user":"alice","ts":1700000000}]"#;
+
+#[derive(Serialize)]
+struct Chat<'a> {
+    text: &'a str,
+    user: &'a str,
+    ts: u64,
+}
+
+/// Engine.IO decode, then Socket.IO decode, as a server does for each WebSocket message.
+fn decode_message(decoder: &mut Decoder, frame: Frame) -> Option<Packet> {
+    match engine::Packet::decode(frame).ok()? {
+        engine::Packet::Message(Message::Text(t)) => decoder.push_text(t).ok()?,
+        engine::Packet::Message(Message::Binary(b)) => decoder.push_binary(b).ok()?,
+        _ => None,
+    }
+}
+
+fn codec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("codec");
+    let limits = Limits::default();
+
+    let typical = Str::from_static(TYPICAL);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode/typical_event", |b| {
+        let mut decoder = Decoder::new(limits);
+        b.iter(|| decode_message(&mut decoder, Frame::Text(black_box(typical.clone()))).unwrap())
+    });
+    g.bench_function("encode/typical_event", |b| {
+        let chat = Chat {
+            text: "hello world",
+            user: "alice",
+            ts: 1_700_000_000,
+        };
+        b.iter(|| {
+            let e = Encoded::event("/", None, black_box("message"), &(black_box(&chat),)).unwrap();
+            assert_eq!(e.text().len(), TYPICAL.len());
+            e
+        })
+    });
+    g.bench_function("encode/typical_event_json_value", |b| {
+        let chat = serde_json::json!({"text": "hello world", "user": "alice", "ts": 1_700_000_000});
+        b.iter(|| Encoded::event("/", None, black_box("message"), &(black_box(&chat),)).unwrap())
+    });
+
+    // A binary event with one 1 KiB attachment: header, then the attachment frame.
+    let blob = Bytes::from(vec![0xa5u8; 1024]);
+    let encoded = Encoded::event("/", None, "upload", &("photo.png", &blob)).unwrap();
+    let frames: Vec<Frame> = encoded.frames().collect();
+    g.throughput(Throughput::Bytes(1024));
+    g.bench_function("decode/binary_event_1KiB", |b| {
+        let mut decoder = Decoder::new(limits);
+        b.iter(|| {
+            let mut out = None;
+            for f in &frames {
+                out = decode_message(&mut decoder, black_box(f.clone()));
+            }
+            out.unwrap()
+        })
+    });
+    g.bench_function("encode/binary_event_1KiB", |b| {
+        b.iter(|| Encoded::event("/", None, "upload", &("photo.png", black_box(&blob))).unwrap())
+    });
+
+    // A long-polling POST of 100 typical events.
+    let body = Bytes::from(vec![TYPICAL; 100].join("\u{1e}"));
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("decode/polling_payload_100", |b| {
+        let mut decoder = Decoder::new(limits);
+        b.iter(|| {
+            let mut n = 0;
+            for p in decode_payload(black_box(body.clone()), &limits).unwrap() {
+                if let engine::Packet::Message(Message::Text(t)) = p.unwrap() {
+                    decoder.push_text(t).unwrap().unwrap();
+                    n += 1;
+                }
+            }
+            assert_eq!(n, 100);
+        })
+    });
+    let typical_frames: Vec<Frame> = (0..100).map(|_| Frame::Text(typical.clone())).collect();
+    g.bench_function("encode/polling_payload_100", |b| {
+        b.iter(|| engine::encode_payload(black_box(&typical_frames)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec);
+criterion_main!(benches);
+

@@ -42,3 +42,8 @@ mod str;
 
 pub use limits::Limits;
 pub use str::Str;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,9 +1,13 @@
 //! [`Str`]: an immutable UTF-8 string that shares its bytes with the buffer it was cut from.
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use std::{borrow::Borrow, fmt, ops::Deref};
 
 /// An immutable, cheaply cloneable UTF-8 string backed by [`Bytes`].
+///
+/// Built on [`bytestring::ByteString`], so reading it as `&str` costs nothing: UTF-8 is checked
+/// once, when bytes from outside become a `Str`.
 ///
 /// Decoders hand out `Str`s that point into the frame they were decoded from, so a namespace,
 /// an event name or a JSON payload costs no allocation and no copy.
@@ -14,46 +18,39 @@ use std::{borrow::Borrow, fmt, ops::Deref};
 /// assert_eq!(&*s, "/chat");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Str(Bytes);
+pub struct Str(ByteString);
 
 impl Str {
     /// A `Str` over a static string, without allocating.
     pub const fn from_static(s: &'static str) -> Self {
-        Str(Bytes::from_static(s.as_bytes()))
+        Str(ByteString::from_static(s))
     }
 
     /// Checks that `bytes` is UTF-8 and wraps it without copying.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Str(bytes))
+        ByteString::try_from(bytes).map(Str)
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        // The invariant of the type: the bytes were checked (or built) as UTF-8. Checking again
-        // is cheap next to everything else and keeps the crate free of `unsafe`.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        &self.0
     }
 
     /// The underlying shared bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Gives back the underlying shared bytes.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
     /// A sub-string sharing the same buffer; `None` if `range` is out of bounds or not at char
     /// boundaries.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Option<Str> {
-        let s = self.as_str();
-        (range.start <= range.end
-            && range.end <= s.len()
-            && s.is_char_boundary(range.start)
-            && s.is_char_boundary(range.end))
-        .then(|| Str(self.0.slice(range)))
+        let sub = self.0.get(range)?;
+        Some(Str(self.0.slice_ref(sub)))
     }
 
     /// Length in bytes.
@@ -88,19 +85,19 @@ impl Borrow<str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Str(Bytes::from(s))
+        Str(ByteString::from(s))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Self {
-        Str(Bytes::copy_from_slice(s.as_bytes()))
+        Str(ByteString::from(s))
     }
 }
 
 impl From<Str> for Bytes {
     fn from(s: Str) -> Bytes {
-        s.0
+        s.0.into_bytes()
     }
 }
 

@@ -1,12 +1,12 @@
 //! Decoding: the packet header, per-type payload validation, and the reassembler that joins a
 //! binary packet's header with the attachment frames that follow it.
 
+use super::json;
 use super::placeholder::Walk;
 use super::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
 use crate::{Limits, Str};
 use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use std::cell::Cell;
 use std::marker::PhantomData;
 
@@ -262,7 +262,7 @@ fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeE
     let packet = match ty {
         PacketType::Connect => {
             if let Some(json) = &json {
-                expect_kind(ty, json, &[b'{'], PayloadError::NotObject)?;
+                expect_kind(ty, json, b"{", PayloadError::NotObject)?;
             }
             Packet::Connect { nsp, data: json }
         }
@@ -274,7 +274,7 @@ fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeE
         }
         PacketType::ConnectError => {
             let json = json.ok_or(DecodeError::MissingPayload(ty))?;
-            expect_kind(ty, &json, &[b'"', b'{'], PayloadError::NotStringOrObject)?;
+            expect_kind(ty, &json, b"\"{", PayloadError::NotStringOrObject)?;
             Packet::ConnectError { nsp, data: json }
         }
         PacketType::Event | PacketType::BinaryEvent => {
@@ -296,7 +296,7 @@ fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeE
         PacketType::Ack | PacketType::BinaryAck => {
             let id = id.ok_or(DecodeError::MissingAckId)?;
             let json = json.ok_or(DecodeError::MissingPayload(ty))?;
-            check_ack(ty, &json, attachments)?;
+            check_array(ty, &json, attachments)?;
             Packet::Ack {
                 nsp,
                 id,
@@ -328,6 +328,19 @@ fn first_byte(json: &str) -> Option<u8> {
         .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
+/// Checks `json` is well-formed, with the hot-path validator.
+fn validate_json(json: &str) -> Result<(), DecodeError> {
+    json::validate(json.as_bytes()).map_err(|e| {
+        let before = &json.as_bytes()[..e.offset.min(json.len())];
+        let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |n| n + 1);
+        DecodeError::Json {
+            line: 1 + before.iter().filter(|&&c| c == b'\n').count(),
+            column: 1 + e.offset - line_start,
+            message: e.reason.to_owned(),
+        }
+    })
+}
+
 fn json_error(e: serde_json::Error) -> DecodeError {
     DecodeError::Json {
         line: e.line(),
@@ -343,7 +356,7 @@ fn expect_kind(
     kinds: &[u8],
     wrong: PayloadError,
 ) -> Result<(), DecodeError> {
-    serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
+    validate_json(json)?;
     match first_byte(json) {
         Some(c) if kinds.contains(&c) => Ok(()),
         _ => Err(DecodeError::payload(ty, wrong)),
@@ -368,20 +381,21 @@ fn with_deserializer<'a, T>(
     result.map_err(json_error)
 }
 
-fn check_ack(ty: PacketType, json: &str, attachments: usize) -> Result<(), DecodeError> {
+/// Validates an array payload; in a binary packet, also every placeholder.
+fn check_array(ty: PacketType, json: &str, attachments: usize) -> Result<(), DecodeError> {
+    let binary = matches!(ty, PacketType::BinaryAck | PacketType::BinaryEvent);
+    if binary && first_byte(json) == Some(b'[') {
+        // The walk validates the JSON as it goes: serde_json reads it once.
+        let problem = Cell::new(None);
+        return with_deserializer(ty, json, &problem, |de| {
+            de::DeserializeSeed::deserialize(Walk::new(attachments, &problem), de).map(drop)
+        });
+    }
+    validate_json(json)?;
     if first_byte(json) != Some(b'[') {
-        // Still report malformed JSON as such.
-        serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
         return Err(DecodeError::payload(ty, PayloadError::NotArray));
     }
-    let problem = Cell::new(None);
-    with_deserializer(ty, json, &problem, |de| {
-        if ty == PacketType::BinaryAck {
-            de::DeserializeSeed::deserialize(Walk::new(attachments, &problem), de).map(drop)
-        } else {
-            de::Deserialize::deserialize(de).map(|IgnoredAny| ())
-        }
-    })
+    Ok(())
 }
 
 /// Validates an event payload; returns the event name and the offset just after it.
@@ -390,65 +404,51 @@ fn check_event(
     json: &Str,
     attachments: usize,
 ) -> Result<(Str, usize), DecodeError> {
-    if first_byte(json) != Some(b'[') {
-        serde_json::from_str::<IgnoredAny>(json).map_err(json_error)?;
-        return Err(DecodeError::payload(ty, PayloadError::NotArray));
-    }
-    let problem = Cell::new(None);
-    let walk = (ty == PacketType::BinaryEvent).then_some(attachments);
-    let first = with_deserializer(ty, json, &problem, |de| {
-        de::Deserializer::deserialize_seq(
-            de,
-            EventVisitor {
-                walk,
-                problem: &problem,
-            },
-        )
-    })?;
-    let raw = first.get();
-    // `raw` points into `json`: its offset is plain address arithmetic.
-    let start = raw.as_ptr() as usize - json.as_ptr() as usize;
-    let end = start + raw.len();
-    let name = match raw.as_bytes()[0] {
-        b'"' if !raw.contains('\\') => json.slice(start + 1..end - 1).unwrap_or_default(),
-        b'"' => Str::from(serde_json::from_str::<String>(raw).map_err(json_error)?),
-        b'-' | b'0'..=b'9' => json.slice(start..end).unwrap_or_default(),
+    check_array(ty, json, attachments)?;
+    // The JSON is now known to be a valid array: finding the first element's end is a scan.
+    let b = json.as_bytes();
+    let start = 1 + b.iter().position(|&c| c == b'[').unwrap_or(0);
+    let start = start + b[start..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let (name, end) = match b.get(start) {
+        Some(b'"') => {
+            let mut i = start + 1;
+            let mut escaped = false;
+            while let Some(&c) = b.get(i) {
+                match c {
+                    b'"' => break,
+                    b'\\' => {
+                        escaped = true;
+                        i += 1;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            let end = i + 1;
+            let name = if escaped {
+                Str::from(serde_json::from_str::<String>(&json[start..end]).map_err(json_error)?)
+            } else {
+                json.slice(start + 1..i).unwrap_or_default()
+            };
+            if RESERVED_EVENTS.contains(&&*name) {
+                return Err(DecodeError::payload(
+                    ty,
+                    PayloadError::ReservedEventName(name.to_string()),
+                ));
+            }
+            (name, end)
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let len = b[start..]
+                .iter()
+                .take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .count();
+            (json.slice(start..start + len).unwrap_or_default(), start + len)
+        }
+        Some(b']') => return Err(DecodeError::payload(ty, PayloadError::MissingEventName)),
         _ => return Err(DecodeError::payload(ty, PayloadError::InvalidEventName)),
     };
-    if raw.starts_with('"') && RESERVED_EVENTS.contains(&&*name) {
-        return Err(DecodeError::payload(
-            ty,
-            PayloadError::ReservedEventName(name.to_string()),
-        ));
-    }
     Ok((name, end))
-}
-
-/// Visits an event's array: captures the first element raw, validates the rest (walking for
-/// placeholders when the packet is binary).
-struct EventVisitor<'p> {
-    walk: Option<usize>,
-    problem: &'p Cell<Option<PayloadError>>,
-}
-
-impl<'de> Visitor<'de> for EventVisitor<'_> {
-    type Value = &'de RawValue;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an event array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let Some(first) = seq.next_element::<&'de RawValue>()? else {
-            self.problem.set(Some(PayloadError::MissingEventName));
-            return Err(de::Error::custom("event without a name"));
-        };
-        match self.walk {
-            Some(n) => while seq.next_element_seed(Walk::new(n, self.problem))?.is_some() {},
-            None => while seq.next_element::<IgnoredAny>()?.is_some() {},
-        }
-        Ok(first)
-    }
 }
 
 /// Deserializes `T` from the elements of a sequence after its first one.

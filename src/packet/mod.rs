@@ -11,6 +11,7 @@
 
 mod decode;
 mod encode;
+mod json;
 mod placeholder;
 
 pub use decode::{DecodeError, Decoder, PayloadError};
