@@ -35,12 +35,25 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 pub mod engine;
+mod handle;
 mod limits;
 pub mod packet;
+mod rng;
+mod router;
+mod server;
 mod str;
 
+pub use config::Config;
+pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
 pub use limits::Limits;
+pub use rng::{OsRandom, RandomSource, SeededRandom};
+pub use server::{
+    AckError, AckHandle, Broadcast, BroadcastAckHandle, ConnectRequest, DisconnectReason, Error,
+    Event, FetchedSocket, HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId,
+    Server, Transmit,
+};
 pub use str::Str;
 
 /// The README's examples, compiled and run as doc tests.

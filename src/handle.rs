@@ -1,0 +1,51 @@
+//! Small, copyable handles to the server's connections, sockets and namespaces.
+//!
+//! A handle is a slot index plus the slot's generation: once its connection or socket is gone,
+//! the slot may be reused, and the stale handle is recognised and refused instead of reaching
+//! the newcomer.
+
+use std::fmt;
+
+/// One Engine.IO session: a long-polling or WebSocket connection from one client.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle {
+    pub(crate) slot: u32,
+    pub(crate) gen: u32,
+}
+
+/// One socket: a connection's membership of one namespace.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    pub(crate) slot: u32,
+    pub(crate) gen: u32,
+}
+
+/// A namespace of the server.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct NamespaceId(pub(crate) u32);
+
+impl fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}.{}", self.slot, self.gen)
+    }
+}
+
+impl fmt::Debug for SocketHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "socket#{}.{}", self.slot, self.gen)
+    }
+}
+
+impl ConnectionHandle {
+    /// A dense index, unique among live connections: handy to index an adapter's own tables.
+    pub fn index(self) -> usize {
+        self.slot as usize
+    }
+}
+
+impl SocketHandle {
+    /// A dense index, unique among live sockets.
+    pub fn index(self) -> usize {
+        self.slot as usize
+    }
+}

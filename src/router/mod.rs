@@ -1,0 +1,544 @@
+//! Namespaces, sockets and rooms, and the broadcast selection over them.
+//!
+//! Sockets live in one dense slab; rooms are interned per namespace and hold their members in a
+//! `Vec` with O(1) removal (swap-remove, each membership remembering its position). Selecting
+//! the recipients of a broadcast is a walk over member lists; a union of rooms and the excluded
+//! sockets are deduplicated with epoch stamps: one load, compare and store per member, no set,
+//! no allocation.
+
+use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::Str;
+use ahash::AHashMap;
+use smallvec::SmallVec;
+
+/// The socket's connection sends through the core's long-polling buffer.
+pub(crate) const POLLING: u8 = 1;
+/// The socket's connection cannot take a packet right now (volatile packets skip it).
+pub(crate) const BLOCKED: u8 = 2;
+
+/// The per-socket data a broadcast walk touches, kept apart and small so the walk stays in
+/// cache: the dedup stamp, the transport flags and where to send.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    stamp: u32,
+    pub(crate) flags: u8,
+    pub(crate) conn: ConnectionHandle,
+}
+
+/// A socket's place in one room: the room, and the socket's index in the room's member list.
+#[derive(Clone, Copy, Debug)]
+struct Membership {
+    room: u32,
+    pos: u32,
+}
+
+#[derive(Debug)]
+struct SocketEntry {
+    gen: u32,
+    live: bool,
+    nsp: u32,
+    sid: Str,
+    /// Index in the namespace's `all` list.
+    pos: u32,
+    rooms: SmallVec<[Membership; 4]>,
+}
+
+#[derive(Debug)]
+struct Room {
+    name: Str,
+    members: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Namespace {
+    pub(crate) name: Str,
+    all: Vec<u32>,
+    rooms: Vec<Room>,
+    free_rooms: Vec<u32>,
+    room_by_name: AHashMap<Str, u32>,
+    /// Ack ids are drawn per namespace, as the reference does, so one id can serve every
+    /// recipient of a broadcast.
+    pub(crate) next_ack_id: u64,
+}
+
+/// What [`Router::join`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Joined {
+    /// The socket was already a member.
+    Already,
+    /// The socket joined; `created` when the room did not exist before.
+    Joined { created: bool },
+}
+
+/// What [`Router::leave`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// The socket was not a member.
+    NotMember,
+    /// The socket left; `deleted` when it was the last member.
+    Left { deleted: bool },
+}
+
+/// Which sockets of a namespace a broadcast reaches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selection<'a> {
+    pub(crate) nsp: NamespaceId,
+    /// Union of these rooms; every socket of the namespace when empty.
+    pub(crate) rooms: &'a [Str],
+    /// Minus the members of these rooms.
+    pub(crate) except: &'a [Str],
+    /// Minus this socket (the sender of `socket.broadcast`).
+    pub(crate) exclude: Option<SocketHandle>,
+    /// Skip connections that cannot take a packet now.
+    pub(crate) volatile: bool,
+}
+
+/// A room name resolved in one namespace: a real room, and/or the socket whose id it is.
+#[derive(Clone, Copy)]
+struct Resolved {
+    room: Option<u32>,
+    own: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Router {
+    nsps: Vec<Namespace>,
+    nsp_by_name: AHashMap<Str, u32>,
+    sockets: Vec<SocketEntry>,
+    hot: Vec<Hot>,
+    free: Vec<u32>,
+    by_sid: AHashMap<Str, u32>,
+    epoch: u32,
+}
+
+impl Router {
+    pub(crate) fn add_namespace(&mut self, name: Str) -> NamespaceId {
+        if let Some(&i) = self.nsp_by_name.get(&name) {
+            return NamespaceId(i);
+        }
+        let i = self.nsps.len() as u32;
+        self.nsp_by_name.insert(name.clone(), i);
+        self.nsps.push(Namespace {
+            name,
+            all: Vec::new(),
+            rooms: Vec::new(),
+            free_rooms: Vec::new(),
+            room_by_name: AHashMap::default(),
+            next_ack_id: 0,
+        });
+        NamespaceId(i)
+    }
+
+    pub(crate) fn namespace(&self, name: &str) -> Option<NamespaceId> {
+        self.nsp_by_name.get(name).map(|&i| NamespaceId(i))
+    }
+
+    pub(crate) fn nsp(&self, id: NamespaceId) -> &Namespace {
+        &self.nsps[id.0 as usize]
+    }
+
+    pub(crate) fn nsp_mut(&mut self, id: NamespaceId) -> &mut Namespace {
+        &mut self.nsps[id.0 as usize]
+    }
+
+    pub(crate) fn namespaces(&self) -> impl Iterator<Item = (NamespaceId, &Str)> {
+        self.nsps.iter().enumerate().map(|(i, n)| (NamespaceId(i as u32), &n.name))
+    }
+
+    fn entry(&self, s: SocketHandle) -> Option<&SocketEntry> {
+        self.sockets
+            .get(s.slot as usize)
+            .filter(|e| e.live && e.gen == s.gen)
+    }
+
+    pub(crate) fn slot_live(&self, slot: usize) -> bool {
+        self.sockets.get(slot).is_some_and(|e| e.live)
+    }
+
+    pub(crate) fn contains(&self, s: SocketHandle) -> bool {
+        self.entry(s).is_some()
+    }
+
+    pub(crate) fn socket_count(&self) -> usize {
+        self.sockets.len() - self.free.len()
+    }
+
+    /// Adds a socket with its own (already unique) id to a namespace.
+    pub(crate) fn insert_socket(
+        &mut self,
+        nsp: NamespaceId,
+        sid: Str,
+        conn: ConnectionHandle,
+        flags: u8,
+    ) -> SocketHandle {
+        let n = &mut self.nsps[nsp.0 as usize];
+        let entry_for = |gen, slot: u32, n: &mut Namespace| {
+            n.all.push(slot);
+            SocketEntry {
+                gen,
+                live: true,
+                nsp: nsp.0,
+                sid: sid.clone(),
+                pos: n.all.len() as u32 - 1,
+                rooms: SmallVec::new(),
+            }
+        };
+        let hot = Hot {
+            stamp: 0,
+            flags,
+            conn,
+        };
+        let handle = if let Some(slot) = self.free.pop() {
+            let gen = self.sockets[slot as usize].gen.wrapping_add(1);
+            self.sockets[slot as usize] = entry_for(gen, slot, n);
+            self.hot[slot as usize] = Hot {
+                stamp: self.hot[slot as usize].stamp,
+                ..hot
+            };
+            SocketHandle { slot, gen }
+        } else {
+            let slot = self.sockets.len() as u32;
+            self.sockets.push(entry_for(0, slot, n));
+            self.hot.push(hot);
+            SocketHandle { slot, gen: 0 }
+        };
+        self.by_sid.insert(sid, handle.slot);
+        handle
+    }
+
+    /// Removes a socket after it left all its rooms (see [`Router::leave_all`]).
+    pub(crate) fn remove_socket(&mut self, s: SocketHandle) -> bool {
+        if self.entry(s).is_none() {
+            return false;
+        }
+        let left = self.leave_all(s);
+        debug_assert!(self.entry(s).is_some_and(|e| e.rooms.is_empty()), "{left:?}");
+        let e = &mut self.sockets[s.slot as usize];
+        e.live = false;
+        let (nsp, pos) = (e.nsp as usize, e.pos as usize);
+        let sid = std::mem::take(&mut e.sid);
+        self.by_sid.remove(&sid);
+        let all = &mut self.nsps[nsp].all;
+        all.swap_remove(pos);
+        if let Some(&moved) = all.get(pos) {
+            self.sockets[moved as usize].pos = pos as u32;
+        }
+        self.free.push(s.slot);
+        true
+    }
+
+    pub(crate) fn sid(&self, s: SocketHandle) -> Option<&Str> {
+        self.entry(s).map(|e| &e.sid)
+    }
+
+    pub(crate) fn namespace_of(&self, s: SocketHandle) -> Option<NamespaceId> {
+        self.entry(s).map(|e| NamespaceId(e.nsp))
+    }
+
+    pub(crate) fn conn_of(&self, s: SocketHandle) -> Option<ConnectionHandle> {
+        self.entry(s).map(|_| self.hot[s.slot as usize].conn)
+    }
+
+    pub(crate) fn by_sid(&self, sid: &str) -> Option<SocketHandle> {
+        let &slot = self.by_sid.get(sid)?;
+        Some(SocketHandle {
+            slot,
+            gen: self.sockets[slot as usize].gen,
+        })
+    }
+
+    /// Sets or clears transport flags on a socket.
+    pub(crate) fn set_flags(&mut self, s: SocketHandle, set: u8, clear: u8) {
+        if self.entry(s).is_some() {
+            let h = &mut self.hot[s.slot as usize];
+            h.flags = (h.flags | set) & !clear;
+        }
+    }
+
+    pub(crate) fn join(&mut self, s: SocketHandle, room: &str) -> Option<Joined> {
+        let nsp = self.entry(s)?.nsp as usize;
+        let n = &mut self.nsps[nsp];
+        let (id, created) = match n.room_by_name.get(room) {
+            Some(&id) => (id, false),
+            None => {
+                let name = Str::from(room);
+                let r = Room {
+                    name: name.clone(),
+                    members: Vec::new(),
+                };
+                let id = match n.free_rooms.pop() {
+                    Some(id) => {
+                        n.rooms[id as usize] = r;
+                        id
+                    }
+                    None => {
+                        n.rooms.push(r);
+                        n.rooms.len() as u32 - 1
+                    }
+                };
+                n.room_by_name.insert(name, id);
+                (id, true)
+            }
+        };
+        if !created && self.sockets[s.slot as usize].rooms.iter().any(|m| m.room == id) {
+            return Some(Joined::Already);
+        }
+        let members = &mut n.rooms[id as usize].members;
+        members.push(s.slot);
+        let pos = members.len() as u32 - 1;
+        self.sockets[s.slot as usize]
+            .rooms
+            .push(Membership { room: id, pos });
+        Some(Joined::Joined { created })
+    }
+
+    pub(crate) fn leave(&mut self, s: SocketHandle, room: &str) -> Option<Left> {
+        let e = self.entry(s)?;
+        let Some(&id) = self.nsps[e.nsp as usize].room_by_name.get(room) else {
+            return Some(Left::NotMember);
+        };
+        let Some(i) = e.rooms.iter().position(|m| m.room == id) else {
+            return Some(Left::NotMember);
+        };
+        Some(Left::Left {
+            deleted: self.leave_at(s.slot, i),
+        })
+    }
+
+    /// Removes membership `i` of socket `slot`; returns whether the room was deleted.
+    fn leave_at(&mut self, slot: u32, i: usize) -> bool {
+        let e = &mut self.sockets[slot as usize];
+        let m = e.rooms.swap_remove(i);
+        let n = &mut self.nsps[e.nsp as usize];
+        let room = &mut n.rooms[m.room as usize];
+        room.members.swap_remove(m.pos as usize);
+        if let Some(&moved) = room.members.get(m.pos as usize) {
+            // The member moved into the hole: point its membership at its new position.
+            if let Some(mm) = self.sockets[moved as usize]
+                .rooms
+                .iter_mut()
+                .find(|mm| mm.room == m.room)
+            {
+                mm.pos = m.pos;
+            }
+        }
+        if room.members.is_empty() {
+            let name = std::mem::take(&mut room.name);
+            room.members = Vec::new();
+            n.room_by_name.remove(&name);
+            n.free_rooms.push(m.room);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Leaves every room; returns each room left with whether it was deleted.
+    pub(crate) fn leave_all(&mut self, s: SocketHandle) -> Vec<(Str, bool)> {
+        let Some(e) = self.entry(s) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(e.rooms.len());
+        while let Some(m) = self.sockets[s.slot as usize].rooms.last().copied() {
+            let nsp = self.sockets[s.slot as usize].nsp as usize;
+            let name = self.nsps[nsp].rooms[m.room as usize].name.clone();
+            let i = self.sockets[s.slot as usize].rooms.len() - 1;
+            let deleted = self.leave_at(s.slot, i);
+            out.push((name, deleted));
+        }
+        out
+    }
+
+    /// The rooms a socket is in: its own id first, then the rooms it joined.
+    pub(crate) fn rooms_of(&self, s: SocketHandle) -> Vec<Str> {
+        let Some(e) = self.entry(s) else {
+            return Vec::new();
+        };
+        let n = &self.nsps[e.nsp as usize];
+        std::iter::once(e.sid.clone())
+            .chain(e.rooms.iter().map(|m| n.rooms[m.room as usize].name.clone()))
+            .collect()
+    }
+
+    /// Every room of a namespace, with its member count (own-id rooms not included).
+    pub(crate) fn rooms(&self, nsp: NamespaceId) -> impl Iterator<Item = (&Str, usize)> {
+        let n = &self.nsps[nsp.0 as usize];
+        n.room_by_name
+            .iter()
+            .map(move |(name, &id)| (name, n.rooms[id as usize].members.len()))
+    }
+
+    fn handle(&self, slot: u32) -> SocketHandle {
+        SocketHandle {
+            slot,
+            gen: self.sockets[slot as usize].gen,
+        }
+    }
+
+    fn resolve(&self, nsp: NamespaceId, name: &str) -> Resolved {
+        let n = &self.nsps[nsp.0 as usize];
+        Resolved {
+            room: n.room_by_name.get(name).copied(),
+            own: self
+                .by_sid
+                .get(name)
+                .copied()
+                .filter(|&slot| self.sockets[slot as usize].nsp == nsp.0),
+        }
+    }
+
+    /// The members of a room (a socket's own id counts as a room of one).
+    pub(crate) fn members(&self, nsp: NamespaceId, room: &str) -> Vec<SocketHandle> {
+        let r = self.resolve(nsp, room);
+        let n = &self.nsps[nsp.0 as usize];
+        let mut out: Vec<SocketHandle> = r
+            .room
+            .map(|id| n.rooms[id as usize].members.iter().map(|&s| self.handle(s)).collect())
+            .unwrap_or_default();
+        if let Some(own) = r.own {
+            if !out.iter().any(|h| h.slot == own) {
+                out.push(self.handle(own));
+            }
+        }
+        out
+    }
+
+    /// Walks the recipients of a selection, calling `each` once per recipient socket.
+    /// Returns the number of recipients.
+    #[inline]
+    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(SocketHandle, &Hot)) -> usize {
+        let skip = if sel.volatile { BLOCKED } else { 0 };
+        let exclude = sel.exclude.filter(|s| self.contains(*s)).map(|s| s.slot);
+        let n = &self.nsps[sel.nsp.0 as usize];
+        let mut count = 0;
+
+        // Fast paths: a single source with nothing to subtract but the sender needs no stamps.
+        if sel.except.is_empty() {
+            let single: Option<&[u32]> = match sel.rooms {
+                [] => Some(&n.all),
+                [one] => match self.resolve(sel.nsp, one) {
+                    Resolved { room: Some(id), own: None } => Some(&n.rooms[id as usize].members),
+                    Resolved { room: None, own: None } => Some(&[]),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(members) = single {
+                for &m in members {
+                    let h = &self.hot[m as usize];
+                    if Some(m) != exclude && h.flags & skip == 0 {
+                        each(SocketHandle { slot: m, gen: self.sockets[m as usize].gen }, h);
+                        count += 1;
+                    }
+                }
+                return count;
+            }
+        }
+
+        // General path: stamp the excluded, then walk each source, emitting unstamped members
+        // and stamping them so a socket in several rooms is reached once.
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.hot.iter_mut().for_each(|h| h.stamp = 0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
+        let resolved_except: SmallVec<[Resolved; 4]> =
+            sel.except.iter().map(|r| self.resolve(sel.nsp, r)).collect();
+        let resolved_rooms: SmallVec<[Resolved; 8]> =
+            sel.rooms.iter().map(|r| self.resolve(sel.nsp, r)).collect();
+        let n = &self.nsps[sel.nsp.0 as usize];
+        let hot = &mut self.hot;
+        if let Some(x) = exclude {
+            hot[x as usize].stamp = epoch;
+        }
+        for r in &resolved_except {
+            if let Some(id) = r.room {
+                for &m in &n.rooms[id as usize].members {
+                    hot[m as usize].stamp = epoch;
+                }
+            }
+            if let Some(own) = r.own {
+                hot[own as usize].stamp = epoch;
+            }
+        }
+        let sockets = &self.sockets;
+        let mut visit = |m: u32| {
+            let h = &mut hot[m as usize];
+            if h.stamp != epoch {
+                h.stamp = epoch;
+                if h.flags & skip == 0 {
+                    each(SocketHandle { slot: m, gen: sockets[m as usize].gen }, h);
+                    count += 1;
+                }
+            }
+        };
+        if sel.rooms.is_empty() {
+            n.all.iter().for_each(|&m| visit(m));
+        }
+        for r in &resolved_rooms {
+            if let Some(id) = r.room {
+                n.rooms[id as usize].members.iter().for_each(|&m| visit(m));
+            }
+            if let Some(own) = r.own {
+                visit(own);
+            }
+        }
+        count
+    }
+
+    /// Checks every index both ways; for tests and fuzzing.
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        for (slot, e) in self.sockets.iter().enumerate() {
+            if !e.live {
+                continue;
+            }
+            let n = &self.nsps[e.nsp as usize];
+            if n.all.get(e.pos as usize) != Some(&(slot as u32)) {
+                return Err(format!("socket {slot} not at its namespace position"));
+            }
+            if self.by_sid.get(&e.sid) != Some(&(slot as u32)) {
+                return Err(format!("socket {slot} id not indexed"));
+            }
+            for m in &e.rooms {
+                let room = n.rooms.get(m.room as usize).ok_or("membership of a missing room")?;
+                if room.members.get(m.pos as usize) != Some(&(slot as u32)) {
+                    return Err(format!("socket {slot} not at its position in room {:?}", room.name));
+                }
+            }
+        }
+        for (ni, n) in self.nsps.iter().enumerate() {
+            for (name, &id) in &n.room_by_name {
+                let room = &n.rooms[id as usize];
+                if room.members.is_empty() {
+                    return Err(format!("empty room {name:?} kept"));
+                }
+                if &room.name != name {
+                    return Err(format!("room {name:?} indexed under another name"));
+                }
+                for (pos, &m) in room.members.iter().enumerate() {
+                    let e = &self.sockets[m as usize];
+                    if !e.live || e.nsp as usize != ni {
+                        return Err(format!("room {name:?} holds a dead or foreign socket"));
+                    }
+                    if !e.rooms.iter().any(|mm| mm.room == id && mm.pos as usize == pos) {
+                        return Err(format!("room {name:?} member {m} does not know it"));
+                    }
+                }
+            }
+            let live_rooms = n.rooms.len() - n.free_rooms.len();
+            if live_rooms != n.room_by_name.len() {
+                return Err("room slab and index disagree".into());
+            }
+            for &m in &n.all {
+                if !self.sockets[m as usize].live {
+                    return Err("namespace lists a dead socket".into());
+                }
+            }
+        }
+        if self.by_sid.len() != self.socket_count() {
+            return Err("id index and slab disagree".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! [`Broadcast`]: the `to` / `except` / `volatile` builder over one namespace.
+
+use super::{AckTimer, BroadcastAckHandle, BroadcastAckState, Error, Out, PendingAck, Server};
+use crate::engine::Frame;
+use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::packet::Encoded;
+use crate::router::{Selection, POLLING};
+use crate::Str;
+use serde::Serialize;
+use smallvec::SmallVec;
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+/// A selection of sockets in one namespace, and what to do with them. Start one with
+/// [`Server::to_namespace`] or [`Server::broadcast_from`].
+///
+/// `to` adds rooms (the union, each socket once), `except` removes rooms; with no `to`, every
+/// socket of the namespace is selected. A broadcast from a socket never reaches that socket.
+///
+/// ```
+/// use roomcast::{Config, Server};
+/// let mut server: Server = Server::new(Config::default());
+/// let root = server.namespace("/").unwrap();
+/// let reached = server.to_namespace(root).to("news").except("muted").emit("hello", &("world",)).unwrap();
+/// assert_eq!(reached, 0); // nobody connected yet
+/// ```
+#[must_use = "a broadcast does nothing until emitted or applied"]
+pub struct Broadcast<'s, D> {
+    server: &'s mut Server<D>,
+    nsp: NamespaceId,
+    exclude: Option<SocketHandle>,
+    rooms: SmallVec<[Str; 4]>,
+    except: SmallVec<[Str; 2]>,
+    volatile: bool,
+    compress: bool,
+    local: bool,
+}
+
+impl<'s, D> Broadcast<'s, D> {
+    pub(super) fn new(server: &'s mut Server<D>, nsp: NamespaceId, exclude: Option<SocketHandle>) -> Self {
+        Broadcast {
+            server,
+            nsp,
+            exclude,
+            rooms: SmallVec::new(),
+            except: SmallVec::new(),
+            volatile: false,
+            compress: true,
+            local: false,
+        }
+    }
+
+    /// Adds a room (a socket id names that socket's own room).
+    pub fn to(mut self, room: impl Into<Str>) -> Self {
+        self.rooms.push(room.into());
+        self
+    }
+
+    /// Excludes the members of a room.
+    pub fn except(mut self, room: impl Into<Str>) -> Self {
+        self.except.push(room.into());
+        self
+    }
+
+    /// Drops the packet for connections that cannot take it right now instead of queueing it.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// Whether the WebSocket layer should compress the packet (default true).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// Only this server's sockets, for layers that span several servers (a single core has
+    /// only its own).
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// Whether [`local`](Self::local) was asked for.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// Emits an event to the selection, encoded once. Returns the number of sockets reached.
+    pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<usize, Error> {
+        let name = self.server.router.nsp(self.nsp).name.clone();
+        let encoded = Encoded::event(&name, None, event, args)?;
+        Ok(self.emit_encoded(&encoded))
+    }
+
+    /// Sends an already encoded packet to the selection. Returns the number of sockets reached.
+    pub fn emit_encoded(self, encoded: &Encoded) -> usize {
+        self.deliver(encoded, None).len
+    }
+
+    /// Emits an event that every recipient must answer, with one ack id for all. An
+    /// [`Event::BroadcastAck`](crate::Event::BroadcastAck) comes when all have answered or
+    /// `timeout` passes. Returns the handle and the number of sockets reached.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        self,
+        now: Instant,
+        event: &str,
+        args: &T,
+        timeout: Duration,
+    ) -> Result<(BroadcastAckHandle, usize), Error> {
+        let id = self.server.next_ack_id(self.nsp);
+        let name = self.server.router.nsp(self.nsp).name.clone();
+        let encoded = Encoded::event(&name, Some(id), event, args)?;
+        let handle = BroadcastAckHandle(self.server.next());
+        let reached = self.deliver(&encoded, Some((id, handle, now + timeout)));
+        Ok((handle, reached.len))
+    }
+
+    /// Walks the selection once: WebSocket recipients into one batch, long-polling ones into
+    /// their queues; registers the broadcast's ack on each recipient when asked.
+    fn deliver(self, encoded: &Encoded, ack: Option<(u64, BroadcastAckHandle, Instant)>) -> Reached {
+        let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
+        let Broadcast {
+            server: s,
+            nsp,
+            exclude,
+            rooms,
+            except,
+            volatile,
+            compress,
+            ..
+        } = self;
+        let sel = Selection {
+            nsp,
+            rooms: &rooms,
+            except: &except,
+            exclude,
+            volatile,
+        };
+        let mut to = s.spare.pop().unwrap_or_default();
+        let mut polling: Vec<ConnectionHandle> = Vec::new();
+        let mut acked: Vec<SocketHandle> = Vec::new();
+        let want_acks = ack.is_some();
+        let len = s.router.select(&sel, |socket, hot| {
+            if hot.flags & POLLING != 0 {
+                polling.push(hot.conn);
+            } else {
+                to.push(hot.conn);
+            }
+            if want_acks {
+                acked.push(socket);
+            }
+        });
+        if let Some((id, handle, deadline)) = ack {
+            for socket in &acked {
+                s.socks[socket.slot as usize].acks.push((id, PendingAck::Broadcast(handle.0)));
+            }
+            s.broadcast_acks.insert(
+                handle.0,
+                BroadcastAckState {
+                    expected: len,
+                    replies: Vec::new(),
+                },
+            );
+            if len == 0 {
+                s.finish_broadcast_ack(handle.0, false);
+            } else {
+                s.ack_due.push(Reverse((deadline, AckTimer::Broadcast(handle.0))));
+            }
+        }
+        if to.is_empty() {
+            s.spare.push(to);
+        } else {
+            s.out.push_back(Out::Ws {
+                to,
+                frames: frames.clone(),
+                compress,
+            });
+        }
+        for conn in polling {
+            s.queue_polling(conn, &frames, volatile);
+        }
+        Reached { len }
+    }
+
+    /// The selected sockets.
+    pub fn sockets(self) -> Vec<SocketHandle> {
+        self.take().1
+    }
+
+    /// The selected sockets with their ids and rooms (`fetchSockets`).
+    pub fn fetch(self) -> Vec<FetchedSocket> {
+        let (server, handles) = self.take();
+        handles
+            .into_iter()
+            .map(|socket| FetchedSocket {
+                socket,
+                sid: server.router.sid(socket).cloned().unwrap_or_default(),
+                rooms: server.router.rooms_of(socket),
+            })
+            .collect()
+    }
+
+    /// Makes every selected socket join `room` (`socketsJoin`). Returns how many were selected.
+    pub fn join(self, room: &str) -> usize {
+        let (server, handles) = self.take();
+        for &s in &handles {
+            let _ = server.join(s, room);
+        }
+        handles.len()
+    }
+
+    /// Makes every selected socket leave `room` (`socketsLeave`). Returns how many were selected.
+    pub fn leave(self, room: &str) -> usize {
+        let (server, handles) = self.take();
+        for &s in &handles {
+            let _ = server.leave(s, room);
+        }
+        handles.len()
+    }
+
+    /// Disconnects every selected socket (`disconnectSockets`); with `close`, their whole
+    /// connections. Returns how many were selected.
+    pub fn disconnect(self, close: bool) -> usize {
+        let (server, handles) = self.take();
+        for &s in &handles {
+            if close {
+                if let Some(conn) = server.socket_connection(s) {
+                    let _ = server.close_connection(conn);
+                }
+            } else {
+                let _ = server.disconnect(s);
+            }
+        }
+        handles.len()
+    }
+
+    /// The selected sockets, and the server to act on them.
+    fn take(self) -> (&'s mut Server<D>, Vec<SocketHandle>) {
+        let sel = Selection {
+            nsp: self.nsp,
+            rooms: &self.rooms,
+            except: &self.except,
+            exclude: self.exclude,
+            volatile: false,
+        };
+        let mut handles = Vec::new();
+        self.server.router.select(&sel, |socket, _| handles.push(socket));
+        (self.server, handles)
+    }
+}
+
+/// How many sockets a delivery reached.
+struct Reached {
+    len: usize,
+}
+
+/// A socket as [`Broadcast::fetch`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedSocket {
+    /// The socket.
+    pub socket: SocketHandle,
+    /// Its public id.
+    pub sid: Str,
+    /// Its rooms, own id first.
+    pub rooms: Vec<Str>,
+}

@@ -1,0 +1,85 @@
+//! One Engine.IO session's state.
+
+use super::http::RequestId;
+use super::event::ConnectRequest;
+use crate::engine::Frame;
+use crate::handle::{NamespaceId, SocketHandle};
+use crate::packet::Decoder;
+use crate::Str;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+
+/// Which transport carries the session's packets now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Polling,
+    WebSocket,
+}
+
+/// The WebSocket the adapter holds for this session, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ws {
+    None,
+    /// Accepted by `handle_http`, waiting for `handle_ws_open`.
+    Accepting,
+    Open,
+}
+
+/// Progress of an upgrade from long-polling to WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    None,
+    /// The WebSocket is open; waiting for `2probe`. The number tells timer entries apart.
+    Started(u32),
+    /// `3probe` sent; waiting for `5`.
+    Probed(u32),
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) gen: u32,
+    pub(crate) live: bool,
+    pub(crate) sid: Str,
+    pub(crate) transport: Transport,
+    pub(crate) ws: Ws,
+    pub(crate) upgrade: Upgrade,
+    pub(crate) upgrades: u32,
+    /// The held long-polling GET.
+    pub(crate) held_get: Option<RequestId>,
+    /// The POST whose body is being read.
+    pub(crate) post: Option<RequestId>,
+    /// Frames waiting for the next long-polling GET.
+    pub(crate) queue: VecDeque<Frame>,
+    /// Counts heartbeat rounds, so stale timer entries can be told apart.
+    pub(crate) heartbeat: u32,
+    pub(crate) awaiting_pong: bool,
+    /// The adapter cannot take more frames right now (WebSocket back-pressure).
+    pub(crate) blocked: bool,
+    pub(crate) decoder: Decoder,
+    pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 2]>,
+    pub(crate) pending: SmallVec<[ConnectRequest; 1]>,
+}
+
+impl Conn {
+    pub(crate) fn has_namespace(&self, nsp: NamespaceId) -> bool {
+        self.sockets.iter().any(|(n, _)| *n == nsp) || self.pending.iter().any(|r| r.nsp == nsp)
+    }
+
+    pub(crate) fn socket_in(&self, nsp: NamespaceId) -> Option<SocketHandle> {
+        self.sockets.iter().find(|(n, _)| *n == nsp).map(|(_, s)| *s)
+    }
+
+    /// Whether frames go to the adapter's WebSocket (else to the long-polling queue).
+    pub(crate) fn sends_over_ws(&self) -> bool {
+        self.transport == Transport::WebSocket && self.ws == Ws::Open
+    }
+
+    /// Whether a packet can be handed over right now (volatile packets need this).
+    pub(crate) fn can_take_now(&self) -> bool {
+        if self.sends_over_ws() {
+            !self.blocked
+        } else {
+            self.held_get.is_some() && matches!(self.upgrade, Upgrade::None)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The HTTP side of Engine.IO: requests as the core sees them, and its answers.
+
+use bytes::Bytes;
+
+/// The HTTP method of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`: a handshake, a long-polling read, or a WebSocket upgrade request.
+    Get,
+    /// `POST`: a long-polling write.
+    Post,
+    /// Anything else.
+    Other,
+}
+
+/// An HTTP request to the Engine.IO path, as the adapter hands it to the core.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// The method.
+    pub method: Method,
+    /// The raw query string, without the `?` (`EIO=4&transport=polling&sid=…`).
+    pub query: &'a str,
+    /// Whether the request asks to upgrade to WebSocket (`Upgrade: websocket`).
+    pub websocket: bool,
+    /// The `Content-Length` of a POST, when given: an oversized body is refused before it is read.
+    pub content_length: Option<u64>,
+}
+
+/// Identifies a request the core answers later: a held long-polling GET, or a POST whose
+/// body the adapter is reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+/// A complete HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code: 200, 400, 403 or 413.
+    pub status: u16,
+    /// The `Content-Type` header.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    pub(crate) fn ok(content_type: &'static str, body: Bytes) -> Self {
+        HttpResponse {
+            status: 200,
+            content_type,
+            body,
+        }
+    }
+
+    pub(crate) fn payload_too_large() -> Self {
+        HttpResponse {
+            status: 413,
+            content_type: "text/plain; charset=UTF-8",
+            body: Bytes::from_static(b"Payload Too Large"),
+        }
+    }
+}
+
+/// What the adapter must do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum HttpAction {
+    /// Answer at once.
+    Respond(HttpResponse),
+    /// A POST the core accepts: read its body, at most [`Limits::max_payload`](crate::Limits)
+    /// bytes, and pass it to [`Server::handle_post_body`](crate::Server::handle_post_body);
+    /// or call [`Server::handle_request_aborted`](crate::Server::handle_request_aborted).
+    ReadBody(RequestId),
+    /// A long-polling GET with nothing to send yet: hold it. Its answer comes out of
+    /// [`Server::poll_transmit`](crate::Server::poll_transmit) as a
+    /// [`Transmit::PollResponse`](crate::Transmit::PollResponse).
+    Hold(RequestId),
+    /// Complete the WebSocket handshake, then call
+    /// [`Server::handle_ws_open`](crate::Server::handle_ws_open) (or
+    /// [`Server::handle_ws_closed`](crate::Server::handle_ws_closed) if it failed).
+    AcceptWebSocket(crate::ConnectionHandle),
+}
+
+/// The reference server's request errors, codes 0–5, answered with a JSON body
+/// `{"code":…,"message":…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// `transport` is missing or names no transport the server offers.
+    #[error("Transport unknown")]
+    UnknownTransport = 0,
+    /// `sid` names no open session.
+    #[error("Session ID unknown")]
+    UnknownSid = 1,
+    /// A handshake must be a GET.
+    #[error("Bad handshake method")]
+    BadHandshakeMethod = 2,
+    /// The request does not fit the session (transport mismatch, overlapping requests,
+    /// malformed payload).
+    #[error("Bad request")]
+    BadRequest = 3,
+    /// The application refused the handshake.
+    #[error("Forbidden")]
+    Forbidden = 4,
+    /// `EIO` is not `4`.
+    #[error("Unsupported protocol version")]
+    UnsupportedProtocolVersion = 5,
+}
+
+impl RequestError {
+    /// The numeric code of the reference server.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The HTTP status: 403 for [`Forbidden`](Self::Forbidden), else 400.
+    pub fn status(self) -> u16 {
+        match self {
+            RequestError::Forbidden => 403,
+            _ => 400,
+        }
+    }
+
+    /// The response the reference server gives.
+    pub fn response(self) -> HttpResponse {
+        let body = format!(r#"{{"code":{},"message":"{}"}}"#, self.code(), self);
+        HttpResponse {
+            status: self.status(),
+            content_type: "application/json",
+            body: Bytes::from(body),
+        }
+    }
+}
+
+/// The Engine.IO query parameters of a request.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub(crate) eio: Option<&'a str>,
+    pub(crate) transport: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    pub(crate) fn parse(query: &'a str) -> Self {
+        let mut q = Query::default();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" => q.sid = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
