@@ -38,9 +38,9 @@
 mod config;
 pub mod engine;
 mod handle;
+mod id;
 mod limits;
 pub mod packet;
-mod rng;
 mod router;
 mod server;
 mod str;
@@ -48,7 +48,7 @@ mod str;
 pub use config::Config;
 pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
 pub use limits::Limits;
-pub use rng::{OsRandom, RandomSource, SeededRandom};
+pub use id::{OsRandom, RandomSource, SeededRandom};
 pub use server::{
     AckError, AckHandle, Broadcast, BroadcastAckHandle, ConnectRequest, DisconnectReason, Error,
     Event, FetchedSocket, HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId,

@@ -139,7 +139,8 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     limits: Limits,
-    pending: Option<Pending>,
+    /// Boxed: a connection holds a decoder for its whole life, a pending packet only briefly.
+    pending: Option<Box<Pending>>,
 }
 
 impl Decoder {
@@ -169,11 +170,11 @@ impl Decoder {
         if expected == 0 {
             return Ok(Some(packet));
         }
-        self.pending = Some(Pending {
+        self.pending = Some(Box::new(Pending {
             packet,
             expected,
             received: Vec::with_capacity(expected),
-        });
+        }));
         Ok(None)
     }
 
@@ -185,14 +186,14 @@ impl Decoder {
         if pending.received.len() < pending.expected {
             return Ok(None);
         }
-        let Some(Pending {
+        let Some(pending) = self.pending.take() else {
+            return Err(DecodeError::UnexpectedBinary);
+        };
+        let Pending {
             mut packet,
             received,
             ..
-        }) = self.pending.take()
-        else {
-            return Err(DecodeError::UnexpectedBinary);
-        };
+        } = *pending;
         match &mut packet {
             Packet::Event { event, .. } => event.data.attachments = received,
             Packet::Ack { data, .. } => data.attachments = received,

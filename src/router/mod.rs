@@ -7,6 +7,7 @@
 //! no allocation.
 
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::id::{IdIndex, Sid};
 use crate::Str;
 use ahash::AHashMap;
 use smallvec::SmallVec;
@@ -37,10 +38,11 @@ struct SocketEntry {
     gen: u32,
     live: bool,
     nsp: u32,
-    sid: Str,
+    sid: Sid,
     /// Index in the namespace's `all` list.
     pos: u32,
-    rooms: SmallVec<[Membership; 4]>,
+    /// Inline up to ten rooms: most sockets are in a few, and no heap block is then needed.
+    rooms: SmallVec<[Membership; 10]>,
 }
 
 #[derive(Debug)]
@@ -93,6 +95,27 @@ pub(crate) struct Selection<'a> {
     pub(crate) volatile: bool,
 }
 
+/// A list of members to walk for a selection.
+#[derive(Clone, Copy)]
+enum Source {
+    /// Every socket of the namespace.
+    All,
+    /// A room's members.
+    Room(u32),
+    /// One socket (named by its id).
+    One(u32),
+}
+
+/// A selection resolved to member lists.
+struct Plan {
+    sources: SmallVec<[Source; 8]>,
+    except: SmallVec<[Source; 8]>,
+    /// Whether members must be deduplicated with stamps.
+    stamped: bool,
+    /// The excluded sender's slot, or `u32::MAX`.
+    exclude: u32,
+}
+
 /// A room name resolved in one namespace: a real room, and/or the socket whose id it is.
 #[derive(Clone, Copy)]
 struct Resolved {
@@ -107,7 +130,7 @@ pub(crate) struct Router {
     sockets: Vec<SocketEntry>,
     hot: Vec<Hot>,
     free: Vec<u32>,
-    by_sid: AHashMap<Str, u32>,
+    by_sid: IdIndex,
     epoch: u32,
 }
 
@@ -167,7 +190,7 @@ impl Router {
     pub(crate) fn insert_socket(
         &mut self,
         nsp: NamespaceId,
-        sid: Str,
+        sid: Sid,
         conn: ConnectionHandle,
         flags: u8,
     ) -> SocketHandle {
@@ -178,7 +201,7 @@ impl Router {
                 gen,
                 live: true,
                 nsp: nsp.0,
-                sid: sid.clone(),
+                sid,
                 pos: n.all.len() as u32 - 1,
                 rooms: SmallVec::new(),
             }
@@ -202,7 +225,8 @@ impl Router {
             self.hot.push(hot);
             SocketHandle { slot, gen: 0 }
         };
-        self.by_sid.insert(sid, handle.slot);
+        let sockets = &self.sockets;
+        self.by_sid.insert(&sid, handle.slot, |s| sockets[s as usize].sid);
         handle
     }
 
@@ -216,8 +240,9 @@ impl Router {
         let e = &mut self.sockets[s.slot as usize];
         e.live = false;
         let (nsp, pos) = (e.nsp as usize, e.pos as usize);
-        let sid = std::mem::take(&mut e.sid);
-        self.by_sid.remove(&sid);
+        let sid = e.sid;
+        let sockets = &self.sockets;
+        self.by_sid.remove(&sid, |s| sockets[s as usize].sid);
         let all = &mut self.nsps[nsp].all;
         all.swap_remove(pos);
         if let Some(&moved) = all.get(pos) {
@@ -227,8 +252,13 @@ impl Router {
         true
     }
 
-    pub(crate) fn sid(&self, s: SocketHandle) -> Option<&Str> {
-        self.entry(s).map(|e| &e.sid)
+    pub(crate) fn sid(&self, s: SocketHandle) -> Option<&str> {
+        self.entry(s).map(|e| e.sid.as_str())
+    }
+
+    fn slot_by_sid(&self, sid: &str) -> Option<u32> {
+        let sid = Sid::parse(sid)?;
+        self.by_sid.get(&sid, |s| self.sockets[s as usize].sid)
     }
 
     pub(crate) fn namespace_of(&self, s: SocketHandle) -> Option<NamespaceId> {
@@ -240,7 +270,7 @@ impl Router {
     }
 
     pub(crate) fn by_sid(&self, sid: &str) -> Option<SocketHandle> {
-        let &slot = self.by_sid.get(sid)?;
+        let slot = self.slot_by_sid(sid)?;
         Some(SocketHandle {
             slot,
             gen: self.sockets[slot as usize].gen,
@@ -355,7 +385,7 @@ impl Router {
             return Vec::new();
         };
         let n = &self.nsps[e.nsp as usize];
-        std::iter::once(e.sid.clone())
+        std::iter::once(e.sid.to_str())
             .chain(e.rooms.iter().map(|m| n.rooms[m.room as usize].name.clone()))
             .collect()
     }
@@ -368,7 +398,7 @@ impl Router {
             .map(move |(name, &id)| (name, n.rooms[id as usize].members.len()))
     }
 
-    fn handle(&self, slot: u32) -> SocketHandle {
+    pub(crate) fn handle(&self, slot: u32) -> SocketHandle {
         SocketHandle {
             slot,
             gen: self.sockets[slot as usize].gen,
@@ -380,9 +410,7 @@ impl Router {
         Resolved {
             room: n.room_by_name.get(name).copied(),
             own: self
-                .by_sid
-                .get(name)
-                .copied()
+                .slot_by_sid(name)
                 .filter(|&slot| self.sockets[slot as usize].nsp == nsp.0),
         }
     }
@@ -403,88 +431,146 @@ impl Router {
         out
     }
 
-    /// Walks the recipients of a selection, calling `each` once per recipient socket.
-    /// Returns the number of recipients.
-    #[inline]
-    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(SocketHandle, &Hot)) -> usize {
-        let skip = if sel.volatile { BLOCKED } else { 0 };
-        let exclude = sel.exclude.filter(|s| self.contains(*s)).map(|s| s.slot);
-        let n = &self.nsps[sel.nsp.0 as usize];
-        let mut count = 0;
-
-        // Fast paths: a single source with nothing to subtract but the sender needs no stamps.
-        if sel.except.is_empty() {
-            let single: Option<&[u32]> = match sel.rooms {
-                [] => Some(&n.all),
-                [one] => match self.resolve(sel.nsp, one) {
-                    Resolved { room: Some(id), own: None } => Some(&n.rooms[id as usize].members),
-                    Resolved { room: None, own: None } => Some(&[]),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if let Some(members) = single {
-                for &m in members {
-                    let h = &self.hot[m as usize];
-                    if Some(m) != exclude && h.flags & skip == 0 {
-                        each(SocketHandle { slot: m, gen: self.sockets[m as usize].gen }, h);
-                        count += 1;
-                    }
-                }
-                return count;
+    /// Resolves a selection's room names into member lists to walk.
+    fn plan(&self, sel: &Selection<'_>) -> Plan {
+        let resolve_all = |names: &[Str]| -> SmallVec<[Source; 8]> {
+            let mut out = SmallVec::new();
+            for name in names {
+                let r = self.resolve(sel.nsp, name);
+                out.extend(r.room.map(Source::Room));
+                out.extend(r.own.map(Source::One));
             }
+            out
+        };
+        let mut sources = resolve_all(sel.rooms);
+        if sel.rooms.is_empty() {
+            sources.push(Source::All);
         }
+        let except = resolve_all(sel.except);
+        // One source and nothing to subtract but the sender: members are distinct, no stamps.
+        let stamped = sources.len() > 1 || !except.is_empty();
+        Plan {
+            sources,
+            except,
+            stamped,
+            exclude: sel.exclude.filter(|s| self.contains(*s)).map_or(u32::MAX, |s| s.slot),
+        }
+    }
 
-        // General path: stamp the excluded, then walk each source, emitting unstamped members
-        // and stamping them so a socket in several rooms is reached once.
+    fn members_of<'a>(n: &'a Namespace, src: &'a Source) -> &'a [u32] {
+        match src {
+            Source::All => &n.all,
+            Source::Room(id) => &n.rooms[*id as usize].members,
+            Source::One(slot) => std::slice::from_ref(slot),
+        }
+    }
+
+    /// Starts a new dedup epoch and stamps everything the plan excludes.
+    fn stamp_excluded(&mut self, plan: &Plan) -> u32 {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.hot.iter_mut().for_each(|h| h.stamp = 0);
             self.epoch = 1;
         }
         let epoch = self.epoch;
-        let resolved_except: SmallVec<[Resolved; 4]> =
-            sel.except.iter().map(|r| self.resolve(sel.nsp, r)).collect();
-        let resolved_rooms: SmallVec<[Resolved; 8]> =
-            sel.rooms.iter().map(|r| self.resolve(sel.nsp, r)).collect();
+        if let Some(h) = self.hot.get_mut(plan.exclude as usize) {
+            h.stamp = epoch;
+        }
+        epoch
+    }
+
+    /// Walks the recipients of a selection, calling `each` with each recipient's slot, once
+    /// per socket. Returns the number of recipients. For emits, [`select_conns`](Self::select_conns)
+    /// is the faster form.
+    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, &Hot)) -> usize {
+        let skip = if sel.volatile { BLOCKED } else { 0 };
+        let plan = self.plan(sel);
+        let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
         let n = &self.nsps[sel.nsp.0 as usize];
         let hot = &mut self.hot;
-        if let Some(x) = exclude {
-            hot[x as usize].stamp = epoch;
+        for src in &plan.except {
+            for &m in Self::members_of(n, src) {
+                hot[m as usize].stamp = epoch;
+            }
         }
-        for r in &resolved_except {
-            if let Some(id) = r.room {
-                for &m in &n.rooms[id as usize].members {
-                    hot[m as usize].stamp = epoch;
+        let mut count = 0;
+        for src in &plan.sources {
+            for &m in Self::members_of(n, src) {
+                let h = &mut hot[m as usize];
+                if plan.stamped {
+                    if h.stamp == epoch {
+                        continue;
+                    }
+                    h.stamp = epoch;
+                } else if m == plan.exclude {
+                    continue;
                 }
-            }
-            if let Some(own) = r.own {
-                hot[own as usize].stamp = epoch;
-            }
-        }
-        let sockets = &self.sockets;
-        let mut visit = |m: u32| {
-            let h = &mut hot[m as usize];
-            if h.stamp != epoch {
-                h.stamp = epoch;
                 if h.flags & skip == 0 {
-                    each(SocketHandle { slot: m, gen: sockets[m as usize].gen }, h);
+                    each(m, h);
                     count += 1;
                 }
             }
-        };
-        if sel.rooms.is_empty() {
-            n.all.iter().for_each(|&m| visit(m));
-        }
-        for r in &resolved_rooms {
-            if let Some(id) = r.room {
-                n.rooms[id as usize].members.iter().for_each(|&m| visit(m));
-            }
-            if let Some(own) = r.own {
-                visit(own);
-            }
         }
         count
+    }
+
+    /// The broadcast walk: appends the connection of every recipient whose transport flags are
+    /// clear to `plain` (the WebSocket batch), and the slot of every other recipient to `flagged`
+    /// for the caller to route (long-polling queue, or skipped when volatile and blocked).
+    ///
+    /// The loop is branch-free on the common path: each member's connection is written at the
+    /// next free place of a pre-sized buffer, which only advances when the member counts.
+    pub(crate) fn select_conns(
+        &mut self,
+        sel: &Selection<'_>,
+        plain: &mut Vec<ConnectionHandle>,
+        flagged: &mut Vec<u32>,
+    ) {
+        let plan = self.plan(sel);
+        let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
+        let n = &self.nsps[sel.nsp.0 as usize];
+        let hot = &mut self.hot;
+        for src in &plan.except {
+            for &m in Self::members_of(n, src) {
+                hot[m as usize].stamp = epoch;
+            }
+        }
+        const NONE: ConnectionHandle = ConnectionHandle { slot: u32::MAX, gen: 0 };
+        for src in &plan.sources {
+            let members = Self::members_of(n, src);
+            let start = plain.len();
+            plain.resize(start + members.len(), NONE);
+            let buf = &mut plain[start..];
+            let mut k = 0;
+            if plan.stamped {
+                for &m in members {
+                    let h = &mut hot[m as usize];
+                    let fresh = h.stamp != epoch;
+                    h.stamp = epoch;
+                    buf[k] = h.conn;
+                    k += usize::from(fresh & (h.flags == 0));
+                    if fresh & (h.flags != 0) {
+                        flagged.push(m);
+                    }
+                }
+            } else {
+                for &m in members {
+                    let h = &hot[m as usize];
+                    let counts = m != plan.exclude;
+                    buf[k] = h.conn;
+                    k += usize::from(counts & (h.flags == 0));
+                    if counts & (h.flags != 0) {
+                        flagged.push(m);
+                    }
+                }
+            }
+            plain.truncate(start + k);
+        }
+    }
+
+    /// The routing flags and connection of a socket slot.
+    pub(crate) fn hot(&self, slot: u32) -> &Hot {
+        &self.hot[slot as usize]
     }
 
     /// Checks every index both ways; for tests and fuzzing.
@@ -497,7 +583,7 @@ impl Router {
             if n.all.get(e.pos as usize) != Some(&(slot as u32)) {
                 return Err(format!("socket {slot} not at its namespace position"));
             }
-            if self.by_sid.get(&e.sid) != Some(&(slot as u32)) {
+            if self.by_sid.get(&e.sid, |s| self.sockets[s as usize].sid) != Some(slot as u32) {
                 return Err(format!("socket {slot} id not indexed"));
             }
             for m in &e.rooms {
@@ -541,4 +627,8 @@ impl Router {
         }
         Ok(())
     }
+}
+#[cfg(test)]
+pub(crate) fn sizes() -> (usize, usize) {
+    (std::mem::size_of::<SocketEntry>(), std::mem::size_of::<Hot>())
 }

@@ -4,7 +4,7 @@ use super::{AckTimer, BroadcastAckHandle, BroadcastAckState, Error, Out, Pending
 use crate::engine::Frame;
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::packet::Encoded;
-use crate::router::{Selection, POLLING};
+use crate::router::{Selection, BLOCKED, POLLING};
 use crate::Str;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -139,21 +139,37 @@ impl<'s, D> Broadcast<'s, D> {
         };
         let mut to = s.spare.pop().unwrap_or_default();
         let mut polling: Vec<ConnectionHandle> = Vec::new();
-        let mut acked: Vec<SocketHandle> = Vec::new();
-        let want_acks = ack.is_some();
-        let len = s.router.select(&sel, |socket, hot| {
-            if hot.flags & POLLING != 0 {
-                polling.push(hot.conn);
-            } else {
-                to.push(hot.conn);
+        let mut acked: Vec<u32> = Vec::new();
+        let len = if ack.is_some() {
+            s.router.select(&sel, |slot, hot| {
+                if hot.flags & POLLING != 0 {
+                    polling.push(hot.conn);
+                } else {
+                    to.push(hot.conn);
+                }
+                acked.push(slot);
+            })
+        } else {
+            let mut flagged = Vec::new();
+            s.router.select_conns(&sel, &mut to, &mut flagged);
+            let mut len = to.len();
+            for slot in flagged {
+                let hot = s.router.hot(slot);
+                if volatile && hot.flags & BLOCKED != 0 {
+                    continue;
+                }
+                if hot.flags & POLLING != 0 {
+                    polling.push(hot.conn);
+                } else {
+                    to.push(hot.conn);
+                }
+                len += 1;
             }
-            if want_acks {
-                acked.push(socket);
-            }
-        });
+            len
+        };
         if let Some((id, handle, deadline)) = ack {
-            for socket in &acked {
-                s.socks[socket.slot as usize].acks.push((id, PendingAck::Broadcast(handle.0)));
+            for &slot in &acked {
+                s.acks.entry(slot).or_default().push((id, PendingAck::Broadcast(handle.0)));
             }
             s.broadcast_acks.insert(
                 handle.0,
@@ -195,7 +211,7 @@ impl<'s, D> Broadcast<'s, D> {
             .into_iter()
             .map(|socket| FetchedSocket {
                 socket,
-                sid: server.router.sid(socket).cloned().unwrap_or_default(),
+                sid: server.router.sid(socket).map(Str::from).unwrap_or_default(),
                 rooms: server.router.rooms_of(socket),
             })
             .collect()
@@ -245,7 +261,8 @@ impl<'s, D> Broadcast<'s, D> {
             volatile: false,
         };
         let mut handles = Vec::new();
-        self.server.router.select(&sel, |socket, _| handles.push(socket));
+        self.server.router.select(&sel, |slot, _| handles.push(slot));
+        let handles = handles.into_iter().map(|slot| self.server.router.handle(slot)).collect();
         (self.server, handles)
     }
 }

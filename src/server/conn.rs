@@ -5,7 +5,7 @@ use super::event::ConnectRequest;
 use crate::engine::Frame;
 use crate::handle::{NamespaceId, SocketHandle};
 use crate::packet::Decoder;
-use crate::Str;
+use crate::id::Sid;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
@@ -39,7 +39,7 @@ pub(crate) enum Upgrade {
 pub(crate) struct Conn {
     pub(crate) gen: u32,
     pub(crate) live: bool,
-    pub(crate) sid: Str,
+    pub(crate) sid: Sid,
     pub(crate) transport: Transport,
     pub(crate) ws: Ws,
     pub(crate) upgrade: Upgrade,

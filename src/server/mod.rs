@@ -16,7 +16,7 @@ pub use transmit::Transmit;
 use crate::engine::{self, Frame, Handshake, Message};
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::packet::{Decoder, EncodeError, Encoded, Packet, Payload};
-use crate::rng::{new_id, OsRandom, RandomSource};
+use crate::id::{IdIndex, OsRandom, RandomSource, Sid};
 use crate::router::{Router, BLOCKED, POLLING};
 use crate::{Config, Str};
 use ahash::AHashMap;
@@ -56,23 +56,6 @@ enum PendingAck {
     Broadcast(u64),
 }
 
-/// Per-socket application state, indexed by socket slot.
-#[derive(Debug)]
-struct SocketData<D> {
-    data: Option<D>,
-    /// Ack ids this socket owes an answer to, and who waits for it.
-    acks: SmallVec<[(u64, PendingAck); 1]>,
-}
-
-impl<D> Default for SocketData<D> {
-    fn default() -> Self {
-        SocketData {
-            data: None,
-            acks: SmallVec::new(),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct BroadcastAckState {
     expected: usize,
@@ -105,8 +88,12 @@ pub struct Server<D = ()> {
     dynamic: Option<Box<dyn Fn(&str) -> bool + Send>>,
     conns: Vec<Conn>,
     free_conns: Vec<u32>,
-    conn_by_sid: AHashMap<Str, u32>,
-    socks: Vec<SocketData<D>>,
+    conn_by_sid: IdIndex,
+    /// User data, indexed by socket slot.
+    socks: Vec<Option<D>>,
+    /// Ack ids each socket owes an answer to, and who waits for it. Only sockets with acks
+    /// pending have an entry: an idle socket costs nothing here.
+    acks: AHashMap<u32, SmallVec<[(u64, PendingAck); 2]>>,
 
     ping_due: Fifo<(ConnectionHandle, u32)>,
     pong_due: Fifo<(ConnectionHandle, u32)>,
@@ -158,8 +145,9 @@ impl<D> Server<D> {
             dynamic: None,
             conns: Vec::new(),
             free_conns: Vec::new(),
-            conn_by_sid: AHashMap::default(),
+            conn_by_sid: IdIndex::default(),
             socks: Vec::new(),
+            acks: AHashMap::default(),
             ping_due: VecDeque::new(),
             pong_due: VecDeque::new(),
             connect_due: VecDeque::new(),
@@ -287,9 +275,7 @@ impl<D> Server<D> {
             match timer {
                 AckTimer::Single(id) => {
                     if let Some((socket, ack_id)) = self.single_acks.remove(&id) {
-                        if let Some(d) = self.socks.get_mut(socket.slot as usize) {
-                            d.acks.retain(|(i, _)| *i != ack_id);
-                        }
+                        self.take_ack(socket.slot, ack_id);
                         self.events.push_back(Event::Ack {
                             ack: AckHandle(id),
                             socket,
@@ -315,7 +301,7 @@ impl<D> Server<D> {
         let Some(sid) = q.sid else {
             return self.handshake(now, req, q.eio, transport);
         };
-        let Some(h) = self.conn_by_sid.get(sid).map(|&slot| self.handle_of(slot)) else {
+        let Some(h) = self.conn_slot_by_sid(sid).map(|slot| self.handle_of(slot)) else {
             return HttpAction::Respond(RequestError::UnknownSid.response());
         };
         let c = &self.conns[h.slot as usize];
@@ -493,6 +479,9 @@ impl<D> Server<D> {
             let c = &mut self.conns[conn.slot as usize];
             c.ws = Ws::None;
             c.upgrade = Upgrade::None;
+            // Frames held back during the upgrade may now go to a waiting GET.
+            self.dirty.push(conn);
+            self.sync_flags(conn);
         }
     }
 
@@ -589,13 +578,15 @@ impl<D> Server<D> {
             c.ws = Ws::None;
             c.upgrade = Upgrade::None;
             self.out.push_back(Out::CloseWebSocket { conn: h });
+            // Frames held back during the upgrade may now go to a waiting GET.
+            self.dirty.push(h);
             self.sync_flags(h);
         }
     }
 
     fn open_packet(&mut self, h: ConnectionHandle, upgrades: bool) -> Str {
         let handshake = Handshake {
-            sid: self.conns[h.slot as usize].sid.to_string(),
+            sid: self.conns[h.slot as usize].sid.as_str().to_owned(),
             upgrades: if upgrades { vec!["websocket".into()] } else { Vec::new() },
             ping_interval: self.config.ping_interval.as_millis() as u64,
             ping_timeout: self.config.ping_timeout.as_millis() as u64,
@@ -682,11 +673,9 @@ impl<D> Server<D> {
     }
 
     fn on_ack(&mut self, socket: SocketHandle, id: u64, data: Payload) {
-        let d = &mut self.socks[socket.slot as usize];
-        let Some(i) = d.acks.iter().position(|(a, _)| *a == id) else {
+        let Some(pending) = self.take_ack(socket.slot, id) else {
             return; // An answer nobody waits for (late, or never asked): ignored, as the reference.
         };
-        let (_, pending) = d.acks.swap_remove(i);
         match pending {
             PendingAck::Single(ack) => {
                 self.single_acks.remove(&ack.0);
@@ -725,23 +714,16 @@ impl<D> Server<D> {
         let c = self.conn_mut(request.conn).ok_or(Error::UnknownRequest)?;
         let i = c.pending.iter().position(|r| *r == request).ok_or(Error::UnknownRequest)?;
         c.pending.swap_remove(i);
-        let sid = loop {
-            let sid = Str::from(new_id(&mut *self.rng));
-            if self.router.by_sid(&sid).is_none() && !self.conn_by_sid.contains_key(&sid) {
-                break sid;
-            }
-        };
+        let sid = self.fresh_sid();
         let nsp_name = self.router.nsp(request.nsp).name.clone();
-        let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": &*sid})))?;
-        let socket = self.router.insert_socket(request.nsp, sid.clone(), request.conn, 0);
+        let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
+        let socket = self.router.insert_socket(request.nsp, sid, request.conn, 0);
+        let sid = sid.to_str();
         self.conns[request.conn.slot as usize].sockets.push((request.nsp, socket));
         if self.socks.len() <= socket.slot as usize {
-            self.socks.resize_with(socket.slot as usize + 1, SocketData::default);
+            self.socks.resize_with(socket.slot as usize + 1, || None);
         }
-        self.socks[socket.slot as usize] = SocketData {
-            data: Some(data),
-            acks: SmallVec::new(),
-        };
+        self.socks[socket.slot as usize] = Some(data);
         self.sync_flags(request.conn);
         self.send_encoded(request.conn, &encoded, false);
         self.events.push_back(Event::Connected {
@@ -780,7 +762,7 @@ impl<D> Server<D> {
     }
 
     /// The socket's public id (also the name of its own room).
-    pub fn sid(&self, socket: SocketHandle) -> Option<&Str> {
+    pub fn sid(&self, socket: SocketHandle) -> Option<&str> {
         self.router.sid(socket)
     }
 
@@ -805,13 +787,13 @@ impl<D> Server<D> {
     }
 
     /// The connection's Engine.IO session id.
-    pub fn connection_sid(&self, conn: ConnectionHandle) -> Option<&Str> {
-        self.conn(conn).map(|c| &c.sid)
+    pub fn connection_sid(&self, conn: ConnectionHandle) -> Option<&str> {
+        self.conn(conn).map(|c| c.sid.as_str())
     }
 
     /// The user data of a socket.
     pub fn data(&self, socket: SocketHandle) -> Option<&D> {
-        self.router.contains(socket).then(|| self.socks[socket.slot as usize].data.as_ref())?
+        self.router.contains(socket).then(|| self.socks[socket.slot as usize].as_ref())?
     }
 
     /// The user data of a socket, mutably.
@@ -819,7 +801,7 @@ impl<D> Server<D> {
         if !self.router.contains(socket) {
             return None;
         }
-        self.socks[socket.slot as usize].data.as_mut()
+        self.socks[socket.slot as usize].as_mut()
     }
 
     /// Number of connected sockets, all namespaces together.
@@ -924,7 +906,7 @@ impl<D> Server<D> {
         let ack_id = self.next_ack_id(nsp);
         let e = Encoded::event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
         let handle = AckHandle(self.next());
-        self.socks[socket.slot as usize].acks.push((ack_id, PendingAck::Single(handle)));
+        self.acks.entry(socket.slot).or_default().push((ack_id, PendingAck::Single(handle)));
         self.single_acks.insert(handle.0, (socket, ack_id));
         self.ack_due.push(Reverse((now + timeout, AckTimer::Single(handle.0))));
         self.send_encoded(conn, &e, false);
@@ -982,6 +964,16 @@ impl<D> Server<D> {
 
     // ---- Internals ---------------------------------------------------------------------
 
+    fn take_ack(&mut self, slot: u32, id: u64) -> Option<PendingAck> {
+        let acks = self.acks.get_mut(&slot)?;
+        let i = acks.iter().position(|(a, _)| *a == id)?;
+        let (_, pending) = acks.swap_remove(i);
+        if acks.is_empty() {
+            self.acks.remove(&slot);
+        }
+        Some(pending)
+    }
+
     fn next(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -1020,17 +1012,27 @@ impl<D> Server<D> {
         self.conns.get_mut(h.slot as usize).filter(|c| c.live && c.gen == h.gen)
     }
 
-    fn new_conn(&mut self, now: Instant, transport: Transport) -> ConnectionHandle {
-        let sid = loop {
-            let sid = Str::from(new_id(&mut *self.rng));
-            if !self.conn_by_sid.contains_key(&sid) && self.router.by_sid(&sid).is_none() {
-                break sid;
+    /// A random id used by no connection and no socket.
+    fn fresh_sid(&mut self) -> Sid {
+        loop {
+            let sid = Sid::random(&mut *self.rng);
+            if self.conn_slot_by_sid(sid.as_str()).is_none() && self.router.by_sid(sid.as_str()).is_none() {
+                return sid;
             }
-        };
+        }
+    }
+
+    fn conn_slot_by_sid(&self, sid: &str) -> Option<u32> {
+        let sid = Sid::parse(sid)?;
+        self.conn_by_sid.get(&sid, |s| self.conns[s as usize].sid)
+    }
+
+    fn new_conn(&mut self, now: Instant, transport: Transport) -> ConnectionHandle {
+        let sid = self.fresh_sid();
         let fresh = |gen| Conn {
             gen,
             live: true,
-            sid: sid.clone(),
+            sid,
             transport,
             ws: Ws::None,
             upgrade: Upgrade::None,
@@ -1059,7 +1061,8 @@ impl<D> Server<D> {
                 }
             }
         };
-        self.conn_by_sid.insert(sid, h.slot);
+        let conns = &self.conns;
+        self.conn_by_sid.insert(&sid, h.slot, |s| conns[s as usize].sid);
         self.connect_due.push_back((now + self.config.connect_timeout, h));
         h
     }
@@ -1146,7 +1149,7 @@ impl<D> Server<D> {
     fn remove_socket(&mut self, s: SocketHandle, reason: DisconnectReason) {
         let (Some(nsp), Some(sid), Some(conn)) = (
             self.router.namespace_of(s),
-            self.router.sid(s).cloned(),
+            self.router.sid(s).map(Str::from),
             self.router.conn_of(s),
         ) else {
             return;
@@ -1161,8 +1164,8 @@ impl<D> Server<D> {
         if let Some(c) = self.conn_mut(conn) {
             c.sockets.retain(|(_, x)| *x != s);
         }
-        let d = std::mem::take(&mut self.socks[s.slot as usize]);
-        for (_, pending) in d.acks {
+        self.socks[s.slot as usize] = None;
+        for (_, pending) in self.acks.remove(&s.slot).unwrap_or_default() {
             match pending {
                 PendingAck::Single(ack) => {
                     self.single_acks.remove(&ack.0);
@@ -1202,8 +1205,10 @@ impl<D> Server<D> {
         c.live = false;
         c.pending.clear();
         c.queue.clear();
-        let sid = std::mem::take(&mut c.sid);
-        self.conn_by_sid.remove(&sid);
+        let sid = c.sid;
+        let conns = &self.conns;
+        self.conn_by_sid.remove(&sid, |s| conns[s as usize].sid);
+        let c = &mut self.conns[h.slot as usize];
         let tell = !matches!(reason, DisconnectReason::TransportClose);
         if let Some(get) = c.held_get.take() {
             self.requests.remove(&get.0);
@@ -1232,7 +1237,7 @@ impl<D> Server<D> {
             if !c.live {
                 continue;
             }
-            if self.conn_by_sid.get(&c.sid) != Some(&(slot as u32)) {
+            if self.conn_slot_by_sid(c.sid.as_str()) != Some(slot as u32) {
                 return Err(format!("connection {slot} not indexed by its sid"));
             }
             for &(nsp, s) in &c.sockets {
@@ -1248,12 +1253,15 @@ impl<D> Server<D> {
             if !self.router.contains(socket) {
                 return Err(format!("pending ack {id} of a gone socket"));
             }
-            if !self.socks[socket.slot as usize].acks.iter().any(|(a, p)| *a == ack_id && matches!(p, PendingAck::Single(h) if h.0 == id)) {
+            let recorded = self.acks.get(&socket.slot).is_some_and(|acks| {
+                acks.iter().any(|(a, p)| *a == ack_id && matches!(p, PendingAck::Single(h) if h.0 == id))
+            });
+            if !recorded {
                 return Err(format!("pending ack {id} not recorded on its socket"));
             }
         }
-        for (slot, d) in self.socks.iter().enumerate() {
-            if !d.acks.is_empty() && !self.router.slot_live(slot) {
+        for (&slot, acks) in &self.acks {
+            if acks.is_empty() || !self.router.slot_live(slot as usize) {
                 return Err(format!("acks kept for gone socket slot {slot}"));
             }
         }
@@ -1268,5 +1276,13 @@ impl engine::Packet {
             Frame::Text(s) => s,
             Frame::Binary(_) => Str::default(),
         }
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        eprintln!("Conn {} Decoder {} Packet {} Frame {} VecDeque {}", std::mem::size_of::<super::conn::Conn>(), std::mem::size_of::<crate::packet::Decoder>(), std::mem::size_of::<crate::packet::Packet>(), std::mem::size_of::<crate::engine::Frame>(), std::mem::size_of::<std::collections::VecDeque<crate::engine::Frame>>());
+        eprintln!("router sizes: {:?}", crate::router::sizes());
     }
 }
