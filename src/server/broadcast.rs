@@ -176,6 +176,7 @@ impl<'s, D> Broadcast<'s, D> {
                 BroadcastAckState {
                     expected: len,
                     replies: Vec::new(),
+                    recipients: acked,
                 },
             );
             if len == 0 {

@@ -79,7 +79,7 @@ impl Conn {
         if self.sends_over_ws() {
             !self.blocked
         } else {
-            self.held_get.is_some() && matches!(self.upgrade, Upgrade::None)
+            self.held_get.is_some() && !matches!(self.upgrade, Upgrade::Probed(_))
         }
     }
 }

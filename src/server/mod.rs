@@ -60,6 +60,8 @@ enum PendingAck {
 struct BroadcastAckState {
     expected: usize,
     replies: Vec<(SocketHandle, Payload)>,
+    /// The socket slots asked, so those that never answered can be cleared at the end.
+    recipients: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -698,6 +700,17 @@ impl<D> Server<D> {
 
     fn finish_broadcast_ack(&mut self, id: u64, timed_out: bool) {
         if let Some(state) = self.broadcast_acks.remove(&id) {
+            if state.replies.len() < state.recipients.len() {
+                // Those that never answered no longer owe one.
+                for slot in &state.recipients {
+                    if let Some(acks) = self.acks.get_mut(slot) {
+                        acks.retain(|(_, p)| !matches!(p, PendingAck::Broadcast(b) if *b == id));
+                        if acks.is_empty() {
+                            self.acks.remove(slot);
+                        }
+                    }
+                }
+            }
             self.events.push_back(Event::BroadcastAck {
                 ack: BroadcastAckHandle(id),
                 replies: state.replies,
@@ -1121,7 +1134,8 @@ impl<D> Server<D> {
     fn flush_polling(&mut self) {
         while let Some(h) = self.dirty.pop() {
             let Some(c) = self.conn_mut(h) else { continue };
-            if c.queue.is_empty() || !matches!(c.upgrade, Upgrade::None) {
+            // Once probed, the client has paused polling: frames wait for the WebSocket.
+            if c.queue.is_empty() || matches!(c.upgrade, Upgrade::Probed(_)) {
                 continue;
             }
             let Some(get) = c.held_get.take() else { continue };
@@ -1263,6 +1277,15 @@ impl<D> Server<D> {
         for (&slot, acks) in &self.acks {
             if acks.is_empty() || !self.router.slot_live(slot as usize) {
                 return Err(format!("acks kept for gone socket slot {slot}"));
+            }
+            for (_, pending) in acks {
+                let waited = match pending {
+                    PendingAck::Single(h) => self.single_acks.contains_key(&h.0),
+                    PendingAck::Broadcast(b) => self.broadcast_acks.contains_key(b),
+                };
+                if !waited {
+                    return Err(format!("socket slot {slot} keeps an ack nobody waits for"));
+                }
             }
         }
         Ok(())

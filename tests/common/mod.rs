@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use roomcast::engine::{self, Frame};
 use roomcast::{
-    Config, ConnectionHandle, DisconnectReason, Event, HttpAction, HttpRequest, HttpResponse,
-    Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
+    Config, ConnectRequest, ConnectionHandle, DisconnectReason, Event, HttpAction, HttpRequest,
+    HttpResponse, Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -50,7 +50,10 @@ impl Net {
                 Transmit::WebSocket { to, frames, .. } => {
                     self.batches.push(to.len());
                     for c in to {
-                        self.inbox.entry(*c).or_default().extend(frames.iter().cloned());
+                        self.inbox
+                            .entry(*c)
+                            .or_default()
+                            .extend(frames.iter().cloned());
                     }
                 }
                 Transmit::PollResponse { request, body, .. } => {
@@ -95,7 +98,9 @@ impl Net {
 
     /// A WebSocket-only session; returns the connection (its open packet is read).
     pub fn ws_connect(&mut self) -> ConnectionHandle {
-        let HttpAction::AcceptWebSocket(conn) = self.http(Method::Get, "EIO=4&transport=websocket", true) else {
+        let HttpAction::AcceptWebSocket(conn) =
+            self.http(Method::Get, "EIO=4&transport=websocket", true)
+        else {
             panic!("websocket handshake refused")
         };
         self.server.handle_ws_open(self.now, conn);
@@ -108,7 +113,8 @@ impl Net {
 
     /// A long-polling handshake; returns the Engine.IO session id.
     pub fn polling_connect(&mut self) -> String {
-        let HttpAction::Respond(r) = self.http(Method::Get, "EIO=4&transport=polling", false) else {
+        let HttpAction::Respond(r) = self.http(Method::Get, "EIO=4&transport=polling", false)
+        else {
             panic!("polling handshake not answered")
         };
         assert_eq!(r.status, 200);
@@ -123,7 +129,9 @@ impl Net {
         let HttpAction::ReadBody(id) = self.http(Method::Post, &q, false) else {
             panic!("POST not accepted")
         };
-        let r = self.server.handle_post_body(self.now, id, Bytes::copy_from_slice(body));
+        let r = self
+            .server
+            .handle_post_body(self.now, id, Bytes::copy_from_slice(body));
         self.drain();
         r
     }
@@ -142,12 +150,14 @@ impl Net {
     }
 
     pub fn ws_send(&mut self, conn: ConnectionHandle, text: &str) {
-        self.server.handle_ws_message(self.now, conn, Frame::Text(Str::from(text)));
+        self.server
+            .handle_ws_message(self.now, conn, Frame::Text(Str::from(text)));
         self.drain();
     }
 
     pub fn ws_send_binary(&mut self, conn: ConnectionHandle, bytes: &[u8]) {
-        self.server.handle_ws_message(self.now, conn, Frame::Binary(Bytes::copy_from_slice(bytes)));
+        self.server
+            .handle_ws_message(self.now, conn, Frame::Binary(Bytes::copy_from_slice(bytes)));
         self.drain();
     }
 
@@ -173,7 +183,11 @@ impl Net {
 
     /// Joins namespace `nsp` over a WebSocket connection and accepts it with `data`.
     pub fn join_nsp(&mut self, conn: ConnectionHandle, nsp: &str, data: u32) -> SocketHandle {
-        let packet = if nsp == "/" { "40".to_string() } else { format!("40{nsp},") };
+        let packet = if nsp == "/" {
+            "40".to_string()
+        } else {
+            format!("40{nsp},")
+        };
         self.ws_send(conn, &packet);
         let request = self
             .take_events()
@@ -186,9 +200,14 @@ impl Net {
         let socket = self.server.accept(request, data).unwrap();
         self.drain();
         let out = self.take_text(conn);
-        let prefix = if nsp == "/" { "40{\"sid\":".to_string() } else { format!("40{nsp},{{\"sid\":") };
+        let prefix = if nsp == "/" {
+            "40{\"sid\":".to_string()
+        } else {
+            format!("40{nsp},{{\"sid\":")
+        };
         assert!(out.iter().any(|f| f.starts_with(&prefix)), "{out:?}");
-        self.events.retain(|e| !matches!(e, Event::Connected { .. }));
+        self.events
+            .retain(|e| !matches!(e, Event::Connected { .. }));
         socket
     }
 
@@ -200,6 +219,126 @@ impl Net {
     }
 
     pub fn is_closed(&self, conn: ConnectionHandle) -> Option<DisconnectReason> {
-        self.closed.iter().find(|(c, _)| *c == conn).map(|(_, r)| *r)
+        self.closed
+            .iter()
+            .find(|(c, _)| *c == conn)
+            .map(|(_, r)| *r)
+    }
+
+    // ---- Helpers added for the scenario tests (server_engine.rs, server_socketio.rs) ----
+
+    /// An HTTP request with a `Content-Length`.
+    pub fn http_with_length(
+        &mut self,
+        method: Method,
+        query: &str,
+        content_length: Option<u64>,
+    ) -> HttpAction {
+        let a = self.server.handle_http(
+            self.now,
+            HttpRequest {
+                method,
+                query,
+                websocket: false,
+                content_length,
+            },
+        );
+        self.drain();
+        a
+    }
+
+    /// Removes the first connect request from the unread events: the request, the namespace
+    /// name asked for and the auth payload.
+    pub fn take_connect_request(&mut self) -> (ConnectRequest, String, Option<String>) {
+        let i = self
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::ConnectRequest { .. }))
+            .unwrap_or_else(|| panic!("no connect request in {:?}", self.events));
+        let Event::ConnectRequest {
+            request,
+            nsp_name,
+            auth,
+            ..
+        } = self.events.remove(i)
+        else {
+            unreachable!()
+        };
+        (request, nsp_name.to_string(), auth.map(|a| a.to_string()))
+    }
+
+    /// An immediate answer to a GET on a polling session, as text (panics if it is held).
+    pub fn get_text(&mut self, sid: &str) -> String {
+        match self.get(sid) {
+            Ok(body) => String::from_utf8(body.to_vec()).unwrap(),
+            Err(id) => panic!("GET held ({id:?}), expected an immediate answer"),
+        }
+    }
+
+    /// The answer written to a held GET, if any (removed).
+    pub fn take_answer(&mut self, id: RequestId) -> Option<String> {
+        self.poll_answers
+            .remove(&id)
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+    }
+
+    /// Joins namespace `nsp` over a polling session, accepts it with `data` and reads the
+    /// CONNECT answer with a GET.
+    pub fn poll_join(&mut self, sid: &str, nsp: &str, data: u32) -> SocketHandle {
+        let packet = if nsp == "/" {
+            "40".to_string()
+        } else {
+            format!("40{nsp},")
+        };
+        let r = self.post(sid, packet.as_bytes());
+        assert_eq!(&r.body[..], b"ok");
+        let (request, _, _) = self.take_connect_request();
+        let socket = self.server.accept(request, data).unwrap();
+        self.drain();
+        let body = self.get_text(sid);
+        let prefix = if nsp == "/" {
+            "40{\"sid\":".to_string()
+        } else {
+            format!("40{nsp},{{\"sid\":")
+        };
+        assert!(body.starts_with(&prefix), "{body:?}");
+        self.events
+            .retain(|e| !matches!(e, Event::Connected { .. }));
+        socket
+    }
+
+    /// A long-polling client connected to the namespaces given, one socket each; returns its
+    /// Engine.IO session id and its sockets.
+    pub fn polling_client(&mut self, nsps: &[&str]) -> (String, Vec<SocketHandle>) {
+        let sid = self.polling_connect();
+        let sockets = nsps.iter().map(|n| self.poll_join(&sid, n, 0)).collect();
+        (sid, sockets)
+    }
+
+    /// Upgrades a polling session to WebSocket (probe, then upgrade); returns the connection.
+    /// Frames written to the WebSocket during the upgrade are left in the inbox, minus `3probe`.
+    pub fn upgrade(&mut self, sid: &str) -> ConnectionHandle {
+        let q = format!("EIO=4&transport=websocket&sid={sid}");
+        let HttpAction::AcceptWebSocket(conn) = self.http(Method::Get, &q, true) else {
+            panic!("upgrade refused")
+        };
+        self.server.handle_ws_open(self.now, conn);
+        self.drain();
+        self.ws_send(conn, "2probe");
+        let out = self.take_text(conn);
+        assert_eq!(out, ["3probe"]);
+        self.ws_send(conn, "5");
+        conn
+    }
+
+    /// Reasons of the `Disconnected` events among the unread ones, per socket, in order.
+    pub fn disconnects(&self) -> Vec<(SocketHandle, DisconnectReason)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Disconnected { socket, reason, .. } => Some((*socket, *reason)),
+                _ => None,
+            })
+            .collect()
     }
 }
