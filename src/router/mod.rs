@@ -17,11 +17,9 @@ pub(crate) const POLLING: u8 = 1;
 /// The socket's connection cannot take a packet right now (volatile packets skip it).
 pub(crate) const BLOCKED: u8 = 2;
 
-/// The per-socket data a broadcast walk touches, kept apart and small so the walk stays in
-/// cache: the dedup stamp, the transport flags and where to send.
+/// Where a socket's packets go: its connection, and the transport flags that say how.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hot {
-    stamp: u32,
     pub(crate) flags: u8,
     pub(crate) conn: ConnectionHandle,
 }
@@ -128,7 +126,12 @@ pub(crate) struct Router {
     nsps: Vec<Namespace>,
     nsp_by_name: AHashMap<Str, u32>,
     sockets: Vec<SocketEntry>,
-    hot: Vec<Hot>,
+    // The per-socket data a broadcast walk touches, in parallel arrays indexed by slot and kept
+    // apart from the cold socket records: the dedup stamps (4 bytes a socket, so a union walk's
+    // random accesses stay in cache), the transport flags, and the connections.
+    stamps: Vec<u32>,
+    flags: Vec<u8>,
+    conns: Vec<ConnectionHandle>,
     free: Vec<u32>,
     by_sid: IdIndex,
     epoch: u32,
@@ -206,23 +209,19 @@ impl Router {
                 rooms: SmallVec::new(),
             }
         };
-        let hot = Hot {
-            stamp: 0,
-            flags,
-            conn,
-        };
+
         let handle = if let Some(slot) = self.free.pop() {
             let gen = self.sockets[slot as usize].gen.wrapping_add(1);
             self.sockets[slot as usize] = entry_for(gen, slot, n);
-            self.hot[slot as usize] = Hot {
-                stamp: self.hot[slot as usize].stamp,
-                ..hot
-            };
+            self.flags[slot as usize] = flags;
+            self.conns[slot as usize] = conn;
             SocketHandle { slot, gen }
         } else {
             let slot = self.sockets.len() as u32;
             self.sockets.push(entry_for(0, slot, n));
-            self.hot.push(hot);
+            self.stamps.push(0);
+            self.flags.push(flags);
+            self.conns.push(conn);
             SocketHandle { slot, gen: 0 }
         };
         let sockets = &self.sockets;
@@ -266,7 +265,7 @@ impl Router {
     }
 
     pub(crate) fn conn_of(&self, s: SocketHandle) -> Option<ConnectionHandle> {
-        self.entry(s).map(|_| self.hot[s.slot as usize].conn)
+        self.entry(s).map(|_| self.conns[s.slot as usize])
     }
 
     pub(crate) fn by_sid(&self, sid: &str) -> Option<SocketHandle> {
@@ -280,8 +279,8 @@ impl Router {
     /// Sets or clears transport flags on a socket.
     pub(crate) fn set_flags(&mut self, s: SocketHandle, set: u8, clear: u8) {
         if self.entry(s).is_some() {
-            let h = &mut self.hot[s.slot as usize];
-            h.flags = (h.flags | set) & !clear;
+            let f = &mut self.flags[s.slot as usize];
+            *f = (*f | set) & !clear;
         }
     }
 
@@ -469,12 +468,12 @@ impl Router {
     fn stamp_excluded(&mut self, plan: &Plan) -> u32 {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            self.hot.iter_mut().for_each(|h| h.stamp = 0);
+            self.stamps.iter_mut().for_each(|s| *s = 0);
             self.epoch = 1;
         }
         let epoch = self.epoch;
-        if let Some(h) = self.hot.get_mut(plan.exclude as usize) {
-            h.stamp = epoch;
+        if let Some(s) = self.stamps.get_mut(plan.exclude as usize) {
+            *s = epoch;
         }
         epoch
     }
@@ -482,31 +481,37 @@ impl Router {
     /// Walks the recipients of a selection, calling `each` with each recipient's slot, once
     /// per socket. Returns the number of recipients. For emits, [`select_conns`](Self::select_conns)
     /// is the faster form.
-    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, &Hot)) -> usize {
+    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, Hot)) -> usize {
         let skip = if sel.volatile { BLOCKED } else { 0 };
         let plan = self.plan(sel);
         let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
         let n = &self.nsps[sel.nsp.0 as usize];
-        let hot = &mut self.hot;
+        let stamps = &mut self.stamps;
         for src in &plan.except {
             for &m in Self::members_of(n, src) {
-                hot[m as usize].stamp = epoch;
+                stamps[m as usize] = epoch;
             }
         }
         let mut count = 0;
         for src in &plan.sources {
             for &m in Self::members_of(n, src) {
-                let h = &mut hot[m as usize];
                 if plan.stamped {
-                    if h.stamp == epoch {
+                    if stamps[m as usize] == epoch {
                         continue;
                     }
-                    h.stamp = epoch;
+                    stamps[m as usize] = epoch;
                 } else if m == plan.exclude {
                     continue;
                 }
-                if h.flags & skip == 0 {
-                    each(m, h);
+                let flags = self.flags[m as usize];
+                if flags & skip == 0 {
+                    each(
+                        m,
+                        Hot {
+                            flags,
+                            conn: self.conns[m as usize],
+                        },
+                    );
                     count += 1;
                 }
             }
@@ -529,39 +534,53 @@ impl Router {
         let plan = self.plan(sel);
         let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
         let n = &self.nsps[sel.nsp.0 as usize];
-        let hot = &mut self.hot;
+        let (stamps, flags, conns) = (&mut self.stamps, &self.flags, &self.conns);
         for src in &plan.except {
             for &m in Self::members_of(n, src) {
-                hot[m as usize].stamp = epoch;
+                stamps[m as usize] = epoch;
             }
         }
         const NONE: ConnectionHandle = ConnectionHandle { slot: u32::MAX, gen: 0 };
+        if !plan.stamped {
+            // One source of distinct members: copy every connection in one tight pass, noting
+            // the rare members that need a second look (the sender, flagged transports), then
+            // take those out.
+            let members = plan.sources.first().map_or(&[][..], |src| Self::members_of(n, src));
+            let start = plain.len();
+            let mut rare: SmallVec<[u32; 4]> = SmallVec::new();
+            plain.extend(members.iter().enumerate().map(|(i, &m)| {
+                if (m == plan.exclude) | (flags[m as usize] != 0) {
+                    rare.push(i as u32);
+                }
+                conns[m as usize]
+            }));
+            for &i in rare.iter().rev() {
+                let m = members[i as usize];
+                if m != plan.exclude {
+                    flagged.push(m);
+                }
+                plain.swap_remove(start + i as usize);
+            }
+            return;
+        }
         for src in &plan.sources {
             let members = Self::members_of(n, src);
             let start = plain.len();
             plain.resize(start + members.len(), NONE);
             let buf = &mut plain[start..];
             let mut k = 0;
-            if plan.stamped {
-                for &m in members {
-                    let h = &mut hot[m as usize];
-                    let fresh = h.stamp != epoch;
-                    h.stamp = epoch;
-                    buf[k] = h.conn;
-                    k += usize::from(fresh & (h.flags == 0));
-                    if fresh & (h.flags != 0) {
-                        flagged.push(m);
-                    }
+            for &m in members {
+                let stamp = &mut stamps[m as usize];
+                if *stamp == epoch {
+                    continue;
                 }
-            } else {
-                for &m in members {
-                    let h = &hot[m as usize];
-                    let counts = m != plan.exclude;
-                    buf[k] = h.conn;
-                    k += usize::from(counts & (h.flags == 0));
-                    if counts & (h.flags != 0) {
-                        flagged.push(m);
-                    }
+                *stamp = epoch;
+                // Fresh: the common case writes the connection and moves on.
+                buf[k] = conns[m as usize];
+                if flags[m as usize] == 0 {
+                    k += 1;
+                } else {
+                    flagged.push(m);
                 }
             }
             plain.truncate(start + k);
@@ -569,8 +588,11 @@ impl Router {
     }
 
     /// The routing flags and connection of a socket slot.
-    pub(crate) fn hot(&self, slot: u32) -> &Hot {
-        &self.hot[slot as usize]
+    pub(crate) fn hot(&self, slot: u32) -> Hot {
+        Hot {
+            flags: self.flags[slot as usize],
+            conn: self.conns[slot as usize],
+        }
     }
 
     /// Checks every index both ways; for tests and fuzzing.
