@@ -97,4 +97,3 @@ fn codec(c: &mut Criterion) {
 
 criterion_group!(benches, codec);
 criterion_main!(benches);
-

@@ -145,18 +145,28 @@ fn fanout(c: &mut Criterion) {
     let s7 = w.sockets[7];
 
     // Check the counts once, outside the measurement.
-    w.server.to_namespace(root).to("big-3").emit("news", &(&event,)).unwrap();
+    w.server
+        .to_namespace(root)
+        .to("big-3")
+        .emit("news", &(&event,))
+        .unwrap();
     assert_eq!(take_batch(&mut w.server), 10_000);
     let f2 = |server: &mut Server| {
         let mut b = server.broadcast_from(s7).unwrap();
-        for r in 0..8 {
-            b = b.to(Str::from_static(MIX[r]));
+        for room in &MIX[..8] {
+            b = b.to(Str::from_static(room));
         }
-        b.except(Str::from_static(MIX[8])).emit("news", &(&event,)).unwrap()
+        b.except(Str::from_static(MIX[8]))
+            .emit("news", &(&event,))
+            .unwrap()
     };
     assert_eq!(f2(&mut w.server), 46_388);
     assert_eq!(take_batch(&mut w.server), 46_388);
-    w.server.broadcast_from(s7).unwrap().emit("news", &(&event,)).unwrap();
+    w.server
+        .broadcast_from(s7)
+        .unwrap()
+        .emit("news", &(&event,))
+        .unwrap();
     assert_eq!(take_batch(&mut w.server), N - 1);
 
     let mut g = c.benchmark_group("fanout");
@@ -165,7 +175,11 @@ fn fanout(c: &mut Criterion) {
     g.throughput(Throughput::Elements(10_000));
     g.bench_function("F1_to_big-3", |b| {
         b.iter(|| {
-            w.server.to_namespace(root).to(Str::from_static("big-3")).emit("news", &(&event,)).unwrap();
+            w.server
+                .to_namespace(root)
+                .to(Str::from_static("big-3"))
+                .emit("news", &(&event,))
+                .unwrap();
             take_batch(&mut w.server)
         })
     });
@@ -181,7 +195,11 @@ fn fanout(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64 - 1));
     g.bench_function("F3_broadcast_from_sender", |b| {
         b.iter(|| {
-            w.server.broadcast_from(s7).unwrap().emit("news", &(&event,)).unwrap();
+            w.server
+                .broadcast_from(s7)
+                .unwrap()
+                .emit("news", &(&event,))
+                .unwrap();
             take_batch(&mut w.server)
         })
     });

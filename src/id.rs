@@ -125,7 +125,10 @@ impl IdIndex {
     }
 
     pub(crate) fn remove(&mut self, id: &Sid, id_of: impl Fn(u32) -> Sid) -> Option<u32> {
-        match self.table.find_entry(self.hasher.hash_one(id), |&slot| id_of(slot) == *id) {
+        match self
+            .table
+            .find_entry(self.hasher.hash_one(id), |&slot| id_of(slot) == *id)
+        {
             Ok(e) => Some(e.remove().0),
             Err(_) => None,
         }

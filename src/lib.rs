@@ -47,8 +47,8 @@ mod str;
 
 pub use config::Config;
 pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
-pub use limits::Limits;
 pub use id::{OsRandom, RandomSource, SeededRandom};
+pub use limits::Limits;
 pub use server::{
     AckError, AckHandle, Broadcast, BroadcastAckHandle, ConnectRequest, DisconnectReason, Error,
     Event, FetchedSocket, HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId,

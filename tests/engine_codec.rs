@@ -21,13 +21,19 @@ fn payload(body: &'static [u8]) -> Result<Vec<Packet>, DecodeError> {
 #[test]
 fn every_packet_type_round_trips() {
     let cases = [
-        ("0{\"sid\":\"x\"}", Packet::Open(Str::from_static("{\"sid\":\"x\"}"))),
+        (
+            "0{\"sid\":\"x\"}",
+            Packet::Open(Str::from_static("{\"sid\":\"x\"}")),
+        ),
         ("1", Packet::Close),
         ("2", Packet::Ping(Str::default())),
         ("3", Packet::Pong(Str::default())),
         ("2probe", Packet::Ping(Str::from_static("probe"))),
         ("3probe", Packet::Pong(Str::from_static("probe"))),
-        ("4hello", Packet::Message(Message::Text(Str::from_static("hello")))),
+        (
+            "4hello",
+            Packet::Message(Message::Text(Str::from_static("hello"))),
+        ),
         ("4", Packet::Message(Message::Text(Str::default()))),
         ("5", Packet::Upgrade),
         ("6", Packet::Noop),
@@ -61,8 +67,14 @@ fn spec_websocket_example_and_binary_frames() {
         Packet::Message(Message::Text(Str::from_static("hello")))
     );
     let bin = Packet::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4])));
-    assert_eq!(Packet::decode(Frame::Binary(Bytes::from_static(&[1, 2, 3, 4]))).unwrap(), bin);
-    assert_eq!(bin.encode(), Frame::Binary(Bytes::from_static(&[1, 2, 3, 4])));
+    assert_eq!(
+        Packet::decode(Frame::Binary(Bytes::from_static(&[1, 2, 3, 4]))).unwrap(),
+        bin
+    );
+    assert_eq!(
+        bin.encode(),
+        Frame::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+    );
 }
 
 #[test]
@@ -99,7 +111,10 @@ fn spec_handshake_example() {
     let h = Handshake::from_json(json).unwrap();
     assert_eq!(h.sid, "lv_VI97HAXpY6yYWAAAC");
     assert_eq!(h.upgrades, ["websocket"]);
-    assert_eq!((h.ping_interval, h.ping_timeout, h.max_payload), (25000, 20000, 1_000_000));
+    assert_eq!(
+        (h.ping_interval, h.ping_timeout, h.max_payload),
+        (25000, 20000, 1_000_000)
+    );
     assert_eq!(h.to_json(), json);
     let open = Packet::Open(h.to_json());
     assert_eq!(Packet::decode(open.encode()).unwrap(), open);
@@ -121,10 +136,22 @@ fn malformed_packets_are_typed_errors() {
     assert_eq!(decode("7"), Err(DecodeError::UnknownType('7')));
     assert_eq!(decode("x4"), Err(DecodeError::UnknownType('x')));
     assert_eq!(decode("é"), Err(DecodeError::UnknownType('é')));
-    assert!(matches!(payload(b""), Err(DecodeError::InPayload { index: 0, .. })));
-    assert!(matches!(payload(b"4a\x1e"), Err(DecodeError::InPayload { index: 1, .. })));
-    assert!(matches!(payload(b"4a\x1e9"), Err(DecodeError::InPayload { index: 1, .. })));
-    assert_eq!(payload(b"4a\x1eb!!!"), Err(DecodeError::Base64 { index: 1 }));
+    assert!(matches!(
+        payload(b""),
+        Err(DecodeError::InPayload { index: 0, .. })
+    ));
+    assert!(matches!(
+        payload(b"4a\x1e"),
+        Err(DecodeError::InPayload { index: 1, .. })
+    ));
+    assert!(matches!(
+        payload(b"4a\x1e9"),
+        Err(DecodeError::InPayload { index: 1, .. })
+    ));
+    assert_eq!(
+        payload(b"4a\x1eb!!!"),
+        Err(DecodeError::Base64 { index: 1 })
+    );
     assert_eq!(payload(b"4a\xff"), Err(DecodeError::Utf8(2)));
 }
 

@@ -19,13 +19,30 @@ const CLIENTS: usize = 6;
 #[derive(Debug, Clone)]
 enum Op {
     /// Client `c` joins namespace `n` (a no-op if it already has).
-    Connect { c: usize, n: usize },
+    Connect {
+        c: usize,
+        n: usize,
+    },
     /// The client leaves namespace `n` (by DISCONNECT packet, or the server disconnects it).
-    Disconnect { c: usize, n: usize, by_server: bool },
+    Disconnect {
+        c: usize,
+        n: usize,
+        by_server: bool,
+    },
     /// The client's whole connection closes.
-    Close { c: usize },
-    Join { c: usize, n: usize, room: usize },
-    Leave { c: usize, n: usize, room: usize },
+    Close {
+        c: usize,
+    },
+    Join {
+        c: usize,
+        n: usize,
+        room: usize,
+    },
+    Leave {
+        c: usize,
+        n: usize,
+        room: usize,
+    },
     /// A broadcast in namespace `n`: `to` rooms (a `None` entry names socket `own`'s id room),
     /// minus `except` rooms, from socket `from` if set.
     Broadcast {
@@ -108,7 +125,10 @@ impl Sut {
                 requests.push(request);
             }
         }
-        assert!(requests.is_empty(), "connect requests are accepted where they are made");
+        assert!(
+            requests.is_empty(),
+            "connect requests are accepted where they are made"
+        );
         self.server.check_invariants().unwrap();
         out
     }
@@ -135,12 +155,17 @@ impl Sut {
     }
 
     fn send(&mut self, h: ConnectionHandle, text: &str) {
-        self.server.handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
+        self.server
+            .handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
     }
 
     fn connect(&mut self, c: usize, n: usize) {
         let h = self.conn(c);
-        let packet = if n == 0 { "40".to_string() } else { format!("40{},", NSPS[n]) };
+        let packet = if n == 0 {
+            "40".to_string()
+        } else {
+            format!("40{},", NSPS[n])
+        };
         self.send(h, &packet);
         let mut request = None;
         while let Some(e) = self.server.poll_event() {
@@ -148,7 +173,10 @@ impl Sut {
                 request = Some(r);
             }
         }
-        let socket = self.server.accept(request.expect("connect request"), ()).unwrap();
+        let socket = self
+            .server
+            .accept(request.expect("connect request"), ())
+            .unwrap();
         self.sockets.insert((c, n), socket);
         self.drain();
     }
@@ -160,8 +188,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for op in ops {
         match op {
             Op::Connect { c, n } => {
-                if !model.sockets.contains_key(&(c, n)) {
-                    model.sockets.insert((c, n), BTreeSet::new());
+                if let std::collections::btree_map::Entry::Vacant(e) = model.sockets.entry((c, n)) {
+                    e.insert(BTreeSet::new());
                     sut.connect(c, n);
                 }
             }
@@ -172,7 +200,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         sut.server.disconnect(socket).unwrap();
                     } else {
                         let h = sut.conns[c].unwrap();
-                        let packet = if n == 0 { "41".to_string() } else { format!("41{},", NSPS[n]) };
+                        let packet = if n == 0 {
+                            "41".to_string()
+                        } else {
+                            format!("41{},", NSPS[n])
+                        };
                         sut.send(h, &packet);
                     }
                     sut.drain();
@@ -201,13 +233,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(left, was);
                 }
             }
-            Op::Broadcast { n, to, except, own, from, volatile } => {
+            Op::Broadcast {
+                n,
+                to,
+                except,
+                own,
+                from,
+                volatile,
+            } => {
                 let own_sid: Option<String> = sut
                     .sockets
                     .get(&(own, n))
                     .and_then(|s| sut.server.sid(*s))
                     .map(str::to_owned);
-                let from_socket = from.and_then(|f| sut.sockets.get(&(f, n)).copied().map(|s| (f, s)));
+                let from_socket =
+                    from.and_then(|f| sut.sockets.get(&(f, n)).copied().map(|s| (f, s)));
                 // The model's answer.
                 let in_room = |client: usize, room: &Option<usize>| match room {
                     Some(r) => model.sockets[&(client, n)].contains(r),
@@ -219,7 +259,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .filter(|(_, sn)| *sn == n)
                     .map(|(client, _)| *client)
                     .filter(|client| to.is_empty() || to.iter().any(|r| in_room(*client, r)))
-                    .filter(|client| !except.iter().any(|r| model.sockets[&(*client, n)].contains(r)))
+                    .filter(|client| {
+                        !except
+                            .iter()
+                            .any(|r| model.sockets[&(*client, n)].contains(r))
+                    })
                     .filter(|client| from_socket.is_none_or(|(f, _)| f != *client))
                     .collect();
                 // The server's.
@@ -234,7 +278,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     b = match r {
                         Some(r) => b.to(ROOMS[*r]),
                         // A socket id that is not connected in this namespace names no one.
-                        None => b.to(own_sid.clone().unwrap_or_else(|| "AAAAAAAAAAAAAAAAAAAA".into())),
+                        None => b.to(own_sid
+                            .clone()
+                            .unwrap_or_else(|| "AAAAAAAAAAAAAAAAAAAA".into())),
                     };
                 }
                 for r in &except {
@@ -253,10 +299,18 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                     }
                 }
-                prop_assert!(got.values().all(|&k| k == 1), "someone got it twice: {got:?}");
+                prop_assert!(
+                    got.values().all(|&k| k == 1),
+                    "someone got it twice: {got:?}"
+                );
                 let got: BTreeSet<usize> = got
                     .keys()
-                    .map(|h| sut.conns.iter().position(|c| *c == Some(*h)).expect("known client"))
+                    .map(|h| {
+                        sut.conns
+                            .iter()
+                            .position(|c| *c == Some(*h))
+                            .expect("known client")
+                    })
                     .collect();
                 prop_assert_eq!(&got, &expected);
                 prop_assert_eq!(reached, expected.len());

@@ -9,8 +9,16 @@ fn ws_client_connects_emits_and_receives_a_broadcast() {
     let (b, _sb) = net.client(&["/"]);
     net.ws_send(a, r#"42["hello",1]"#);
     let ev = net.take_events();
-    assert!(matches!(&ev[..], [Event::Message { socket, event, ack: None }] if *socket == sa[0] && event.name() == "hello"), "{ev:?}");
-    let n = net.server.broadcast_from(sa[0]).unwrap().emit("news", &("x",)).unwrap();
+    assert!(
+        matches!(&ev[..], [Event::Message { socket, event, ack: None }] if *socket == sa[0] && event.name() == "hello"),
+        "{ev:?}"
+    );
+    let n = net
+        .server
+        .broadcast_from(sa[0])
+        .unwrap()
+        .emit("news", &("x",))
+        .unwrap();
     assert_eq!(n, 1);
     net.drain();
     assert_eq!(net.take_text(b), [r#"42["news","x"]"#]);
@@ -23,7 +31,14 @@ fn polling_client_handshake_connect_and_poll() {
     let sid = net.polling_connect();
     let r = net.post(&sid, b"40");
     assert_eq!(&r.body[..], b"ok");
-    let req = net.take_events().into_iter().find_map(|e| match e { Event::ConnectRequest { request, .. } => Some(request), _ => None }).unwrap();
+    let req = net
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ConnectRequest { request, .. } => Some(request),
+            _ => None,
+        })
+        .unwrap();
     net.server.accept(req, 0).unwrap();
     net.drain();
     let body = net.get(&sid).unwrap();

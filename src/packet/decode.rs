@@ -333,7 +333,10 @@ fn first_byte(json: &str) -> Option<u8> {
 fn validate_json(json: &str) -> Result<(), DecodeError> {
     json::validate(json.as_bytes()).map_err(|e| {
         let before = &json.as_bytes()[..e.offset.min(json.len())];
-        let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |n| n + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |n| n + 1);
         DecodeError::Json {
             line: 1 + before.iter().filter(|&&c| c == b'\n').count(),
             column: 1 + e.offset - line_start,
@@ -409,7 +412,11 @@ fn check_event(
     // The JSON is now known to be a valid array: finding the first element's end is a scan.
     let b = json.as_bytes();
     let start = 1 + b.iter().position(|&c| c == b'[').unwrap_or(0);
-    let start = start + b[start..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let start = start
+        + b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_whitespace())
+            .count();
     let (name, end) = match b.get(start) {
         Some(b'"') => {
             let mut i = start + 1;
@@ -444,7 +451,10 @@ fn check_event(
                 .iter()
                 .take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
                 .count();
-            (json.slice(start..start + len).unwrap_or_default(), start + len)
+            (
+                json.slice(start..start + len).unwrap_or_default(),
+                start + len,
+            )
         }
         Some(b']') => return Err(DecodeError::payload(ty, PayloadError::MissingEventName)),
         _ => return Err(DecodeError::payload(ty, PayloadError::InvalidEventName)),

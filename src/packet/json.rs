@@ -66,7 +66,11 @@ pub(crate) fn validate(b: &[u8]) -> Result<(), JsonError> {
         loop {
             i = skip_ws(b, i);
             if depth == 0 {
-                return if i == b.len() { Ok(()) } else { err(i, "trailing characters") };
+                return if i == b.len() {
+                    Ok(())
+                } else {
+                    err(i, "trailing characters")
+                };
             }
             let top = depth - 1;
             let in_obj = stack[top / 64] & (1 << (top % 64)) != 0;
@@ -121,7 +125,10 @@ fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
     loop {
         // Plain characters are the bulk of any string: skip them in one tight scan.
         let rest = b.get(i..).unwrap_or_default();
-        let Some(n) = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) else {
+        let Some(n) = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        else {
             return err(b.len(), "unterminated string");
         };
         i += n;
@@ -129,12 +136,10 @@ fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
             b'"' => return Ok(i + 1),
             b'\\' => match b.get(i + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                Some(b'u') => {
-                    match b.get(i + 2..i + 6) {
-                        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => i += 6,
-                        _ => return err(i + 1, "invalid \\u escape"),
-                    }
-                }
+                Some(b'u') => match b.get(i + 2..i + 6) {
+                    Some(h) if h.iter().all(u8::is_ascii_hexdigit) => i += 6,
+                    _ => return err(i + 1, "invalid \\u escape"),
+                },
                 _ => return err(i + 1, "invalid escape"),
             },
             _ => return err(i, "control character in string"),
@@ -144,7 +149,12 @@ fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
 
 /// A number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 fn number(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
-    let digits = |i: usize| b[i.min(b.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = |i: usize| {
+        b[i.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
     let bad = |offset| {
         Err(JsonError {
             offset,
@@ -198,19 +208,62 @@ mod tests {
     #[test]
     fn accepts_and_rejects_like_json_parse() {
         for ok in [
-            "0", "-0", "1.5e+3", "-12.25E-2", "\"\"", "\"\\u00e9\\n\"", "true", "false", "null",
-            "[]", "{}", " [ 1 , {\"a\" : [ null ] } ] ", "{\"a\":{},\"b\":[[]]}", "\"é\"",
+            "0",
+            "-0",
+            "1.5e+3",
+            "-12.25E-2",
+            "\"\"",
+            "\"\\u00e9\\n\"",
+            "true",
+            "false",
+            "null",
+            "[]",
+            "{}",
+            " [ 1 , {\"a\" : [ null ] } ] ",
+            "{\"a\":{},\"b\":[[]]}",
+            "\"é\"",
         ] {
             assert_eq!(validate(ok.as_bytes()), Ok(()), "{ok}");
-            assert!(serde_json::from_str::<serde::de::IgnoredAny>(ok).is_ok(), "{ok}");
+            assert!(
+                serde_json::from_str::<serde::de::IgnoredAny>(ok).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
-            "", " ", "01", "-", "1.", ".5", "1e", "+1", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}",
-            "{a:1}", "{\"a\":1,}", "[1 2]", "\"\\x\"", "\"\\u12\"", "\"\u{1}\"", "tru", "nul",
-            "[1]]", "[1}", "{\"a\":1]", "1 2", "NaN", "[", "{", "\"abc",
+            "",
+            " ",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "[1,]",
+            "[,1]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{a:1}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\u{1}\"",
+            "tru",
+            "nul",
+            "[1]]",
+            "[1}",
+            "{\"a\":1]",
+            "1 2",
+            "NaN",
+            "[",
+            "{",
+            "\"abc",
         ] {
             assert!(validate(bad.as_bytes()).is_err(), "{bad}");
-            assert!(serde_json::from_str::<serde::de::IgnoredAny>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<serde::de::IgnoredAny>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -255,7 +308,9 @@ mod tests {
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::from),
             any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
             ".{0,8}".prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(4, 24, 4, |inner| {

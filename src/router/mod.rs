@@ -168,7 +168,10 @@ impl Router {
     }
 
     pub(crate) fn namespaces(&self) -> impl Iterator<Item = (NamespaceId, &Str)> {
-        self.nsps.iter().enumerate().map(|(i, n)| (NamespaceId(i as u32), &n.name))
+        self.nsps
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NamespaceId(i as u32), &n.name))
     }
 
     fn entry(&self, s: SocketHandle) -> Option<&SocketEntry> {
@@ -225,7 +228,8 @@ impl Router {
             SocketHandle { slot, gen: 0 }
         };
         let sockets = &self.sockets;
-        self.by_sid.insert(&sid, handle.slot, |s| sockets[s as usize].sid);
+        self.by_sid
+            .insert(&sid, handle.slot, |s| sockets[s as usize].sid);
         handle
     }
 
@@ -235,7 +239,10 @@ impl Router {
             return false;
         }
         let left = self.leave_all(s);
-        debug_assert!(self.entry(s).is_some_and(|e| e.rooms.is_empty()), "{left:?}");
+        debug_assert!(
+            self.entry(s).is_some_and(|e| e.rooms.is_empty()),
+            "{left:?}"
+        );
         let e = &mut self.sockets[s.slot as usize];
         e.live = false;
         let (nsp, pos) = (e.nsp as usize, e.pos as usize);
@@ -309,7 +316,12 @@ impl Router {
                 (id, true)
             }
         };
-        if !created && self.sockets[s.slot as usize].rooms.iter().any(|m| m.room == id) {
+        if !created
+            && self.sockets[s.slot as usize]
+                .rooms
+                .iter()
+                .any(|m| m.room == id)
+        {
             return Some(Joined::Already);
         }
         let members = &mut n.rooms[id as usize].members;
@@ -385,7 +397,11 @@ impl Router {
         };
         let n = &self.nsps[e.nsp as usize];
         std::iter::once(e.sid.to_str())
-            .chain(e.rooms.iter().map(|m| n.rooms[m.room as usize].name.clone()))
+            .chain(
+                e.rooms
+                    .iter()
+                    .map(|m| n.rooms[m.room as usize].name.clone()),
+            )
             .collect()
     }
 
@@ -420,7 +436,13 @@ impl Router {
         let n = &self.nsps[nsp.0 as usize];
         let mut out: Vec<SocketHandle> = r
             .room
-            .map(|id| n.rooms[id as usize].members.iter().map(|&s| self.handle(s)).collect())
+            .map(|id| {
+                n.rooms[id as usize]
+                    .members
+                    .iter()
+                    .map(|&s| self.handle(s))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(own) = r.own {
             if !out.iter().any(|h| h.slot == own) {
@@ -452,7 +474,10 @@ impl Router {
             sources,
             except,
             stamped,
-            exclude: sel.exclude.filter(|s| self.contains(*s)).map_or(u32::MAX, |s| s.slot),
+            exclude: sel
+                .exclude
+                .filter(|s| self.contains(*s))
+                .map_or(u32::MAX, |s| s.slot),
         }
     }
 
@@ -484,7 +509,11 @@ impl Router {
     pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, Hot)) -> usize {
         let skip = if sel.volatile { BLOCKED } else { 0 };
         let plan = self.plan(sel);
-        let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
+        let epoch = if plan.stamped {
+            self.stamp_excluded(&plan)
+        } else {
+            0
+        };
         let n = &self.nsps[sel.nsp.0 as usize];
         let stamps = &mut self.stamps;
         for src in &plan.except {
@@ -532,7 +561,11 @@ impl Router {
         flagged: &mut Vec<u32>,
     ) {
         let plan = self.plan(sel);
-        let epoch = if plan.stamped { self.stamp_excluded(&plan) } else { 0 };
+        let epoch = if plan.stamped {
+            self.stamp_excluded(&plan)
+        } else {
+            0
+        };
         let n = &self.nsps[sel.nsp.0 as usize];
         let (stamps, flags, conns) = (&mut self.stamps, &self.flags, &self.conns);
         for src in &plan.except {
@@ -540,12 +573,18 @@ impl Router {
                 stamps[m as usize] = epoch;
             }
         }
-        const NONE: ConnectionHandle = ConnectionHandle { slot: u32::MAX, gen: 0 };
+        const NONE: ConnectionHandle = ConnectionHandle {
+            slot: u32::MAX,
+            gen: 0,
+        };
         if !plan.stamped {
             // One source of distinct members: copy every connection in one tight pass, noting
             // the rare members that need a second look (the sender, flagged transports), then
             // take those out.
-            let members = plan.sources.first().map_or(&[][..], |src| Self::members_of(n, src));
+            let members = plan
+                .sources
+                .first()
+                .map_or(&[][..], |src| Self::members_of(n, src));
             let start = plain.len();
             let mut rare: SmallVec<[u32; 4]> = SmallVec::new();
             plain.extend(members.iter().enumerate().map(|(i, &m)| {
@@ -609,9 +648,15 @@ impl Router {
                 return Err(format!("socket {slot} id not indexed"));
             }
             for m in &e.rooms {
-                let room = n.rooms.get(m.room as usize).ok_or("membership of a missing room")?;
+                let room = n
+                    .rooms
+                    .get(m.room as usize)
+                    .ok_or("membership of a missing room")?;
                 if room.members.get(m.pos as usize) != Some(&(slot as u32)) {
-                    return Err(format!("socket {slot} not at its position in room {:?}", room.name));
+                    return Err(format!(
+                        "socket {slot} not at its position in room {:?}",
+                        room.name
+                    ));
                 }
             }
         }
@@ -629,7 +674,11 @@ impl Router {
                     if !e.live || e.nsp as usize != ni {
                         return Err(format!("room {name:?} holds a dead or foreign socket"));
                     }
-                    if !e.rooms.iter().any(|mm| mm.room == id && mm.pos as usize == pos) {
+                    if !e
+                        .rooms
+                        .iter()
+                        .any(|mm| mm.room == id && mm.pos as usize == pos)
+                    {
                         return Err(format!("room {name:?} member {m} does not know it"));
                     }
                 }
@@ -649,8 +698,4 @@ impl Router {
         }
         Ok(())
     }
-}
-#[cfg(test)]
-pub(crate) fn sizes() -> (usize, usize) {
-    (std::mem::size_of::<SocketEntry>(), std::mem::size_of::<Hot>())
 }

@@ -37,7 +37,11 @@ pub struct Broadcast<'s, D> {
 }
 
 impl<'s, D> Broadcast<'s, D> {
-    pub(super) fn new(server: &'s mut Server<D>, nsp: NamespaceId, exclude: Option<SocketHandle>) -> Self {
+    pub(super) fn new(
+        server: &'s mut Server<D>,
+        nsp: NamespaceId,
+        exclude: Option<SocketHandle>,
+    ) -> Self {
         Broadcast {
             server,
             nsp,
@@ -118,7 +122,11 @@ impl<'s, D> Broadcast<'s, D> {
 
     /// Walks the selection once: WebSocket recipients into one batch, long-polling ones into
     /// their queues; registers the broadcast's ack on each recipient when asked.
-    fn deliver(self, encoded: &Encoded, ack: Option<(u64, BroadcastAckHandle, Instant)>) -> Reached {
+    fn deliver(
+        self,
+        encoded: &Encoded,
+        ack: Option<(u64, BroadcastAckHandle, Instant)>,
+    ) -> Reached {
         let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
         let Broadcast {
             server: s,
@@ -169,12 +177,16 @@ impl<'s, D> Broadcast<'s, D> {
         };
         if let Some((id, handle, deadline)) = ack {
             for &slot in &acked {
-                s.acks.entry(slot).or_default().push((id, PendingAck::Broadcast(handle.0)));
+                s.acks
+                    .entry(slot)
+                    .or_default()
+                    .push((id, PendingAck::Broadcast(handle.0)));
             }
             s.broadcast_acks.insert(
                 handle.0,
                 BroadcastAckState {
                     expected: len,
+                    answerable: len,
                     replies: Vec::new(),
                     recipients: acked,
                 },
@@ -182,7 +194,8 @@ impl<'s, D> Broadcast<'s, D> {
             if len == 0 {
                 s.finish_broadcast_ack(handle.0, false);
             } else {
-                s.ack_due.push(Reverse((deadline, AckTimer::Broadcast(handle.0))));
+                s.ack_due
+                    .push(Reverse((deadline, AckTimer::Broadcast(handle.0))));
             }
         }
         if to.is_empty() {
@@ -262,8 +275,13 @@ impl<'s, D> Broadcast<'s, D> {
             volatile: false,
         };
         let mut handles = Vec::new();
-        self.server.router.select(&sel, |slot, _| handles.push(slot));
-        let handles = handles.into_iter().map(|slot| self.server.router.handle(slot)).collect();
+        self.server
+            .router
+            .select(&sel, |slot, _| handles.push(slot));
+        let handles = handles
+            .into_iter()
+            .map(|slot| self.server.router.handle(slot))
+            .collect();
         (self.server, handles)
     }
 }

@@ -1,11 +1,11 @@
 //! One Engine.IO session's state.
 
-use super::http::RequestId;
 use super::event::ConnectRequest;
+use super::http::RequestId;
 use crate::engine::Frame;
 use crate::handle::{NamespaceId, SocketHandle};
-use crate::packet::Decoder;
 use crate::id::Sid;
+use crate::packet::Decoder;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
@@ -66,7 +66,10 @@ impl Conn {
     }
 
     pub(crate) fn socket_in(&self, nsp: NamespaceId) -> Option<SocketHandle> {
-        self.sockets.iter().find(|(n, _)| *n == nsp).map(|(_, s)| *s)
+        self.sockets
+            .iter()
+            .find(|(n, _)| *n == nsp)
+            .map(|(_, s)| *s)
     }
 
     /// Whether frames go to the adapter's WebSocket (else to the long-polling queue).

@@ -131,7 +131,8 @@ pub enum Event {
         ack: BroadcastAckHandle,
         /// The answers received, in arrival order.
         replies: Vec<(SocketHandle, Payload)>,
-        /// How many sockets the broadcast reached.
+        /// How many sockets the broadcast reached (those that disconnected before answering
+        /// are not waited for).
         expected: usize,
         /// Whether the timeout ended it (some answers missing).
         timed_out: bool,

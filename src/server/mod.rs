@@ -7,16 +7,14 @@ mod http;
 mod transmit;
 
 pub use broadcast::{Broadcast, FetchedSocket};
-pub use event::{
-    AckError, AckHandle, BroadcastAckHandle, ConnectRequest, DisconnectReason, Event,
-};
+pub use event::{AckError, AckHandle, BroadcastAckHandle, ConnectRequest, DisconnectReason, Event};
 pub use http::{HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId};
 pub use transmit::Transmit;
 
 use crate::engine::{self, Frame, Handshake, Message};
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
-use crate::packet::{Decoder, EncodeError, Encoded, Packet, Payload};
 use crate::id::{IdIndex, OsRandom, RandomSource, Sid};
+use crate::packet::{Decoder, EncodeError, Encoded, Packet, Payload};
 use crate::router::{Router, BLOCKED, POLLING};
 use crate::{Config, Str};
 use ahash::AHashMap;
@@ -49,6 +47,9 @@ pub enum Error {
     Encode(#[from] EncodeError),
 }
 
+/// Decides whether a namespace name a client asks for exists (dynamic namespaces).
+type NamespaceFilter = Box<dyn Fn(&str) -> bool + Send>;
+
 /// What a pending ack entry on a socket waits for.
 #[derive(Debug, Clone, Copy)]
 enum PendingAck {
@@ -58,7 +59,10 @@ enum PendingAck {
 
 #[derive(Debug)]
 struct BroadcastAckState {
+    /// Sockets the broadcast reached.
     expected: usize,
+    /// Of those, the ones still connected: answers can only come from them.
+    answerable: usize,
     replies: Vec<(SocketHandle, Payload)>,
     /// The socket slots asked, so those that never answered can be cleared at the end.
     recipients: Vec<u32>,
@@ -87,7 +91,7 @@ pub struct Server<D = ()> {
     config: Config,
     rng: Box<dyn RandomSource + Send>,
     router: Router,
-    dynamic: Option<Box<dyn Fn(&str) -> bool + Send>>,
+    dynamic: Option<NamespaceFilter>,
     conns: Vec<Conn>,
     free_conns: Vec<u32>,
     conn_by_sid: IdIndex,
@@ -249,11 +253,15 @@ impl<D> Server<D> {
             }
             c.awaiting_pong = true;
             self.send(h, &[PING], false);
-            self.pong_due.push_back((at + self.config.ping_timeout, (h, round)));
+            self.pong_due
+                .push_back((at + self.config.ping_timeout, (h, round)));
         }
         while let Some(&(_, (h, round))) = self.pong_due.front().filter(|e| e.0 <= now) {
             self.pong_due.pop_front();
-            if self.conn(h).is_some_and(|c| c.heartbeat == round && c.awaiting_pong) {
+            if self
+                .conn(h)
+                .is_some_and(|c| c.heartbeat == round && c.awaiting_pong)
+            {
                 self.close(h, DisconnectReason::PingTimeout);
             }
         }
@@ -265,14 +273,14 @@ impl<D> Server<D> {
         }
         while let Some(&(_, (h, n))) = self.upgrade_due.front().filter(|e| e.0 <= now) {
             self.upgrade_due.pop_front();
-            if self
-                .conn(h)
-                .is_some_and(|c| matches!(c.upgrade, Upgrade::Started(m) | Upgrade::Probed(m) if m == n))
-            {
+            if self.conn(h).is_some_and(
+                |c| matches!(c.upgrade, Upgrade::Started(m) | Upgrade::Probed(m) if m == n),
+            ) {
                 self.abort_upgrade(h);
             }
         }
-        while let Some(Reverse((_, timer))) = self.ack_due.peek().copied().filter(|e| e.0 .0 <= now) {
+        while let Some(Reverse((_, timer))) = self.ack_due.peek().copied().filter(|e| e.0 .0 <= now)
+        {
             self.ack_due.pop();
             match timer {
                 AckTimer::Single(id) => {
@@ -330,7 +338,10 @@ impl<D> Server<D> {
                     return HttpAction::Respond(RequestError::BadRequest.response());
                 }
                 if matches!(c.upgrade, Upgrade::Probed(_)) {
-                    return HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, Bytes::from_static(b"6")));
+                    return HttpAction::Respond(HttpResponse::ok(
+                        TEXT_PLAIN,
+                        Bytes::from_static(b"6"),
+                    ));
                 }
                 if !c.queue.is_empty() {
                     let body = self.drain_queue(h);
@@ -346,7 +357,10 @@ impl<D> Server<D> {
                     self.close(h, DisconnectReason::TransportError);
                     return HttpAction::Respond(RequestError::BadRequest.response());
                 }
-                if req.content_length.is_some_and(|n| n > self.config.limits.max_payload as u64) {
+                if req
+                    .content_length
+                    .is_some_and(|n| n > self.config.limits.max_payload as u64)
+                {
                     self.close(h, DisconnectReason::TransportError);
                     return HttpAction::Respond(HttpResponse::payload_too_large());
                 }
@@ -389,7 +403,12 @@ impl<D> Server<D> {
     }
 
     /// The body of a POST the core asked for with [`HttpAction::ReadBody`].
-    pub fn handle_post_body(&mut self, now: Instant, request: RequestId, body: Bytes) -> HttpResponse {
+    pub fn handle_post_body(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        body: Bytes,
+    ) -> HttpResponse {
         let Some(h) = self.take_request(request) else {
             return RequestError::BadRequest.response();
         };
@@ -424,7 +443,9 @@ impl<D> Server<D> {
 
     /// A held GET or a POST being read ended without an answer (the client went away).
     pub fn handle_request_aborted(&mut self, _now: Instant, request: RequestId) {
-        let Some(h) = self.take_request(request) else { return };
+        let Some(h) = self.take_request(request) else {
+            return;
+        };
         let Some(c) = self.conn_mut(h) else { return };
         if c.held_get == Some(request) {
             c.held_get = None;
@@ -452,7 +473,8 @@ impl<D> Server<D> {
             c.upgrades += 1;
             let n = c.upgrades;
             c.upgrade = Upgrade::Started(n);
-            self.upgrade_due.push_back((now + upgrade_timeout, (conn, n)));
+            self.upgrade_due
+                .push_back((now + upgrade_timeout, (conn, n)));
         }
     }
 
@@ -503,7 +525,13 @@ impl<D> Server<D> {
 
     // ---- Engine.IO ------------------------------------------------------------------------
 
-    fn on_engine_packet(&mut self, now: Instant, h: ConnectionHandle, packet: engine::Packet, via_ws: bool) {
+    fn on_engine_packet(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        packet: engine::Packet,
+        via_ws: bool,
+    ) {
         let Some(c) = self.conn(h) else { return };
         let upgrading = via_ws && c.transport == Transport::Polling;
         if upgrading {
@@ -511,7 +539,8 @@ impl<D> Server<D> {
             match (packet, c.upgrade) {
                 (engine::Packet::Ping(data), Upgrade::Started(n)) if &*data == "probe" => {
                     self.conns[h.slot as usize].upgrade = Upgrade::Probed(n);
-                    self.out.push_back(Out::ws(self.spare.pop(), h, &[PONG_PROBE]));
+                    self.out
+                        .push_back(Out::ws(self.spare.pop(), h, &[PONG_PROBE]));
                     // Flush the waiting GET so the client can pause polling.
                     if let Some(get) = self.conns[h.slot as usize].held_get.take() {
                         self.requests.remove(&get.0);
@@ -589,7 +618,11 @@ impl<D> Server<D> {
     fn open_packet(&mut self, h: ConnectionHandle, upgrades: bool) -> Str {
         let handshake = Handshake {
             sid: self.conns[h.slot as usize].sid.as_str().to_owned(),
-            upgrades: if upgrades { vec!["websocket".into()] } else { Vec::new() },
+            upgrades: if upgrades {
+                vec!["websocket".into()]
+            } else {
+                Vec::new()
+            },
             ping_interval: self.config.ping_interval.as_millis() as u64,
             ping_timeout: self.config.ping_timeout.as_millis() as u64,
             max_payload: self.config.limits.max_payload as u64,
@@ -599,12 +632,17 @@ impl<D> Server<D> {
 
     fn start_heartbeat(&mut self, h: ConnectionHandle, now: Instant) {
         let round = self.conns[h.slot as usize].heartbeat;
-        self.ping_due.push_back((now + self.config.ping_interval, (h, round)));
+        self.ping_due
+            .push_back((now + self.config.ping_interval, (h, round)));
     }
 
     // ---- Socket.IO --------------------------------------------------------------------
 
-    fn on_decoded(&mut self, h: ConnectionHandle, r: Result<Option<Packet>, crate::packet::DecodeError>) {
+    fn on_decoded(
+        &mut self,
+        h: ConnectionHandle,
+        r: Result<Option<Packet>, crate::packet::DecodeError>,
+    ) {
         match r {
             Ok(Some(p)) => self.on_packet(h, p),
             Ok(None) => {}
@@ -618,13 +656,18 @@ impl<D> Server<D> {
             Packet::Connect { nsp, data } => {
                 let id = match self.router.namespace(&nsp) {
                     Some(id) => Some(id),
-                    None if self.dynamic.as_ref().is_some_and(|f| f(&nsp)) && !nsp.contains(',') => {
+                    None if self.dynamic.as_ref().is_some_and(|f| f(&nsp))
+                        && !nsp.contains(',') =>
+                    {
                         Some(self.router.add_namespace(nsp.clone()))
                     }
                     None => None,
                 };
                 let Some(id) = id else {
-                    let e = Encoded::connect_error(&nsp, &serde_json::json!({"message": "Invalid namespace"}));
+                    let e = Encoded::connect_error(
+                        &nsp,
+                        &serde_json::json!({"message": "Invalid namespace"}),
+                    );
                     if let Ok(e) = e {
                         self.send_encoded(h, &e, false);
                     }
@@ -634,7 +677,11 @@ impl<D> Server<D> {
                     return self.close(h, DisconnectReason::ParseError);
                 }
                 let seq = self.next();
-                let request = ConnectRequest { conn: h, nsp: id, seq };
+                let request = ConnectRequest {
+                    conn: h,
+                    nsp: id,
+                    seq,
+                };
                 self.conns[h.slot as usize].pending.push(request);
                 self.events.push_back(Event::ConnectRequest {
                     request,
@@ -660,7 +707,11 @@ impl<D> Server<D> {
             }
             Packet::Event { nsp, id, event } => {
                 match self.router.namespace(&nsp).and_then(|n| c.socket_in(n)) {
-                    Some(socket) => self.events.push_back(Event::Message { socket, event, ack: id }),
+                    Some(socket) => self.events.push_back(Event::Message {
+                        socket,
+                        event,
+                        ack: id,
+                    }),
                     None => self.close(h, DisconnectReason::ParseError),
                 }
             }
@@ -690,7 +741,7 @@ impl<D> Server<D> {
             PendingAck::Broadcast(b) => {
                 if let Some(state) = self.broadcast_acks.get_mut(&b) {
                     state.replies.push((socket, data));
-                    if state.replies.len() >= state.expected {
+                    if state.replies.len() >= state.answerable {
                         self.finish_broadcast_ack(b, false);
                     }
                 }
@@ -725,14 +776,20 @@ impl<D> Server<D> {
     /// Accepts a namespace connection: the socket joins with `data` and the client gets its id.
     pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
         let c = self.conn_mut(request.conn).ok_or(Error::UnknownRequest)?;
-        let i = c.pending.iter().position(|r| *r == request).ok_or(Error::UnknownRequest)?;
+        let i = c
+            .pending
+            .iter()
+            .position(|r| *r == request)
+            .ok_or(Error::UnknownRequest)?;
         c.pending.swap_remove(i);
         let sid = self.fresh_sid();
         let nsp_name = self.router.nsp(request.nsp).name.clone();
         let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
         let socket = self.router.insert_socket(request.nsp, sid, request.conn, 0);
         let sid = sid.to_str();
-        self.conns[request.conn.slot as usize].sockets.push((request.nsp, socket));
+        self.conns[request.conn.slot as usize]
+            .sockets
+            .push((request.nsp, socket));
         if self.socks.len() <= socket.slot as usize {
             self.socks.resize_with(socket.slot as usize + 1, || None);
         }
@@ -745,8 +802,15 @@ impl<D> Server<D> {
             nsp: request.nsp,
         });
         if self.config.room_events {
-            self.events.push_back(Event::RoomCreated { nsp: request.nsp, room: sid.clone() });
-            self.events.push_back(Event::RoomJoined { nsp: request.nsp, room: sid, socket });
+            self.events.push_back(Event::RoomCreated {
+                nsp: request.nsp,
+                room: sid.clone(),
+            });
+            self.events.push_back(Event::RoomJoined {
+                nsp: request.nsp,
+                room: sid,
+                socket,
+            });
         }
         Ok(socket)
     }
@@ -760,7 +824,11 @@ impl<D> Server<D> {
         data: Option<&T>,
     ) -> Result<(), Error> {
         let c = self.conn_mut(request.conn).ok_or(Error::UnknownRequest)?;
-        let i = c.pending.iter().position(|r| *r == request).ok_or(Error::UnknownRequest)?;
+        let i = c
+            .pending
+            .iter()
+            .position(|r| *r == request)
+            .ok_or(Error::UnknownRequest)?;
         c.pending.swap_remove(i);
         #[derive(Serialize)]
         struct Refusal<'a, T: ?Sized> {
@@ -796,7 +864,9 @@ impl<D> Server<D> {
 
     /// The sockets of a connection, one per namespace joined.
     pub fn connection_sockets(&self, conn: ConnectionHandle) -> Vec<SocketHandle> {
-        self.conn(conn).map(|c| c.sockets.iter().map(|(_, s)| *s).collect()).unwrap_or_default()
+        self.conn(conn)
+            .map(|c| c.sockets.iter().map(|(_, s)| *s).collect())
+            .unwrap_or_default()
     }
 
     /// The connection's Engine.IO session id.
@@ -806,7 +876,9 @@ impl<D> Server<D> {
 
     /// The user data of a socket.
     pub fn data(&self, socket: SocketHandle) -> Option<&D> {
-        self.router.contains(socket).then(|| self.socks[socket.slot as usize].as_ref())?
+        self.router
+            .contains(socket)
+            .then(|| self.socks[socket.slot as usize].as_ref())?
     }
 
     /// The user data of a socket, mutably.
@@ -834,26 +906,43 @@ impl<D> Server<D> {
             return Ok(false);
         };
         if self.config.room_events {
-            let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+            let nsp = self
+                .router
+                .namespace_of(socket)
+                .ok_or(Error::UnknownSocket)?;
             let room = Str::from(room);
             if created {
-                self.events.push_back(Event::RoomCreated { nsp, room: room.clone() });
+                self.events.push_back(Event::RoomCreated {
+                    nsp,
+                    room: room.clone(),
+                });
             }
-            self.events.push_back(Event::RoomJoined { nsp, room, socket });
+            self.events
+                .push_back(Event::RoomJoined { nsp, room, socket });
         }
         Ok(true)
     }
 
     /// Makes a socket leave a room (deleted when empty). `Ok(false)` if it was not in it.
     pub fn leave(&mut self, socket: SocketHandle, room: &str) -> Result<bool, Error> {
-        let left = self.router.leave(socket, room).ok_or(Error::UnknownSocket)?;
+        let left = self
+            .router
+            .leave(socket, room)
+            .ok_or(Error::UnknownSocket)?;
         let crate::router::Left::Left { deleted } = left else {
             return Ok(false);
         };
         if self.config.room_events {
-            let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+            let nsp = self
+                .router
+                .namespace_of(socket)
+                .ok_or(Error::UnknownSocket)?;
             let room = Str::from(room);
-            self.events.push_back(Event::RoomLeft { nsp, room: room.clone(), socket });
+            self.events.push_back(Event::RoomLeft {
+                nsp,
+                room: room.clone(),
+                socket,
+            });
             if deleted {
                 self.events.push_back(Event::RoomDeleted { nsp, room });
             }
@@ -863,7 +952,10 @@ impl<D> Server<D> {
 
     /// Makes a socket leave every room it joined (it stays in its own-id room).
     pub fn leave_all(&mut self, socket: SocketHandle) -> Result<(), Error> {
-        let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
         let left = self.router.leave_all(socket);
         self.room_left_events(nsp, socket, left);
         Ok(())
@@ -872,7 +964,11 @@ impl<D> Server<D> {
     fn room_left_events(&mut self, nsp: NamespaceId, socket: SocketHandle, left: Vec<(Str, bool)>) {
         if self.config.room_events {
             for (room, deleted) in left {
-                self.events.push_back(Event::RoomLeft { nsp, room: room.clone(), socket });
+                self.events.push_back(Event::RoomLeft {
+                    nsp,
+                    room: room.clone(),
+                    socket,
+                });
                 if deleted {
                     self.events.push_back(Event::RoomDeleted { nsp, room });
                 }
@@ -892,13 +988,24 @@ impl<D> Server<D> {
 
     /// The rooms of a namespace with their member counts (own-id rooms not listed).
     pub fn rooms(&self, nsp: NamespaceId) -> Vec<(Str, usize)> {
-        self.router.rooms(nsp).map(|(n, c)| (n.clone(), c)).collect()
+        self.router
+            .rooms(nsp)
+            .map(|(n, c)| (n.clone(), c))
+            .collect()
     }
 
     /// Emits an event to one socket.
-    pub fn emit<T: Serialize + ?Sized>(&mut self, socket: SocketHandle, event: &str, args: &T) -> Result<(), Error> {
+    pub fn emit<T: Serialize + ?Sized>(
+        &mut self,
+        socket: SocketHandle,
+        event: &str,
+        args: &T,
+    ) -> Result<(), Error> {
         let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
-        let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
         let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
         self.send_encoded(conn, &e, false);
         Ok(())
@@ -915,21 +1022,36 @@ impl<D> Server<D> {
         timeout: Duration,
     ) -> Result<AckHandle, Error> {
         let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
-        let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
         let ack_id = self.next_ack_id(nsp);
         let e = Encoded::event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
         let handle = AckHandle(self.next());
-        self.acks.entry(socket.slot).or_default().push((ack_id, PendingAck::Single(handle)));
+        self.acks
+            .entry(socket.slot)
+            .or_default()
+            .push((ack_id, PendingAck::Single(handle)));
         self.single_acks.insert(handle.0, (socket, ack_id));
-        self.ack_due.push(Reverse((now + timeout, AckTimer::Single(handle.0))));
+        self.ack_due
+            .push(Reverse((now + timeout, AckTimer::Single(handle.0))));
         self.send_encoded(conn, &e, false);
         Ok(handle)
     }
 
     /// Answers the event a socket sent with ack id `id`.
-    pub fn ack<T: Serialize + ?Sized>(&mut self, socket: SocketHandle, id: u64, args: &T) -> Result<(), Error> {
+    pub fn ack<T: Serialize + ?Sized>(
+        &mut self,
+        socket: SocketHandle,
+        id: u64,
+        args: &T,
+    ) -> Result<(), Error> {
         let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
-        let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
         let e = Encoded::ack(&self.router.nsp(nsp).name, id, args)?;
         self.send_encoded(conn, &e, false);
         Ok(())
@@ -938,7 +1060,10 @@ impl<D> Server<D> {
     /// Disconnects a socket from its namespace (the client is told with a DISCONNECT).
     pub fn disconnect(&mut self, socket: SocketHandle) -> Result<(), Error> {
         let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
-        let nsp = self.router.namespace_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
         let e = Encoded::disconnect(&self.router.nsp(nsp).name)?;
         self.send_encoded(conn, &e, false);
         self.remove_socket(socket, DisconnectReason::ServerNamespaceDisconnect);
@@ -1018,18 +1143,24 @@ impl<D> Server<D> {
     }
 
     fn conn(&self, h: ConnectionHandle) -> Option<&Conn> {
-        self.conns.get(h.slot as usize).filter(|c| c.live && c.gen == h.gen)
+        self.conns
+            .get(h.slot as usize)
+            .filter(|c| c.live && c.gen == h.gen)
     }
 
     fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
-        self.conns.get_mut(h.slot as usize).filter(|c| c.live && c.gen == h.gen)
+        self.conns
+            .get_mut(h.slot as usize)
+            .filter(|c| c.live && c.gen == h.gen)
     }
 
     /// A random id used by no connection and no socket.
     fn fresh_sid(&mut self) -> Sid {
         loop {
             let sid = Sid::random(&mut *self.rng);
-            if self.conn_slot_by_sid(sid.as_str()).is_none() && self.router.by_sid(sid.as_str()).is_none() {
+            if self.conn_slot_by_sid(sid.as_str()).is_none()
+                && self.router.by_sid(sid.as_str()).is_none()
+            {
                 return sid;
             }
         }
@@ -1075,8 +1206,10 @@ impl<D> Server<D> {
             }
         };
         let conns = &self.conns;
-        self.conn_by_sid.insert(&sid, h.slot, |s| conns[s as usize].sid);
-        self.connect_due.push_back((now + self.config.connect_timeout, h));
+        self.conn_by_sid
+            .insert(&sid, h.slot, |s| conns[s as usize].sid);
+        self.connect_due
+            .push_back((now + self.config.connect_timeout, h));
         h
     }
 
@@ -1138,7 +1271,9 @@ impl<D> Server<D> {
             if c.queue.is_empty() || matches!(c.upgrade, Upgrade::Probed(_)) {
                 continue;
             }
-            let Some(get) = c.held_get.take() else { continue };
+            let Some(get) = c.held_get.take() else {
+                continue;
+            };
             self.requests.remove(&get.0);
             let body = self.drain_queue(h);
             self.out.push_back(Out::Poll {
@@ -1171,8 +1306,15 @@ impl<D> Server<D> {
         let left = self.router.leave_all(s);
         self.room_left_events(nsp, s, left);
         if self.config.room_events {
-            self.events.push_back(Event::RoomLeft { nsp, room: sid.clone(), socket: s });
-            self.events.push_back(Event::RoomDeleted { nsp, room: sid.clone() });
+            self.events.push_back(Event::RoomLeft {
+                nsp,
+                room: sid.clone(),
+                socket: s,
+            });
+            self.events.push_back(Event::RoomDeleted {
+                nsp,
+                room: sid.clone(),
+            });
         }
         self.router.remove_socket(s);
         if let Some(c) = self.conn_mut(conn) {
@@ -1192,8 +1334,8 @@ impl<D> Server<D> {
                 PendingAck::Broadcast(b) => {
                     // The gone socket will never answer: stop waiting for it.
                     if let Some(state) = self.broadcast_acks.get_mut(&b) {
-                        state.expected = state.expected.saturating_sub(1);
-                        if state.replies.len() >= state.expected {
+                        state.answerable = state.answerable.saturating_sub(1);
+                        if state.replies.len() >= state.answerable {
                             self.finish_broadcast_ack(b, false);
                         }
                     }
@@ -1240,7 +1382,8 @@ impl<D> Server<D> {
         }
         self.out.push_back(Out::Close { conn: h, reason });
         self.free_conns.push(h.slot);
-        self.events.push_back(Event::ConnectionClosed { conn: h, reason });
+        self.events
+            .push_back(Event::ConnectionClosed { conn: h, reason });
     }
 
     /// Checks the internal indexes; for tests and fuzzing. `Err` names the first broken one.
@@ -1256,7 +1399,9 @@ impl<D> Server<D> {
             }
             for &(nsp, s) in &c.sockets {
                 if self.router.conn_of(s) != Some(self.handle_of(slot as u32)) {
-                    return Err(format!("connection {slot} lists a socket that is not its own"));
+                    return Err(format!(
+                        "connection {slot} lists a socket that is not its own"
+                    ));
                 }
                 if self.router.namespace_of(s) != Some(nsp) {
                     return Err("socket namespace mismatch".into());
@@ -1268,7 +1413,8 @@ impl<D> Server<D> {
                 return Err(format!("pending ack {id} of a gone socket"));
             }
             let recorded = self.acks.get(&socket.slot).is_some_and(|acks| {
-                acks.iter().any(|(a, p)| *a == ack_id && matches!(p, PendingAck::Single(h) if h.0 == id))
+                acks.iter()
+                    .any(|(a, p)| *a == ack_id && matches!(p, PendingAck::Single(h) if h.0 == id))
             });
             if !recorded {
                 return Err(format!("pending ack {id} not recorded on its socket"));
@@ -1299,13 +1445,5 @@ impl engine::Packet {
             Frame::Text(s) => s,
             Frame::Binary(_) => Str::default(),
         }
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("Conn {} Decoder {} Packet {} Frame {} VecDeque {}", std::mem::size_of::<super::conn::Conn>(), std::mem::size_of::<crate::packet::Decoder>(), std::mem::size_of::<crate::packet::Packet>(), std::mem::size_of::<crate::engine::Frame>(), std::mem::size_of::<std::collections::VecDeque<crate::engine::Frame>>());
-        eprintln!("router sizes: {:?}", crate::router::sizes());
     }
 }

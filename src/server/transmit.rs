@@ -69,7 +69,11 @@ pub(crate) enum Out {
 
 impl Out {
     /// Frames to one connection, reusing a spare recipient buffer if there is one.
-    pub(crate) fn ws(spare: Option<Vec<ConnectionHandle>>, conn: ConnectionHandle, frames: &[Frame]) -> Out {
+    pub(crate) fn ws(
+        spare: Option<Vec<ConnectionHandle>>,
+        conn: ConnectionHandle,
+        frames: &[Frame],
+    ) -> Out {
         let mut to = spare.unwrap_or_default();
         to.push(conn);
         Out::Ws {

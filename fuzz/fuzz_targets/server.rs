@@ -1,0 +1,286 @@
+//! The whole server driven by arbitrary sequences: handshakes over both transports, WebSocket
+//! frames, long-polling GETs and POSTs, upgrades, aborted requests, time passing, and every
+//! application call. After each step the server's indexes must be consistent (rooms both ways,
+//! no empty room kept, no pending ack of a gone socket, no connection without its sid).
+#![no_main]
+use bytes::Bytes;
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use roomcast::engine::Frame;
+use roomcast::{
+    Config, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits, Method,
+    RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
+};
+use std::time::{Duration, Instant};
+
+/// Pieces the generated messages are made of, so the fuzzer reaches deep states quickly.
+const PIECES: &[&str] = &[
+    "4", "0", "1", "2", "3", "5", "6", "40", "41", "42", "43", "44", "451-", "461-", "/a,", "/b,",
+    "[", "]", "{", "}", ",", "\"ev\"", "\"connect\"", "\"probe\"", "probe", "{\"_placeholder\":true,\"num\":0}",
+    "{\"token\":1}", "1", "7", "99999999999999999999999", "\u{1e}", "b", "AQID", "null", "\"x\"", ":",
+];
+
+struct Driver {
+    server: Server<u8>,
+    now: Instant,
+    conns: Vec<ConnectionHandle>,
+    sids: Vec<String>,
+    sockets: Vec<SocketHandle>,
+    requests: Vec<ConnectRequest>,
+    held: Vec<RequestId>,
+    bodies: Vec<RequestId>,
+}
+
+impl Driver {
+    fn drain(&mut self) {
+        while let Some(t) = self.server.poll_transmit() {
+            if let Transmit::PollResponse { request, .. } = t {
+                self.held.retain(|r| *r != request);
+            }
+        }
+        while let Some(e) = self.server.poll_event() {
+            match e {
+                Event::ConnectRequest { request, .. } => self.requests.push(request),
+                Event::Connected { socket, .. } => self.sockets.push(socket),
+                _ => {}
+            }
+        }
+        if let Err(e) = self.server.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    fn text(u: &mut Unstructured) -> Result<String> {
+        let mut s = String::new();
+        for _ in 0..u.int_in_range(0..=8)? {
+            if u.ratio(3, 4)? {
+                s.push_str(u.choose(PIECES)?);
+            } else {
+                s.push(char::from(u.int_in_range(0x20..=0x7e)?));
+            }
+        }
+        Ok(s)
+    }
+
+    fn http(&mut self, method: Method, query: &str, websocket: bool, len: Option<u64>) -> HttpAction {
+        self.server.handle_http(
+            self.now,
+            HttpRequest { method, query, websocket, content_length: len },
+        )
+    }
+
+    fn step(&mut self, u: &mut Unstructured) -> Result<()> {
+        let conn = |u: &mut Unstructured, d: &Driver| -> Result<Option<ConnectionHandle>> {
+            Ok(if d.conns.is_empty() { None } else { Some(*u.choose(&d.conns)?) })
+        };
+        match u.int_in_range(0..=22)? {
+            0 => {
+                if let HttpAction::AcceptWebSocket(h) = self.http(Method::Get, "EIO=4&transport=websocket", true, None) {
+                    if u.ratio(9, 10)? {
+                        self.server.handle_ws_open(self.now, h);
+                    } else {
+                        self.server.handle_ws_closed(self.now, h);
+                    }
+                    self.conns.push(h);
+                }
+            }
+            1 => {
+                if let HttpAction::Respond(r) = self.http(Method::Get, "EIO=4&transport=polling", false, None) {
+                    if let Some(json) = std::str::from_utf8(&r.body).ok().and_then(|t| t.strip_prefix('0')) {
+                        if let Ok(h) = roomcast::engine::Handshake::from_json(json) {
+                            self.sids.push(h.sid);
+                        }
+                    }
+                }
+            }
+            2 | 3 | 4 => {
+                if let Some(h) = conn(u, self)? {
+                    let text = Self::text(u)?;
+                    self.server.handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
+                }
+            }
+            5 => {
+                if let Some(h) = conn(u, self)? {
+                    let bytes: Vec<u8> = u.arbitrary()?;
+                    self.server.handle_ws_message(self.now, h, Frame::Binary(Bytes::from(bytes)));
+                }
+            }
+            6 => {
+                if let Some(h) = conn(u, self)? {
+                    self.server.handle_ws_closed(self.now, h);
+                }
+            }
+            7 => {
+                if !self.sids.is_empty() {
+                    let sid = u.choose(&self.sids)?.clone();
+                    let q = format!("EIO=4&transport=polling&sid={sid}");
+                    if let HttpAction::Hold(r) = self.http(Method::Get, &q, false, None) {
+                        self.held.push(r);
+                    }
+                }
+            }
+            8 | 9 => {
+                if !self.sids.is_empty() {
+                    let sid = u.choose(&self.sids)?.clone();
+                    let q = format!("EIO=4&transport=polling&sid={sid}");
+                    let len = if u.ratio(1, 8)? { Some(u.arbitrary()?) } else { None };
+                    if let HttpAction::ReadBody(r) = self.http(Method::Post, &q, false, len) {
+                        if u.ratio(1, 6)? {
+                            self.bodies.push(r);
+                        } else {
+                            let body = Self::text(u)?;
+                            let _ = self.server.handle_post_body(self.now, r, Bytes::from(body));
+                        }
+                    }
+                }
+            }
+            10 => {
+                let pool = if u.arbitrary()? { &mut self.held } else { &mut self.bodies };
+                if !pool.is_empty() {
+                    let i = u.choose_index(pool.len())?;
+                    let r = pool.swap_remove(i);
+                    if u.arbitrary()? {
+                        self.server.handle_request_aborted(self.now, r);
+                    } else {
+                        let _ = self.server.handle_post_body(self.now, r, Bytes::from_static(b"40"));
+                    }
+                }
+            }
+            11 => {
+                if !self.sids.is_empty() {
+                    let sid = u.choose(&self.sids)?.clone();
+                    let q = format!("EIO=4&transport=websocket&sid={sid}");
+                    if let HttpAction::AcceptWebSocket(h) = self.http(Method::Get, &q, true, None) {
+                        self.server.handle_ws_open(self.now, h);
+                        self.conns.push(h);
+                    }
+                }
+            }
+            12 => {
+                let ms: u16 = u.arbitrary()?;
+                self.now += Duration::from_millis(u64::from(ms) * 8);
+                self.server.handle_timeout(self.now);
+            }
+            13 => {
+                if !self.requests.is_empty() {
+                    let i = u.choose_index(self.requests.len())?;
+                    let r = self.requests.swap_remove(i);
+                    if u.ratio(4, 5)? {
+                        let _ = self.server.accept(r, 0);
+                    } else {
+                        let _ = self.server.reject(r, "no", Some(&1));
+                    }
+                }
+            }
+            14 | 15 => {
+                if !self.sockets.is_empty() {
+                    let s = *u.choose(&self.sockets)?;
+                    let room = *u.choose(&["r1", "r2", "r3"])?;
+                    if u.arbitrary()? {
+                        let _ = self.server.join(s, room);
+                    } else {
+                        let _ = self.server.leave(s, room);
+                    }
+                }
+            }
+            16 => {
+                if !self.sockets.is_empty() {
+                    let s = *u.choose(&self.sockets)?;
+                    let timeout = Duration::from_millis(u.int_in_range(1..=5000)?);
+                    match u.int_in_range(0..=3)? {
+                        0 => drop(self.server.emit(s, "ev", &(1,))),
+                        1 => drop(self.server.emit_with_ack(self.now, s, "ev", &(), timeout)),
+                        2 => drop(self.server.ack(s, u.arbitrary()?, &("a",))),
+                        _ => drop(self.server.leave_all(s)),
+                    }
+                }
+            }
+            17 | 18 => {
+                let nsp = self.server.namespace(if u.arbitrary()? { "/" } else { "/a" });
+                let from = if !self.sockets.is_empty() && u.arbitrary()? { Some(*u.choose(&self.sockets)?) } else { None };
+                let mut b = match (from, nsp) {
+                    (Some(s), _) => match self.server.broadcast_from(s) {
+                        Some(b) => b,
+                        None => return Ok(()),
+                    },
+                    (None, Some(n)) => self.server.to_namespace(n),
+                    (None, None) => return Ok(()),
+                };
+                for _ in 0..u.int_in_range(0..=2)? {
+                    b = b.to(*u.choose(&["r1", "r2", "r3"])?);
+                }
+                if u.arbitrary()? {
+                    b = b.except(*u.choose(&["r1", "r2", "r3"])?);
+                }
+                if u.arbitrary()? {
+                    b = b.volatile();
+                }
+                match u.int_in_range(0..=4)? {
+                    0 | 1 => drop(b.emit("news", &(Bytes::from_static(b"\x01"),))),
+                    2 => drop(b.emit_with_ack(self.now, "q", &(), Duration::from_millis(100))),
+                    3 => drop(b.join("r2")),
+                    _ => drop(b.disconnect(u.arbitrary()?)),
+                }
+            }
+            19 => {
+                if !self.sockets.is_empty() {
+                    let s = *u.choose(&self.sockets)?;
+                    let _ = self.server.disconnect(s);
+                }
+            }
+            20 => {
+                if let Some(h) = conn(u, self)? {
+                    let _ = self.server.set_blocked(h, u.arbitrary()?);
+                }
+            }
+            21 => {
+                if let Some(h) = conn(u, self)? {
+                    if u.arbitrary()? {
+                        let _ = self.server.close_connection(h);
+                    } else {
+                        self.server.handle_slow_consumer(self.now, h);
+                    }
+                }
+            }
+            _ => {
+                if u.ratio(1, 20)? {
+                    self.server.shutdown();
+                }
+            }
+        }
+        self.drain();
+        Ok(())
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let config = Config {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        upgrade_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(1000),
+        limits: Limits { max_payload: 256, max_attachments: 3 },
+        max_buffered_frames: 8,
+        room_events: true,
+        ..Config::default()
+    };
+    let mut server = Server::with_random(config, Box::new(SeededRandom::new(1)));
+    server.add_namespace("/a").unwrap();
+    server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
+    let mut d = Driver {
+        server,
+        now: Instant::now(),
+        conns: Vec::new(),
+        sids: Vec::new(),
+        sockets: Vec::new(),
+        requests: Vec::new(),
+        held: Vec::new(),
+        bodies: Vec::new(),
+    };
+    while !u.is_empty() {
+        if d.step(&mut u).is_err() {
+            break;
+        }
+    }
+});
