@@ -7,11 +7,14 @@
 use std::fmt;
 
 /// One Engine.IO session: a long-polling or WebSocket connection from one client.
+///
+/// Four bytes: a 24-bit slot and an 8-bit generation. Broadcast batches are lists of these, so
+/// their size is the size of every fan-out's output.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionHandle {
-    pub(crate) slot: u32,
-    pub(crate) gen: u32,
-}
+pub struct ConnectionHandle(u32);
+
+/// Most connections one server holds at once (24-bit slots).
+pub(crate) const MAX_CONNECTIONS: u32 = 1 << 24;
 
 /// One socket: a connection's membership of one namespace.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,7 +29,7 @@ pub struct NamespaceId(pub(crate) u32);
 
 impl fmt::Debug for ConnectionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn#{}.{}", self.slot, self.gen)
+        write!(f, "conn#{}.{}", self.slot(), self.gen())
     }
 }
 
@@ -37,9 +40,21 @@ impl fmt::Debug for SocketHandle {
 }
 
 impl ConnectionHandle {
+    pub(crate) const fn new(slot: u32, gen: u8) -> Self {
+        ConnectionHandle((gen as u32) << 24 | (slot & (MAX_CONNECTIONS - 1)))
+    }
+
+    pub(crate) const fn slot(self) -> u32 {
+        self.0 & (MAX_CONNECTIONS - 1)
+    }
+
+    pub(crate) const fn gen(self) -> u8 {
+        (self.0 >> 24) as u8
+    }
+
     /// A dense index, unique among live connections: handy to index an adapter's own tables.
     pub fn index(self) -> usize {
-        self.slot as usize
+        self.slot() as usize
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) enum Upgrade {
 
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) gen: u32,
+    pub(crate) gen: u8,
     pub(crate) live: bool,
     pub(crate) sid: Sid,
     pub(crate) transport: Transport,

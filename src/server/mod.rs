@@ -314,7 +314,7 @@ impl<D> Server<D> {
         let Some(h) = self.conn_slot_by_sid(sid).map(|slot| self.handle_of(slot)) else {
             return HttpAction::Respond(RequestError::UnknownSid.response());
         };
-        let c = &self.conns[h.slot as usize];
+        let c = &self.conns[h.slot() as usize];
         if transport == Transport::WebSocket {
             let may_upgrade = req.websocket
                 && self.config.allow_upgrades
@@ -323,7 +323,7 @@ impl<D> Server<D> {
             if !may_upgrade {
                 return HttpAction::Respond(RequestError::BadRequest.response());
             }
-            let c = &mut self.conns[h.slot as usize];
+            let c = &mut self.conns[h.slot() as usize];
             c.ws = Ws::Accepting;
             return HttpAction::AcceptWebSocket(h);
         }
@@ -348,7 +348,7 @@ impl<D> Server<D> {
                     return HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, body));
                 }
                 let id = self.new_request(h);
-                self.conns[h.slot as usize].held_get = Some(id);
+                self.conns[h.slot() as usize].held_get = Some(id);
                 self.sync_flags(h);
                 HttpAction::Hold(id)
             }
@@ -365,7 +365,7 @@ impl<D> Server<D> {
                     return HttpAction::Respond(HttpResponse::payload_too_large());
                 }
                 let id = self.new_request(h);
-                self.conns[h.slot as usize].post = Some(id);
+                self.conns[h.slot() as usize].post = Some(id);
                 HttpAction::ReadBody(id)
             }
             Method::Other => HttpAction::Respond(RequestError::BadRequest.response()),
@@ -388,7 +388,10 @@ impl<D> Server<D> {
         if transport == Transport::WebSocket && !req.websocket {
             return HttpAction::Respond(RequestError::BadRequest.response());
         }
-        let h = self.new_conn(now, transport);
+        let Some(h) = self.new_conn(now, transport) else {
+            // Every connection slot is taken: refuse, as an `allowRequest` hook would.
+            return HttpAction::Respond(RequestError::Forbidden.response());
+        };
         match transport {
             Transport::Polling => {
                 let open = self.open_packet(h, self.config.allow_upgrades);
@@ -396,7 +399,7 @@ impl<D> Server<D> {
                 HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, open.into_bytes()))
             }
             Transport::WebSocket => {
-                self.conns[h.slot as usize].ws = Ws::Accepting;
+                self.conns[h.slot() as usize].ws = Ws::Accepting;
                 HttpAction::AcceptWebSocket(h)
             }
         }
@@ -500,7 +503,7 @@ impl<D> Server<D> {
         if c.transport == Transport::WebSocket {
             self.close(conn, DisconnectReason::TransportClose);
         } else if c.ws != Ws::None {
-            let c = &mut self.conns[conn.slot as usize];
+            let c = &mut self.conns[conn.slot() as usize];
             c.ws = Ws::None;
             c.upgrade = Upgrade::None;
             // Frames held back during the upgrade may now go to a waiting GET.
@@ -538,11 +541,11 @@ impl<D> Server<D> {
             // A WebSocket probing for an upgrade speaks only the upgrade's packets.
             match (packet, c.upgrade) {
                 (engine::Packet::Ping(data), Upgrade::Started(n)) if &*data == "probe" => {
-                    self.conns[h.slot as usize].upgrade = Upgrade::Probed(n);
+                    self.conns[h.slot() as usize].upgrade = Upgrade::Probed(n);
                     self.out
                         .push_back(Out::ws(self.spare.pop(), h, &[PONG_PROBE]));
                     // Flush the waiting GET so the client can pause polling.
-                    if let Some(get) = self.conns[h.slot as usize].held_get.take() {
+                    if let Some(get) = self.conns[h.slot() as usize].held_get.take() {
                         self.requests.remove(&get.0);
                         self.out.push_back(Out::Poll {
                             request: get,
@@ -560,7 +563,7 @@ impl<D> Server<D> {
         match packet {
             engine::Packet::Pong(_) => {
                 let interval = self.config.ping_interval;
-                let c = &mut self.conns[h.slot as usize];
+                let c = &mut self.conns[h.slot() as usize];
                 if c.awaiting_pong {
                     c.awaiting_pong = false;
                     c.heartbeat = c.heartbeat.wrapping_add(1);
@@ -569,11 +572,11 @@ impl<D> Server<D> {
                 }
             }
             engine::Packet::Message(Message::Text(text)) => {
-                let r = self.conns[h.slot as usize].decoder.push_text(text);
+                let r = self.conns[h.slot() as usize].decoder.push_text(text);
                 self.on_decoded(h, r);
             }
             engine::Packet::Message(Message::Binary(bytes)) => {
-                let r = self.conns[h.slot as usize].decoder.push_binary(bytes);
+                let r = self.conns[h.slot() as usize].decoder.push_binary(bytes);
                 self.on_decoded(h, r);
             }
             engine::Packet::Close => self.close(h, DisconnectReason::TransportClose),
@@ -585,7 +588,7 @@ impl<D> Server<D> {
     }
 
     fn complete_upgrade(&mut self, h: ConnectionHandle) {
-        let c = &mut self.conns[h.slot as usize];
+        let c = &mut self.conns[h.slot() as usize];
         c.upgrade = Upgrade::None;
         c.transport = Transport::WebSocket;
         if let Some(get) = c.held_get.take() {
@@ -596,7 +599,7 @@ impl<D> Server<D> {
                 body: Bytes::from_static(b"6"),
             });
         }
-        let queued: Vec<Frame> = self.conns[h.slot as usize].queue.drain(..).collect();
+        let queued: Vec<Frame> = self.conns[h.slot() as usize].queue.drain(..).collect();
         if !queued.is_empty() {
             self.out.push_back(Out::ws(self.spare.pop(), h, &queued));
         }
@@ -604,7 +607,7 @@ impl<D> Server<D> {
     }
 
     fn abort_upgrade(&mut self, h: ConnectionHandle) {
-        let c = &mut self.conns[h.slot as usize];
+        let c = &mut self.conns[h.slot() as usize];
         if c.transport == Transport::Polling && c.ws != Ws::None {
             c.ws = Ws::None;
             c.upgrade = Upgrade::None;
@@ -617,7 +620,7 @@ impl<D> Server<D> {
 
     fn open_packet(&mut self, h: ConnectionHandle, upgrades: bool) -> Str {
         let handshake = Handshake {
-            sid: self.conns[h.slot as usize].sid.as_str().to_owned(),
+            sid: self.conns[h.slot() as usize].sid.as_str().to_owned(),
             upgrades: if upgrades {
                 vec!["websocket".into()]
             } else {
@@ -631,7 +634,7 @@ impl<D> Server<D> {
     }
 
     fn start_heartbeat(&mut self, h: ConnectionHandle, now: Instant) {
-        let round = self.conns[h.slot as usize].heartbeat;
+        let round = self.conns[h.slot() as usize].heartbeat;
         self.ping_due
             .push_back((now + self.config.ping_interval, (h, round)));
     }
@@ -651,7 +654,7 @@ impl<D> Server<D> {
     }
 
     fn on_packet(&mut self, h: ConnectionHandle, packet: Packet) {
-        let c = &self.conns[h.slot as usize];
+        let c = &self.conns[h.slot() as usize];
         match packet {
             Packet::Connect { nsp, data } => {
                 let id = match self.router.namespace(&nsp) {
@@ -682,7 +685,7 @@ impl<D> Server<D> {
                     nsp: id,
                     seq,
                 };
-                self.conns[h.slot as usize].pending.push(request);
+                self.conns[h.slot() as usize].pending.push(request);
                 self.events.push_back(Event::ConnectRequest {
                     request,
                     nsp: id,
@@ -696,7 +699,7 @@ impl<D> Server<D> {
                     Some(s) => self.remove_socket(s, DisconnectReason::ClientNamespaceDisconnect),
                     None => {
                         // Leaving a namespace still being decided cancels the request.
-                        let c = &mut self.conns[h.slot as usize];
+                        let c = &mut self.conns[h.slot() as usize];
                         let before = c.pending.len();
                         c.pending.retain(|r| Some(r.nsp) != id);
                         if c.pending.len() == before {
@@ -787,7 +790,7 @@ impl<D> Server<D> {
         let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
         let socket = self.router.insert_socket(request.nsp, sid, request.conn, 0);
         let sid = sid.to_str();
-        self.conns[request.conn.slot as usize]
+        self.conns[request.conn.slot() as usize]
             .sockets
             .push((request.nsp, socket));
         if self.socks.len() <= socket.slot as usize {
@@ -1136,22 +1139,19 @@ impl<D> Server<D> {
     }
 
     fn handle_of(&self, slot: u32) -> ConnectionHandle {
-        ConnectionHandle {
-            slot,
-            gen: self.conns[slot as usize].gen,
-        }
+        ConnectionHandle::new(slot, self.conns[slot as usize].gen)
     }
 
     fn conn(&self, h: ConnectionHandle) -> Option<&Conn> {
         self.conns
-            .get(h.slot as usize)
-            .filter(|c| c.live && c.gen == h.gen)
+            .get(h.slot() as usize)
+            .filter(|c| c.live && c.gen == h.gen())
     }
 
     fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
         self.conns
-            .get_mut(h.slot as usize)
-            .filter(|c| c.live && c.gen == h.gen)
+            .get_mut(h.slot() as usize)
+            .filter(|c| c.live && c.gen == h.gen())
     }
 
     /// A random id used by no connection and no socket.
@@ -1171,7 +1171,12 @@ impl<D> Server<D> {
         self.conn_by_sid.get(&sid, |s| self.conns[s as usize].sid)
     }
 
-    fn new_conn(&mut self, now: Instant, transport: Transport) -> ConnectionHandle {
+    /// A new session, or `None` when every connection slot is taken.
+    fn new_conn(&mut self, now: Instant, transport: Transport) -> Option<ConnectionHandle> {
+        if self.free_conns.is_empty() && self.conns.len() >= crate::handle::MAX_CONNECTIONS as usize
+        {
+            return None;
+        }
         let sid = self.fresh_sid();
         let fresh = |gen| Conn {
             gen,
@@ -1195,22 +1200,19 @@ impl<D> Server<D> {
             Some(slot) => {
                 let gen = self.conns[slot as usize].gen.wrapping_add(1);
                 self.conns[slot as usize] = fresh(gen);
-                ConnectionHandle { slot, gen }
+                ConnectionHandle::new(slot, gen)
             }
             None => {
                 self.conns.push(fresh(0));
-                ConnectionHandle {
-                    slot: self.conns.len() as u32 - 1,
-                    gen: 0,
-                }
+                ConnectionHandle::new(self.conns.len() as u32 - 1, 0)
             }
         };
         let conns = &self.conns;
         self.conn_by_sid
-            .insert(&sid, h.slot, |s| conns[s as usize].sid);
+            .insert(&sid, h.slot(), |s| conns[s as usize].sid);
         self.connect_due
             .push_back((now + self.config.connect_timeout, h));
-        h
+        Some(h)
     }
 
     /// Recomputes the routing flags of a connection's sockets from its transport state.
@@ -1286,7 +1288,7 @@ impl<D> Server<D> {
     }
 
     fn drain_queue(&mut self, h: ConnectionHandle) -> Bytes {
-        let c = &mut self.conns[h.slot as usize];
+        let c = &mut self.conns[h.slot() as usize];
         let mut body = Vec::new();
         for f in c.queue.drain(..) {
             engine::append_to_payload(&mut body, &f);
@@ -1357,14 +1359,14 @@ impl<D> Server<D> {
         for s in sockets {
             self.remove_socket(s, reason);
         }
-        let c = &mut self.conns[h.slot as usize];
+        let c = &mut self.conns[h.slot() as usize];
         c.live = false;
         c.pending.clear();
         c.queue.clear();
         let sid = c.sid;
         let conns = &self.conns;
         self.conn_by_sid.remove(&sid, |s| conns[s as usize].sid);
-        let c = &mut self.conns[h.slot as usize];
+        let c = &mut self.conns[h.slot() as usize];
         let tell = !matches!(reason, DisconnectReason::TransportClose);
         if let Some(get) = c.held_get.take() {
             self.requests.remove(&get.0);
@@ -1381,7 +1383,7 @@ impl<D> Server<D> {
             self.out.push_back(Out::ws(self.spare.pop(), h, &[CLOSE]));
         }
         self.out.push_back(Out::Close { conn: h, reason });
-        self.free_conns.push(h.slot);
+        self.free_conns.push(h.slot());
         self.events
             .push_back(Event::ConnectionClosed { conn: h, reason });
     }
