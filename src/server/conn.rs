@@ -26,8 +26,9 @@ pub(crate) enum Ws {
 }
 
 /// Progress of an upgrade from long-polling to WebSocket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Upgrade {
+    #[default]
     None,
     /// The WebSocket is open; waiting for `2probe`. The number tells timer entries apart.
     Started(u32),
@@ -42,14 +43,8 @@ pub(crate) struct Conn {
     pub(crate) sid: Sid,
     pub(crate) transport: Transport,
     pub(crate) ws: Ws,
-    pub(crate) upgrade: Upgrade,
-    pub(crate) upgrades: u32,
-    /// The held long-polling GET.
-    pub(crate) held_get: Option<RequestId>,
-    /// The POST whose body is being read.
-    pub(crate) post: Option<RequestId>,
-    /// Frames waiting for the next long-polling GET.
-    pub(crate) queue: VecDeque<Frame>,
+    /// Long-polling state, boxed: a WebSocket session (the common case) has none.
+    pub(crate) poll: Option<Box<Polling>>,
     /// Counts heartbeat rounds, so stale timer entries can be told apart.
     pub(crate) heartbeat: u32,
     pub(crate) awaiting_pong: bool,
@@ -60,7 +55,39 @@ pub(crate) struct Conn {
     pub(crate) pending: SmallVec<[ConnectRequest; 1]>,
 }
 
+/// The state of a session while it runs over long-polling.
+#[derive(Debug, Default)]
+pub(crate) struct Polling {
+    /// The held long-polling GET.
+    pub(crate) held_get: Option<RequestId>,
+    /// The POST whose body is being read.
+    pub(crate) post: Option<RequestId>,
+    /// Frames waiting for the next long-polling GET.
+    pub(crate) queue: VecDeque<Frame>,
+    pub(crate) upgrade: Upgrade,
+    /// Upgrades attempted so far, to tell timer entries apart.
+    pub(crate) upgrades: u32,
+}
+
+static NO_POLLING: Polling = Polling {
+    held_get: None,
+    post: None,
+    queue: VecDeque::new(),
+    upgrade: Upgrade::None,
+    upgrades: 0,
+};
+
 impl Conn {
+    /// The long-polling state (empty for a WebSocket session).
+    pub(crate) fn p(&self) -> &Polling {
+        self.poll.as_deref().unwrap_or(&NO_POLLING)
+    }
+
+    /// The long-polling state, created on first use.
+    pub(crate) fn pm(&mut self) -> &mut Polling {
+        self.poll.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn has_namespace(&self, nsp: NamespaceId) -> bool {
         self.sockets.iter().any(|(n, _)| *n == nsp) || self.pending.iter().any(|r| r.nsp == nsp)
     }
@@ -82,7 +109,7 @@ impl Conn {
         if self.sends_over_ws() {
             !self.blocked
         } else {
-            self.held_get.is_some() && !matches!(self.upgrade, Upgrade::Probed(_))
+            self.p().held_get.is_some() && !matches!(self.p().upgrade, Upgrade::Probed(_))
         }
     }
 }

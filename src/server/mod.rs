@@ -274,7 +274,7 @@ impl<D> Server<D> {
         while let Some(&(_, (h, n))) = self.upgrade_due.front().filter(|e| e.0 <= now) {
             self.upgrade_due.pop_front();
             if self.conn(h).is_some_and(
-                |c| matches!(c.upgrade, Upgrade::Started(m) | Upgrade::Probed(m) if m == n),
+                |c| matches!(c.p().upgrade, Upgrade::Started(m) | Upgrade::Probed(m) if m == n),
             ) {
                 self.abort_upgrade(h);
             }
@@ -332,28 +332,28 @@ impl<D> Server<D> {
         }
         match req.method {
             Method::Get => {
-                if c.held_get.is_some() {
+                if c.p().held_get.is_some() {
                     // Two GETs at once break ordering: the reference closes the session.
                     self.close(h, DisconnectReason::TransportError);
                     return HttpAction::Respond(RequestError::BadRequest.response());
                 }
-                if matches!(c.upgrade, Upgrade::Probed(_)) {
+                if matches!(c.p().upgrade, Upgrade::Probed(_)) {
                     return HttpAction::Respond(HttpResponse::ok(
                         TEXT_PLAIN,
                         Bytes::from_static(b"6"),
                     ));
                 }
-                if !c.queue.is_empty() {
+                if !c.p().queue.is_empty() {
                     let body = self.drain_queue(h);
                     return HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, body));
                 }
                 let id = self.new_request(h);
-                self.conns[h.slot() as usize].held_get = Some(id);
+                self.conns[h.slot() as usize].pm().held_get = Some(id);
                 self.sync_flags(h);
                 HttpAction::Hold(id)
             }
             Method::Post => {
-                if c.post.is_some() {
+                if c.p().post.is_some() {
                     self.close(h, DisconnectReason::TransportError);
                     return HttpAction::Respond(RequestError::BadRequest.response());
                 }
@@ -365,7 +365,7 @@ impl<D> Server<D> {
                     return HttpAction::Respond(HttpResponse::payload_too_large());
                 }
                 let id = self.new_request(h);
-                self.conns[h.slot() as usize].post = Some(id);
+                self.conns[h.slot() as usize].pm().post = Some(id);
                 HttpAction::ReadBody(id)
             }
             Method::Other => HttpAction::Respond(RequestError::BadRequest.response()),
@@ -416,7 +416,7 @@ impl<D> Server<D> {
             return RequestError::BadRequest.response();
         };
         if let Some(c) = self.conn_mut(h) {
-            c.post = None;
+            c.pm().post = None;
         }
         if body.len() > self.config.limits.max_payload {
             self.close(h, DisconnectReason::TransportError);
@@ -450,12 +450,12 @@ impl<D> Server<D> {
             return;
         };
         let Some(c) = self.conn_mut(h) else { return };
-        if c.held_get == Some(request) {
-            c.held_get = None;
+        if c.p().held_get == Some(request) {
+            c.pm().held_get = None;
             // As the reference: a poll closed prematurely ends the session.
             self.close(h, DisconnectReason::TransportError);
-        } else if c.post == Some(request) {
-            c.post = None;
+        } else if c.p().post == Some(request) {
+            c.pm().post = None;
         }
     }
 
@@ -473,9 +473,9 @@ impl<D> Server<D> {
             self.start_heartbeat(conn, now);
             self.sync_flags(conn);
         } else {
-            c.upgrades += 1;
-            let n = c.upgrades;
-            c.upgrade = Upgrade::Started(n);
+            c.pm().upgrades += 1;
+            let n = c.p().upgrades;
+            c.pm().upgrade = Upgrade::Started(n);
             self.upgrade_due
                 .push_back((now + upgrade_timeout, (conn, n)));
         }
@@ -505,7 +505,7 @@ impl<D> Server<D> {
         } else if c.ws != Ws::None {
             let c = &mut self.conns[conn.slot() as usize];
             c.ws = Ws::None;
-            c.upgrade = Upgrade::None;
+            c.pm().upgrade = Upgrade::None;
             // Frames held back during the upgrade may now go to a waiting GET.
             self.dirty.push(conn);
             self.sync_flags(conn);
@@ -539,13 +539,13 @@ impl<D> Server<D> {
         let upgrading = via_ws && c.transport == Transport::Polling;
         if upgrading {
             // A WebSocket probing for an upgrade speaks only the upgrade's packets.
-            match (packet, c.upgrade) {
+            match (packet, c.p().upgrade) {
                 (engine::Packet::Ping(data), Upgrade::Started(n)) if &*data == "probe" => {
-                    self.conns[h.slot() as usize].upgrade = Upgrade::Probed(n);
+                    self.conns[h.slot() as usize].pm().upgrade = Upgrade::Probed(n);
                     self.out
                         .push_back(Out::ws(self.spare.pop(), h, &[PONG_PROBE]));
                     // Flush the waiting GET so the client can pause polling.
-                    if let Some(get) = self.conns[h.slot() as usize].held_get.take() {
+                    if let Some(get) = self.conns[h.slot() as usize].pm().held_get.take() {
                         self.requests.remove(&get.0);
                         self.out.push_back(Out::Poll {
                             request: get,
@@ -589,9 +589,9 @@ impl<D> Server<D> {
 
     fn complete_upgrade(&mut self, h: ConnectionHandle) {
         let c = &mut self.conns[h.slot() as usize];
-        c.upgrade = Upgrade::None;
+        c.pm().upgrade = Upgrade::None;
         c.transport = Transport::WebSocket;
-        if let Some(get) = c.held_get.take() {
+        if let Some(get) = c.pm().held_get.take() {
             self.requests.remove(&get.0);
             self.out.push_back(Out::Poll {
                 request: get,
@@ -599,7 +599,9 @@ impl<D> Server<D> {
                 body: Bytes::from_static(b"6"),
             });
         }
-        let queued: Vec<Frame> = self.conns[h.slot() as usize].queue.drain(..).collect();
+        // Over WebSocket now: the long-polling state goes, its queue to the new transport.
+        let poll = self.conns[h.slot() as usize].poll.take();
+        let queued: Vec<Frame> = poll.map(|p| p.queue.into_iter().collect()).unwrap_or_default();
         if !queued.is_empty() {
             self.out.push_back(Out::ws(self.spare.pop(), h, &queued));
         }
@@ -610,7 +612,7 @@ impl<D> Server<D> {
         let c = &mut self.conns[h.slot() as usize];
         if c.transport == Transport::Polling && c.ws != Ws::None {
             c.ws = Ws::None;
-            c.upgrade = Upgrade::None;
+            c.pm().upgrade = Upgrade::None;
             self.out.push_back(Out::CloseWebSocket { conn: h });
             // Frames held back during the upgrade may now go to a waiting GET.
             self.dirty.push(h);
@@ -1184,11 +1186,7 @@ impl<D> Server<D> {
             sid,
             transport,
             ws: Ws::None,
-            upgrade: Upgrade::None,
-            upgrades: 0,
-            held_get: None,
-            post: None,
-            queue: VecDeque::new(),
+            poll: None,
             heartbeat: 0,
             awaiting_pong: false,
             blocked: false,
@@ -1252,15 +1250,15 @@ impl<D> Server<D> {
     fn queue_polling(&mut self, h: ConnectionHandle, frames: &[Frame], volatile: bool) {
         let max = self.config.max_buffered_frames;
         let Some(c) = self.conn_mut(h) else { return };
-        if c.queue.len() + frames.len() > max {
+        if c.p().queue.len() + frames.len() > max {
             if !volatile {
                 self.close(h, DisconnectReason::SlowConsumer);
             }
             return;
         }
-        let was_empty = c.queue.is_empty();
-        c.queue.extend(frames.iter().cloned());
-        if was_empty && c.held_get.is_some() {
+        let was_empty = c.p().queue.is_empty();
+        c.pm().queue.extend(frames.iter().cloned());
+        if was_empty && c.p().held_get.is_some() {
             self.dirty.push(h);
         }
     }
@@ -1270,10 +1268,10 @@ impl<D> Server<D> {
         while let Some(h) = self.dirty.pop() {
             let Some(c) = self.conn_mut(h) else { continue };
             // Once probed, the client has paused polling: frames wait for the WebSocket.
-            if c.queue.is_empty() || matches!(c.upgrade, Upgrade::Probed(_)) {
+            if c.p().queue.is_empty() || matches!(c.p().upgrade, Upgrade::Probed(_)) {
                 continue;
             }
-            let Some(get) = c.held_get.take() else {
+            let Some(get) = c.pm().held_get.take() else {
                 continue;
             };
             self.requests.remove(&get.0);
@@ -1290,7 +1288,7 @@ impl<D> Server<D> {
     fn drain_queue(&mut self, h: ConnectionHandle) -> Bytes {
         let c = &mut self.conns[h.slot() as usize];
         let mut body = Vec::new();
-        for f in c.queue.drain(..) {
+        for f in c.pm().queue.drain(..) {
             engine::append_to_payload(&mut body, &f);
         }
         body.into()
@@ -1362,13 +1360,13 @@ impl<D> Server<D> {
         let c = &mut self.conns[h.slot() as usize];
         c.live = false;
         c.pending.clear();
-        c.queue.clear();
+        let poll = c.poll.take();
         let sid = c.sid;
         let conns = &self.conns;
         self.conn_by_sid.remove(&sid, |s| conns[s as usize].sid);
         let c = &mut self.conns[h.slot() as usize];
         let tell = !matches!(reason, DisconnectReason::TransportClose);
-        if let Some(get) = c.held_get.take() {
+        if let Some(get) = poll.as_ref().and_then(|p| p.held_get) {
             self.requests.remove(&get.0);
             self.out.push_back(Out::Poll {
                 request: get,
@@ -1376,7 +1374,7 @@ impl<D> Server<D> {
                 body: Bytes::from_static(b"1"),
             });
         }
-        if let Some(post) = c.post.take() {
+        if let Some(post) = poll.as_ref().and_then(|p| p.post) {
             self.requests.remove(&post.0);
         }
         if tell && c.ws == Ws::Open {
