@@ -601,7 +601,9 @@ impl<D> Server<D> {
         }
         // Over WebSocket now: the long-polling state goes, its queue to the new transport.
         let poll = self.conns[h.slot() as usize].poll.take();
-        let queued: Vec<Frame> = poll.map(|p| p.queue.into_iter().collect()).unwrap_or_default();
+        let queued: Vec<Frame> = poll
+            .map(|p| p.queue.into_iter().collect())
+            .unwrap_or_default();
         if !queued.is_empty() {
             self.out.push_back(Out::ws(self.spare.pop(), h, &queued));
         }
