@@ -63,6 +63,37 @@ for (const mode of MODES) {
       assert.notEqual(socket.id, socket.io.engine.id);
     });
 
+    test("the handshake carries pingInterval 300, pingTimeout 200, maxPayload 1000000", T, async () => {
+      const { socket } = await open(mode);
+      const engine = socket.io.engine;
+      // Fields engine.io-client 6.6 keeps from the `open` packet.
+      assert.equal(engine._pingInterval, 300);
+      assert.equal(engine._pingTimeout, 200);
+      assert.equal(engine._maxPayload, 1000000);
+      assert.equal(typeof engine.id, "string");
+    });
+
+    test("50 concurrent clients each get their own `message-back`", T, async () => {
+      const sockets = await Promise.all(Array.from({ length: 50 }, () => open(mode).then((o) => o.socket)));
+      const backs = sockets.map((s) => once(s, "message-back", 5000));
+      sockets.forEach((s, i) => s.emit("message", i, s.id));
+      const got = await Promise.all(backs);
+      assert.deepEqual(
+        got,
+        sockets.map((s, i) => [i, s.id]),
+      );
+    });
+
+    test("a packet beyond maxPayload (1.2 MB) closes the connection", T, async () => {
+      const { socket } = await open(mode);
+      const disconnect = once(socket, "disconnect", 5000, "disconnect after an oversized packet");
+      const back = record(socket, "message-back");
+      socket.emit("message", "x".repeat(1_200_000));
+      const [reason] = await disconnect;
+      assert.ok(["transport close", "transport error"].includes(reason), `disconnect reason ${reason}`);
+      assert.equal(back.list.length, 0, "the oversized message must not be echoed");
+    });
+
     test("on connection emits `auth` with the auth payload", T, async () => {
       const payload = { token: "abc", n: 42, nested: { ok: true, list: [1, "two", null] } };
       const { auth } = await open(mode, "/", { auth: payload });
