@@ -34,6 +34,10 @@ pub struct Config {
     /// [`Server::poll_event`](crate::Server::poll_event). Off by default: most applications
     /// do not listen, and churn-heavy ones should not pay for them.
     pub room_events: bool,
+    /// A bare Engine.IO server: messages are not decoded as Socket.IO but reported as
+    /// [`Event::EngineMessage`](crate::Event::EngineMessage), and answered with
+    /// [`Server::send_message`](crate::Server::send_message); no connect timeout. Default false.
+    pub engine_only: bool,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             max_buffered_frames: 10_000,
             allow_upgrades: true,
             room_events: false,
+            engine_only: false,
         }
     }
 }

@@ -125,6 +125,7 @@ mod config;
 pub mod engine;
 mod handle;
 mod id;
+pub mod io;
 mod limits;
 pub mod packet;
 mod router;

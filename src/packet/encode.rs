@@ -114,6 +114,28 @@ impl Encoded {
         Ok(w.finish())
     }
 
+    /// An ACK answering event `id` with the arguments of a received event, without parsing them.
+    ///
+    /// ```
+    /// use roomcast::packet::{Decoder, Encoded, Packet};
+    /// use roomcast::{Limits, Str};
+    /// let packet = Decoder::new(Limits::default())
+    ///     .push_text(Str::from_static(r#"21["echo",1,{"a":2}]"#)).unwrap().unwrap();
+    /// let Packet::Event { event, id, .. } = packet else { panic!() };
+    /// let ack = Encoded::ack_with_args_of("/", id.unwrap(), &event).unwrap();
+    /// assert_eq!(ack.text(), r#"431[1,{"a":2}]"#);
+    /// ```
+    pub fn ack_with_args_of(nsp: &str, id: u64, event: &Event) -> Result<Encoded, EncodeError> {
+        let tail = event.args_json_tail().trim_start();
+        // `,a,b]` or `]`: the arguments after the name, then the closing bracket.
+        let tail = tail.strip_prefix(',').unwrap_or(tail);
+        let mut w = Writer::new(PacketType::Ack, nsp, Some(id), 1 + tail.len())?;
+        w.buf.push(b'[');
+        w.buf.extend_from_slice(tail.as_bytes());
+        w.attachments = event.data.attachments.clone();
+        Ok(w.finish())
+    }
+
     /// An ACK answering event `id`. `args` as for [`event`](Self::event).
     pub fn ack<T: Serialize + ?Sized>(
         nsp: &str,

@@ -148,6 +148,13 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A bare Engine.IO message (only with `Config::engine_only`).
+    EngineMessage {
+        /// The connection it came from.
+        conn: ConnectionHandle,
+        /// The message.
+        message: crate::engine::Message,
+    },
     /// An Engine.IO session ended; every socket of it was reported disconnected before.
     ConnectionClosed {
         /// The connection (no longer valid).

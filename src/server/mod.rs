@@ -267,7 +267,7 @@ impl<D> Server<D> {
         }
         while let Some(&(_, h)) = self.connect_due.front().filter(|e| e.0 <= now) {
             self.connect_due.pop_front();
-            if self.conn(h).is_some_and(|c| c.sockets.is_empty()) {
+            if !self.config.engine_only && self.conn(h).is_some_and(|c| c.sockets.is_empty()) {
                 self.close(h, DisconnectReason::ConnectTimeout);
             }
         }
@@ -444,6 +444,16 @@ impl<D> Server<D> {
         HttpResponse::ok("text/html", Bytes::from_static(b"ok"))
     }
 
+    /// The body of a POST the core asked for was larger than
+    /// [`Limits::max_payload`](crate::Limits): the adapter stopped reading it. The session
+    /// closes; the answer is 413.
+    pub fn handle_post_too_large(&mut self, _now: Instant, request: RequestId) -> HttpResponse {
+        if let Some(h) = self.take_request(request) {
+            self.close(h, DisconnectReason::TransportError);
+        }
+        HttpResponse::payload_too_large()
+    }
+
     /// A held GET or a POST being read ended without an answer (the client went away).
     pub fn handle_request_aborted(&mut self, _now: Instant, request: RequestId) {
         let Some(h) = self.take_request(request) else {
@@ -570,6 +580,10 @@ impl<D> Server<D> {
                     let round = c.heartbeat;
                     self.ping_due.push_back((now + interval, (h, round)));
                 }
+            }
+            engine::Packet::Message(message) if self.config.engine_only => {
+                self.events
+                    .push_back(Event::EngineMessage { conn: h, message });
             }
             engine::Packet::Message(Message::Text(text)) => {
                 let r = self.conns[h.slot() as usize].decoder.push_text(text);
@@ -1015,6 +1029,29 @@ impl<D> Server<D> {
             .ok_or(Error::UnknownSocket)?;
         let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
         self.send_encoded(conn, &e, false);
+        Ok(())
+    }
+
+    /// Sends a bare Engine.IO message to a connection (for [`Config::engine_only`] servers).
+    pub fn send_message(&mut self, conn: ConnectionHandle, message: Message) -> Result<(), Error> {
+        self.conn(conn).ok_or(Error::UnknownConnection)?;
+        let frame = match message {
+            Message::Text(text) => {
+                let mut s = String::with_capacity(1 + text.len());
+                s.push('4');
+                s.push_str(&text);
+                Frame::Text(Str::from(s))
+            }
+            Message::Binary(b) => Frame::Binary(b),
+        };
+        self.send(conn, &[frame], false);
+        Ok(())
+    }
+
+    /// Sends an already encoded packet (event or ack) to one socket.
+    pub fn emit_encoded(&mut self, socket: SocketHandle, encoded: &Encoded) -> Result<(), Error> {
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        self.send_encoded(conn, encoded, false);
         Ok(())
     }
 

@@ -1,0 +1,44 @@
+//! The Socket.IO server the official v5 protocol test suite expects (docs/EXAMPLES.md).
+//!
+//! ```sh
+//! PORT=3000 cargo run --release --features tokio --example protocol_server
+//! ```
+
+mod common;
+
+use roomcast::io::tokio::{Options, SocketIo};
+use roomcast::Config;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    common::init_tracing();
+    let config = Config {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        connect_timeout: Duration::from_millis(1000),
+        ..Config::default()
+    };
+    // Each socket keeps its auth payload (JSON text) as its data.
+    let io: SocketIo<Option<String>> = SocketIo::new(config, Options::default());
+    for nsp in ["/", "/custom"] {
+        io.ns(nsp)
+            .auth(|auth| async move { Ok(auth) })
+            .on_connection(|socket| async move {
+                let auth = socket.data().await.flatten();
+                let auth: serde_json::Value = auth
+                    .and_then(|a| serde_json::from_str(&a).ok())
+                    .unwrap_or_else(|| serde_json::json!({}));
+                let _ = socket.emit("auth", &(auth,));
+            });
+    }
+    io.ns("/")
+        .on("message", |socket, msg| async move {
+            let _ = socket.emit_args_of("message-back", &msg.event);
+        })
+        .on("message-with-ack", |_, msg| async move {
+            msg.ack_with_same_args();
+        });
+    let listener = common::listener().await?;
+    io.serve(listener, common::shutdown_signal()).await
+}
