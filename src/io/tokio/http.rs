@@ -23,17 +23,31 @@ type Fallback = Arc<
     dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
 >;
 
-/// A hyper service that answers requests to the Engine.IO path and passes every other request
-/// to a fallback (404 by default). Mount it in an existing hyper or axum application, or let
-/// [`SocketIo::serve`] run it.
+/// A hyper service for the Engine.IO path (requests elsewhere get 404). It takes any request
+/// body type, so it mounts as it is in an existing hyper or axum application
+/// (`Router::route_service("/socket.io/", io.service())`), or serves alone with
+/// [`SocketIo::serve`]. [`with_fallback`](Self::with_fallback) puts another handler behind it.
 pub struct IoService<D> {
     io: SocketIo<D>,
-    fallback: Option<Fallback>,
 }
 
 impl<D> Clone for IoService<D> {
     fn clone(&self) -> Self {
         IoService {
+            io: self.io.clone(),
+        }
+    }
+}
+
+/// An [`IoService`] with a handler for every request outside the Engine.IO path.
+pub struct WithFallback<D> {
+    io: IoService<D>,
+    fallback: Fallback,
+}
+
+impl<D> Clone for WithFallback<D> {
+    fn clone(&self) -> Self {
+        WithFallback {
             io: self.io.clone(),
             fallback: self.fallback.clone(),
         }
@@ -42,53 +56,71 @@ impl<D> Clone for IoService<D> {
 
 impl<D: Send + Sync + Clone + Default + 'static> IoService<D> {
     pub(crate) fn new(io: SocketIo<D>) -> Self {
-        IoService { io, fallback: None }
+        IoService { io }
     }
 
     /// Answers requests outside the Engine.IO path with `f` (a page, static files...).
-    pub fn with_fallback<F, Fut>(mut self, f: F) -> Self
+    pub fn with_fallback<F, Fut>(self, f: F) -> WithFallback<D>
     where
         F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
     {
-        self.fallback = Some(Arc::new(move |r| Box::pin(f(r))));
-        self
+        WithFallback {
+            io: self,
+            fallback: Arc::new(move |r| Box::pin(f(r))),
+        }
     }
 
     /// Whether a request is for the Engine.IO path.
     pub fn handles<B>(&self, req: &Request<B>) -> bool {
         req.uri().path().starts_with(self.io.options.path.as_str())
     }
+}
 
-    /// Serves `listener` with this service until `shutdown` completes.
+impl<D: Send + Sync + Clone + Default + 'static> WithFallback<D> {
+    /// Serves `listener` until `shutdown` completes.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        serve(self, listener, shutdown, None).await
+        serve(self, listener, shutdown).await
+    }
+}
+
+impl<D, B> hyper::service::Service<Request<B>> for IoService<D>
+where
+    D: Send + Sync + Clone + Default + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        if !self.handles(&req) {
+            return Box::pin(async { Ok(status(StatusCode::NOT_FOUND)) });
+        }
+        let io = self.io.clone();
+        Box::pin(async move { Ok(handle(io, req).await) })
     }
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> hyper::service::Service<Request<Incoming>>
-    for IoService<D>
+    for WithFallback<D>
 {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        if !self.handles(&req) {
-            let fallback = self.fallback.clone();
-            return Box::pin(async move {
-                Ok(match fallback {
-                    Some(f) => f(req).await,
-                    None => status(StatusCode::NOT_FOUND),
-                })
-            });
+        if self.io.handles(&req) {
+            return self.io.call(req);
         }
-        let io = self.io.clone();
-        Box::pin(async move { Ok(handle(io, req).await) })
+        let fallback = self.fallback.clone();
+        Box::pin(async move { Ok(fallback(req).await) })
     }
 }
 
@@ -139,10 +171,13 @@ impl<D> Drop for AbortGuard<D> {
     }
 }
 
-async fn handle<D: Send + Sync + Clone + Default + 'static>(
-    io: SocketIo<D>,
-    mut req: Request<Incoming>,
-) -> Response<Body> {
+async fn handle<D, B>(io: SocketIo<D>, mut req: Request<B>) -> Response<Body>
+where
+    D: Send + Sync + Clone + Default + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let method = match *req.method() {
         hyper::Method::GET => Method::Get,
         hyper::Method::POST => Method::Post,
@@ -255,12 +290,18 @@ async fn handle<D: Send + Sync + Clone + Default + 'static>(
 }
 
 /// Accepts connections and serves them with `service` until `shutdown` completes.
-pub(crate) async fn serve<D: Send + Sync + Clone + Default + 'static>(
-    service: IoService<D>,
+pub(crate) async fn serve<S>(
+    service: S,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()>,
-    _unused: Option<()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -29,7 +29,7 @@ mod http;
 mod ws;
 
 pub use api::{Ack, AckTimeout, BroadcastOp, Message, Namespace, Rejection, Replies, Socket};
-pub use http::IoService;
+pub use http::{Body, IoService, WithFallback};
 
 use crate::Config;
 use driver::{Cmd, Registry};
@@ -148,7 +148,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        http::serve(self.service(), listener, shutdown, None).await?;
+        http::serve(self.service(), listener, shutdown).await?;
         self.shutdown().await;
         Ok(())
     }
