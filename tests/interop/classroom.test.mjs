@@ -6,7 +6,7 @@
 
 import { describe, test, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { client, manager, closeAll, connected, connectError, once, record, sleep } from "./lib.mjs";
+import { client, manager, closeAll, connected, connectError, record, sleep, asBuffer, isBinary } from "./lib.mjs";
 
 const T = { timeout: 10000 };
 const WS = { transports: ["websocket"] };
@@ -153,6 +153,32 @@ describe("classroom", () => {
     assert.deepEqual(rc.list, []);
     assert.deepEqual(rs.list, [["school only"]]);
     assert.deepEqual(rh.list, [["home only"]]);
+  });
+
+  test("`speak` with binary arguments passes them through as binary", T, async () => {
+    const { home, r } = await classroom();
+    const bytes = Buffer.from([1, 2, 3, 255]);
+    home.emit("speak", "with bytes", bytes, { inner: Buffer.from("in") });
+    await r.home.until(1);
+    const [args] = r.home.list;
+    assert.equal(args.length, 3);
+    assert.equal(args[0], "with bytes");
+    assert.ok(isBinary(args[1]), `argument 1 should be binary, got ${JSON.stringify(args[1])}`);
+    assert.deepEqual(asBuffer(args[1]), bytes);
+    assert.ok(isBinary(args[2].inner), `nested binary should be binary, got ${JSON.stringify(args[2])}`);
+    assert.deepEqual(asBuffer(args[2].inner), Buffer.from("in"));
+  });
+
+  test("`room-speak` with binary data delivers the binary", T, async () => {
+    const { school, school2, r } = await classroom();
+    await school.timeout(3000).emitWithAck("join", "codefellows");
+    const bytes = Buffer.from("binary lesson");
+    school2.emit("room-speak", "codefellows", bytes);
+    await r.school.until(1);
+    const [args] = r.school.list;
+    assert.equal(args.length, 1);
+    assert.ok(isBinary(args[0]), `data should be binary, got ${JSON.stringify(args[0])}`);
+    assert.deepEqual(asBuffer(args[0]), bytes);
   });
 
   test("works over long-polling as well", T, async () => {

@@ -5,13 +5,37 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { client, closeAll, connected, sleep } from "./lib.mjs";
+import { client, closeAll, connected, record, sleep, asBuffer, isBinary } from "./lib.mjs";
 
 const CLIENTS = Number(process.env.FANOUT_CLIENTS ?? 1000);
 const BROADCASTS = Number(process.env.FANOUT_BROADCASTS ?? 20);
 const BATCH = 100; // connections opened concurrently
 
 after(() => closeAll());
+
+test("`broadcast` passes any arguments through, binary included, to the others only", { timeout: 10000 }, async () => {
+  const sockets = [0, 1, 2].map(() => client("/", { transports: ["websocket"] }));
+  await Promise.all(sockets.map((s) => connected(s)));
+  const recs = sockets.map((s) => record(s, "news"));
+  const bytes = Buffer.from([0, 128, 255]);
+  sockets[0].emit("broadcast", "text", 42, { bin: bytes }, bytes);
+  sockets[0].emit("broadcast");
+  await Promise.all([recs[1].until(2), recs[2].until(2)]);
+  for (const r of [recs[1], recs[2]]) {
+    const [first, second] = r.list;
+    assert.equal(first.length, 4);
+    assert.equal(first[0], "text");
+    assert.equal(first[1], 42);
+    assert.ok(isBinary(first[2].bin) && isBinary(first[3]), `binary expected, got ${JSON.stringify(first)}`);
+    assert.deepEqual(asBuffer(first[2].bin), bytes);
+    assert.deepEqual(asBuffer(first[3]), bytes);
+    assert.deepEqual(second, []);
+  }
+  await sleep(200);
+  assert.equal(recs[0].list.length, 0, "the sender gets none");
+  assert.equal(recs[1].list.length, 2);
+  closeAll();
+});
 
 test(`${CLIENTS} WebSocket clients, ${BROADCASTS} broadcasts: each other client gets each once`, { timeout: 90000 }, async () => {
   const t0 = Date.now();
