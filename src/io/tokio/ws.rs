@@ -36,7 +36,11 @@ pub(crate) async fn run<D, S>(
     D: Send + Sync + Clone + Default + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Small buffers: clients mostly listen, and a server holds many of them. The write buffer
+    // is flushed per batch anyway.
     let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload));
     let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
