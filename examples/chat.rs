@@ -89,8 +89,6 @@ async fn main() -> std::io::Result<()> {
         msg.ack(&(delivered,));
     });
     chat.on_disconnect(|socket, _reason| async move {
-        // The socket's data went with it; its name is in the connection middleware's result,
-        // so ask everyone else with the id instead when the name is gone.
         let user = socket
             .data()
             .await

@@ -4,6 +4,7 @@
 mod common;
 
 use roomcast::io::tokio::{Options, SocketIo};
+use roomcast::packet::Encoded;
 use roomcast::Config;
 
 #[tokio::main]
@@ -29,12 +30,23 @@ async fn main() -> std::io::Result<()> {
             }
         })
         .on("room-speak", move |_, msg| {
-            let io = io2.clone();
-            async move {
-                if let Ok((room, data)) = msg.args::<(String, serde_json::Value)>() {
-                    let _ = io.to_ns("/school").to(room).emit("message", &(data,));
+            // Forward the data as it came (binary included): raw arguments, not values.
+            if let Ok(args) = msg.event.raw_args() {
+                if let (Some(room), Some(data)) = (args.first(), args.get(1)) {
+                    let room: Result<String, _> = serde_json::from_str(room.get());
+                    let e = Encoded::event_raw(
+                        "/school",
+                        None,
+                        "message",
+                        &[data],
+                        msg.event.data().attachments(),
+                    );
+                    if let (Ok(room), Ok(e)) = (room, e) {
+                        io2.to_ns("/school").to(room).emit_encoded(e);
+                    }
                 }
             }
+            async {}
         });
     let listener = common::listener().await?;
     io.serve(listener, common::shutdown_signal()).await

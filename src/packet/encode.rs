@@ -85,6 +85,34 @@ impl Encoded {
         Ok(w.finish())
     }
 
+    /// An EVENT whose arguments are raw JSON values (from [`Event::raw_args`]), with the
+    /// attachments their placeholders refer to.
+    pub fn event_raw(
+        nsp: &str,
+        id: Option<u64>,
+        name: &str,
+        args: &[&serde_json::value::RawValue],
+        attachments: &[Bytes],
+    ) -> Result<Encoded, EncodeError> {
+        if RESERVED_EVENTS.contains(&name) {
+            return Err(EncodeError::ReservedEventName(name.to_owned()));
+        }
+        let len: usize = args.iter().map(|a| a.get().len() + 1).sum();
+        let mut w = Writer::new(PacketType::Event, nsp, id, 4 + name.len() + len)?;
+        w.buf.push(b'[');
+        serde_json::to_writer(&mut w.buf, name)?;
+        for a in args {
+            w.buf.push(b',');
+            w.buf.extend_from_slice(a.get().as_bytes());
+        }
+        w.buf.push(b']');
+        // Placeholders keep their numbers: the attachments travel as they came.
+        if args.iter().any(|a| a.get().contains("_placeholder")) {
+            w.attachments = attachments.to_vec();
+        }
+        Ok(w.finish())
+    }
+
     /// An EVENT with the arguments of a received event under a new name, without parsing them.
     ///
     /// ```

@@ -155,6 +155,17 @@ impl Event {
         }
     }
 
+    /// Each argument as raw JSON (placeholders left in place, so binary arguments can be
+    /// forwarded with [`Encoded::event_raw`](crate::packet::Encoded::event_raw) and this
+    /// event's attachments), without parsing them into values.
+    pub fn raw_args(&self) -> Result<Vec<&serde_json::value::RawValue>, serde_json::Error> {
+        let mut all: Vec<&serde_json::value::RawValue> = serde_json::from_str(&self.data.json)?;
+        if !all.is_empty() {
+            all.remove(0);
+        }
+        Ok(all)
+    }
+
     /// The raw JSON that follows the name: `,<arg>,<arg>]`, or `]` when there are none.
     /// Splice it after a new name to re-emit the same arguments without parsing them.
     pub fn args_json_tail(&self) -> &str {

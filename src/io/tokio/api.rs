@@ -158,6 +158,7 @@ pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
     handle: SocketHandle,
     sid: Str,
     nsp: String,
+    data: Option<D>,
     handlers: Handlers<D>,
 ) -> mpsc::UnboundedSender<SocketEvent> {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -166,6 +167,7 @@ pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
         handle,
         id: sid,
         nsp: Arc::from(nsp),
+        last_data: Arc::new(std::sync::Mutex::new(data)),
     };
     tokio::spawn(async move {
         if let Some(f) = &handlers.connection {
@@ -200,6 +202,9 @@ pub struct Socket<D> {
     handle: SocketHandle,
     id: Str,
     nsp: Arc<str>,
+    /// The data last read from the core, still there for disconnect handlers once the socket
+    /// (and its data in the core) is gone.
+    last_data: Arc<std::sync::Mutex<Option<D>>>,
 }
 
 impl<D> Clone for Socket<D> {
@@ -209,6 +214,7 @@ impl<D> Clone for Socket<D> {
             handle: self.handle,
             id: self.id.clone(),
             nsp: self.nsp.clone(),
+            last_data: self.last_data.clone(),
         }
     }
 }
@@ -308,13 +314,21 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
             .unwrap_or_default()
     }
 
-    /// This socket's data (from the connection middleware).
+    /// This socket's data (from the connection middleware). Once the socket is gone (in a
+    /// disconnect handler), the data it had last.
     pub async fn data(&self) -> Option<D> {
         let s = self.handle;
-        self.io
+        let now = self
+            .io
             .query(move |ctx| ctx.server.data(s).cloned())
             .await
-            .flatten()
+            .flatten();
+        let mut last = lock(&self.last_data);
+        if now.is_some() {
+            last.clone_from(&now);
+            return now;
+        }
+        last.clone()
     }
 
     /// A broadcast to `room` from this socket: everyone in it but this socket.
@@ -490,6 +504,16 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
             }
         });
         Ok(())
+    }
+
+    /// Sends an already encoded packet to the selection.
+    pub fn emit_encoded(self, encoded: Encoded) {
+        let sel = self.sel;
+        self.io.call(move |ctx| {
+            if let Some(b) = sel.build(&mut ctx.server) {
+                b.emit_encoded(&encoded);
+            }
+        });
     }
 
     /// Emits `event` with the arguments of a received event (binary included), unparsed.

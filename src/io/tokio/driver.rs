@@ -365,7 +365,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             Event::Connected { socket, sid, nsp } => {
                 let name = self.server.namespace_name(nsp).to_string();
                 let handlers = lock(&self.io.registry).handlers(&name);
-                let tx = spawn_socket_task(self.io.clone(), socket, sid, name, handlers);
+                let data = self.server.data(socket).cloned();
+                let tx = spawn_socket_task(self.io.clone(), socket, sid, name, data, handlers);
                 self.sockets.insert(socket, tx);
             }
             Event::Message { socket, event, ack } => {
