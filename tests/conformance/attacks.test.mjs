@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   SIO, show, TRANSPORTS, sioConnect, joinNamespace, sendOk, assertAlive, assertConnectionClosed,
-  assertProcessUp, closeAll, pollingHandshake, engineOpen,
+  assertProcessUp, closeAll, pollingHandshake, engineOpen, rawWebSocket, frameHeader,
 } from './lib.mjs';
 
 after(closeAll);
@@ -140,6 +140,23 @@ describe('packets before any CONNECT (spec: the server MUST close the connection
     });
   }
 
+  for (const [name, packet] of [
+    ['CONNECT payload is an array', '40[1]'],
+    ['CONNECT payload is a string', '40"token"'],
+    ['CONNECT payload is invalid JSON', '40{"token":'],
+    ['CONNECT to a namespace with a payload that is not an object', '40/custom,"token"'],
+  ]) {
+    for (const transport of TRANSPORTS) {
+      it(`${transport}: ${name} closes the connection`, async () => {
+        const c = await engineOpen(transport);
+        await c.sendFrames([packet]);
+        await assertConnectionClosed(c);
+        assert.ok(!c.log.some((m) => typeof m.data === 'string' && m.data.startsWith('40')), `CONNECT answered: ${c.log.map((m) => show(m)).join(', ')}`);
+        await checkBystanders();
+      });
+    }
+  }
+
   it('a flood of handshakes leaves the server up', async () => {
     const all = [];
     for (let i = 0; i < 200; i++) all.push(pollingHandshake(SIO));
@@ -149,3 +166,32 @@ describe('packets before any CONNECT (spec: the server MUST close the connection
     await checkBystanders();
   });
 });
+
+describe('WebSocket framing violations (RFC 6455: the server must fail the connection)', () => {
+  const cases = [
+    // masked text frame whose payload is not UTF-8: "4" then 0xff 0xfe
+    ['a text frame that is not UTF-8', () => Buffer.concat([frameHeader(0x1, 3, Buffer.from([1, 2, 3, 4])), mask(Buffer.from([0x34, 0xff, 0xfe]), [1, 2, 3, 4])])],
+    // an unmasked frame from a client
+    ['an unmasked client frame', () => Buffer.from([0x81, 0x06, ...Buffer.from('4hello')])],
+    // a reserved opcode
+    ['a frame with a reserved opcode', () => Buffer.concat([frameHeader(0x3, 1), Buffer.from('4')])],
+    // a control frame longer than 125 bytes
+    ['a ping control frame of 200 bytes', () => Buffer.concat([frameHeader(0x9, 200), Buffer.alloc(200)])],
+  ];
+  for (const [name, frame] of cases) {
+    it(name, async () => {
+      const { socket } = await rawWebSocket(SIO);
+      socket.resume();
+      const closed = new Promise((r) => socket.once('close', r));
+      socket.write(frame());
+      const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 2000))]);
+      socket.destroy();
+      assert.equal(outcome, 'closed', `the server kept the connection open after ${name}`);
+      await checkBystanders();
+    });
+  }
+});
+
+function mask(payload, key) {
+  return Buffer.from(payload.map((b, i) => b ^ key[i % 4]));
+}

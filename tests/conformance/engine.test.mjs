@@ -350,6 +350,23 @@ describe('upgrade to WebSocket (engine_echo)', () => {
     await ws.close();
   });
 
+  it('a ping due during the upgrade is not lost: it comes over the WebSocket after 5', async () => {
+    const { sid } = await pollingHandshake(EIO);
+    const opened = Date.now();
+    const ws = await WsClient.open(EIO, { sid });
+    ws.send('2probe');
+    await ws.expectText('3probe');
+    // the first ping falls due (pingInterval after the handshake) while the upgrade is pending
+    await sleep(Math.max(0, PING_INTERVAL + 60 - (Date.now() - opened)));
+    ws.send('5');
+    await sleep(PING_INTERVAL + PING_TIMEOUT + 100);
+    assert.ok(!ws.closed, `closed: ${JSON.stringify(ws.closedInfo)}; received ${ws.log.map((m) => show(m)).join(', ')}`);
+    assert.ok(ws.pingTimes.length >= 1, 'no ping arrived over the WebSocket');
+    ws.send('4after');
+    await ws.expectText('4after');
+    await ws.close();
+  });
+
   it('anything but 5 after the probe aborts the upgrade; long-polling goes on', async () => {
     const { sid } = await pollingHandshake(EIO);
     const ws = await WsClient.open(EIO, { sid });

@@ -57,13 +57,25 @@ for (const transport of TRANSPORTS) {
       await c.close();
     });
 
-    it('several packets keep their order', async () => {
+    it('many packets keep their order', async () => {
       const c = await sioConnect(transport);
       const frames = [];
-      for (let i = 0; i < 20; i++) frames.push(`42["message",${i}]`);
+      for (let i = 0; i < 500; i++) frames.push(`42["message",${i}]`);
       await sendOk(c, frames);
-      for (let i = 0; i < 20; i++) await c.expectText(`42["message-back",${i}]`);
+      for (let i = 0; i < 500; i++) await c.expectText(`42["message-back",${i}]`);
       await c.close();
+    });
+
+    it('answers go to their own connection only (30 clients at once)', async () => {
+      const clients = await Promise.all(Array.from({ length: 30 }, () => sioConnect(transport)));
+      await Promise.all(clients.map((c, i) => sendOk(c, [`42["message","client-${i}"]`, `421["message-with-ack","client-${i}"]`])));
+      await Promise.all(clients.map(async (c, i) => {
+        await c.expectText(`42["message-back","client-${i}"]`);
+        await c.expectText(`431["client-${i}"]`);
+      }));
+      await sleep(100);
+      for (const c of clients) assert.equal(c.messages.length, 0, `extra messages: ${c.messages.map((m) => show(m)).join(', ')}`);
+      await Promise.all(clients.map((c) => c.close()));
     });
 
     it('421["message-with-ack",1,"2"] → 431[1,"2"]', async () => {
