@@ -102,6 +102,14 @@ for (const srv of [EIO, SIO]) {
       assertHttpError(await httpRequest(srv, { query: qs({ transport: 'websocket', sid }) }), 3, 'Bad request', 'plain GET transport=websocket&sid');
     });
 
+    it('long-polling requests on a WebSocket session: 400 code 3 "Bad request"', async () => {
+      const ws = await WsClient.open(srv);
+      const { sid } = JSON.parse((await ws.nextText()).slice(1));
+      assertHttpError(await httpRequest(srv, { query: qs({ sid }) }), 3, 'Bad request', 'GET polling on a WebSocket session');
+      assertHttpError(await httpRequest(srv, { method: 'POST', query: qs({ sid }), body: '4x' }), 3, 'Bad request', 'POST polling on a WebSocket session');
+      await ws.close();
+    });
+
     it('WebSocket with an unknown sid is refused', async () => {
       await assertWsRefused(srv, { sid: 'no-such-session' });
     });
