@@ -137,6 +137,12 @@ fn respond(io: &SocketIo<impl Sized>, r: HttpResponse) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static(r.content_type),
     );
+    if r.status == 413 {
+        // The rest of the body is never read: close, so the client is not left writing into
+        // a connection that will be reset.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     cors(io, &mut resp);
     resp
 }
