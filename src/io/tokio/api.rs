@@ -160,8 +160,10 @@ pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
     nsp: String,
     data: Option<D>,
     handlers: Handlers<D>,
-) -> mpsc::UnboundedSender<SocketEvent> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+) -> mpsc::UnboundedSender<Box<SocketEvent>> {
+    // Boxed events: the channel's first block holds 32 slots, so a slot's size is paid 32
+    // times per socket whether or not anything is queued.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
     let socket = Socket {
         io,
         handle,
@@ -174,7 +176,7 @@ pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
             f(socket.clone()).await;
         }
         while let Some(e) = rx.recv().await {
-            match e {
+            match *e {
                 SocketEvent::Message(event, ack) => {
                     if let Some(f) = handlers.events.get(event.name()) {
                         let ack = ack.map(|id| Ack {

@@ -105,7 +105,7 @@ pub struct Ctx<D> {
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
     pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<BroadcastReplies>>,
-    sockets: HashMap<SocketHandle, mpsc::UnboundedSender<SocketEvent>>,
+    sockets: HashMap<SocketHandle, mpsc::UnboundedSender<Box<SocketEvent>>>,
 }
 
 impl<D> Ctx<D> {
@@ -371,7 +371,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             }
             Event::Message { socket, event, ack } => {
                 if let Some(tx) = self.sockets.get(&socket) {
-                    let _ = tx.send(SocketEvent::Message(event, ack));
+                    let _ = tx.send(Box::new(SocketEvent::Message(event, ack)));
                 }
             }
             Event::Ack { ack, result, .. } => {
@@ -397,7 +397,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             }
             Event::Disconnected { socket, reason, .. } => {
                 if let Some(tx) = self.sockets.remove(&socket) {
-                    let _ = tx.send(SocketEvent::Disconnected(reason));
+                    let _ = tx.send(Box::new(SocketEvent::Disconnected(reason)));
                 }
             }
             _ => {}

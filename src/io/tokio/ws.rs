@@ -36,10 +36,11 @@ pub(crate) async fn run<D, S>(
     D: Send + Sync + Clone + Default + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Small buffers: clients mostly listen, and a server holds many of them. The write buffer
-    // is flushed per batch anyway.
+    // Small buffers: clients mostly listen, and a server holds many of them (tungstenite fills
+    // the whole read buffer on first use, so its size is resident per connection). The write
+    // buffer is flushed per batch anyway.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(2048)
         .write_buffer_size(16 * 1024)
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload));
