@@ -130,6 +130,7 @@ mod limits;
 pub mod packet;
 mod router;
 mod server;
+mod slab;
 mod str;
 
 pub use config::Config;

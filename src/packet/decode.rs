@@ -138,7 +138,9 @@ struct Pending {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Decoder {
-    limits: Limits,
+    /// The one limit this layer enforces (sizes are the transport's): a connection holds a
+    /// decoder for its whole life, so it keeps only what it needs.
+    max_attachments: usize,
     /// Boxed: a connection holds a decoder for its whole life, a pending packet only briefly.
     pending: Option<Box<Pending>>,
 }
@@ -147,7 +149,7 @@ impl Decoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
         Decoder {
-            limits,
+            max_attachments: limits.max_attachments,
             pending: None,
         }
     }
@@ -166,7 +168,7 @@ impl Decoder {
                 expected: p.expected,
             });
         }
-        let (packet, expected) = decode_header(&text, &self.limits)?;
+        let (packet, expected) = decode_header(&text, self.max_attachments)?;
         if expected == 0 {
             return Ok(Some(packet));
         }
@@ -205,7 +207,7 @@ impl Decoder {
 }
 
 /// Decodes one packet's text; returns it with the number of attachments still to come.
-fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeError> {
+fn decode_header(text: &Str, max_attachments: usize) -> Result<(Packet, usize), DecodeError> {
     let b = text.as_bytes();
     let first = *b.first().ok_or(DecodeError::Empty)?;
     let ty = PacketType::from_ascii(first).ok_or_else(|| {
@@ -222,10 +224,10 @@ fn decode_header(text: &Str, limits: &Limits) -> Result<(Packet, usize), DecodeE
         let count = count.unwrap_or(u64::MAX);
         attachments = usize::try_from(count)
             .ok()
-            .filter(|&n| n <= limits.max_attachments)
+            .filter(|&n| n <= max_attachments)
             .ok_or(DecodeError::TooManyAttachments {
                 count,
-                max: limits.max_attachments,
+                max: max_attachments,
             })?;
         i = end + 1;
     }

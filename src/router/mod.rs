@@ -8,6 +8,7 @@
 
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::{IdIndex, Sid};
+use crate::slab::Slab;
 use crate::Str;
 use ahash::AHashMap;
 use smallvec::SmallVec;
@@ -164,7 +165,7 @@ struct Resolved {
 pub(crate) struct Router {
     nsps: Vec<Namespace>,
     nsp_by_name: AHashMap<Str, u32>,
-    sockets: Vec<SocketEntry>,
+    sockets: Slab<SocketEntry>,
     hot: Vec<Slot>,
     free: Vec<u32>,
     by_sid: IdIndex,

@@ -51,7 +51,8 @@ pub(crate) struct Conn {
     /// The adapter cannot take more frames right now (WebSocket back-pressure).
     pub(crate) blocked: bool,
     pub(crate) decoder: Decoder,
-    pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 2]>,
+    /// One socket per namespace joined; most connections join one.
+    pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 1]>,
     pub(crate) pending: SmallVec<[ConnectRequest; 1]>,
 }
 

@@ -16,6 +16,7 @@ use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::{IdIndex, OsRandom, RandomSource, Sid};
 use crate::packet::{Decoder, EncodeError, Encoded, Packet, Payload};
 use crate::router::{Router, BLOCKED, POLLING};
+use crate::slab::Slab;
 use crate::{Config, Str};
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -92,7 +93,7 @@ pub struct Server<D = ()> {
     rng: Box<dyn RandomSource + Send>,
     router: Router,
     dynamic: Option<NamespaceFilter>,
-    conns: Vec<Conn>,
+    conns: Slab<Conn>,
     free_conns: Vec<u32>,
     conn_by_sid: IdIndex,
     /// User data, indexed by socket slot.
@@ -149,7 +150,7 @@ impl<D> Server<D> {
             rng,
             router,
             dynamic: None,
-            conns: Vec::new(),
+            conns: Slab::default(),
             free_conns: Vec::new(),
             conn_by_sid: IdIndex::default(),
             socks: Vec::new(),
