@@ -525,8 +525,9 @@ impl Router {
         }
     }
 
-    /// Starts a new dedup epoch and stamps everything the plan excludes.
-    fn stamp_excluded(&mut self, plan: &Plan) -> u32 {
+    /// Starts a new dedup epoch and stamps everything the plan excludes: the sender and the
+    /// members of the `except` rooms.
+    fn stamp_excluded(&mut self, nsp: NamespaceId, plan: &Plan) -> u32 {
         self.epoch = (self.epoch + 1) & EPOCH_MASK;
         if self.epoch == 0 {
             self.hot.iter_mut().for_each(|h| h.set_epoch(0));
@@ -535,6 +536,12 @@ impl Router {
         let epoch = self.epoch;
         if let Some(h) = self.hot.get_mut(plan.exclude as usize) {
             h.set_epoch(epoch);
+        }
+        let n = &self.nsps[nsp.0 as usize];
+        for src in &plan.except {
+            for &m in Self::members_of(n, src) {
+                self.hot[m as usize].set_epoch(epoch);
+            }
         }
         epoch
     }
@@ -546,17 +553,12 @@ impl Router {
         let skip = if sel.volatile { BLOCKED } else { 0 };
         let plan = self.plan(sel);
         let epoch = if plan.stamped {
-            self.stamp_excluded(&plan)
+            self.stamp_excluded(sel.nsp, &plan)
         } else {
             0
         };
         let n = &self.nsps[sel.nsp.0 as usize];
         let hot = &mut self.hot[..];
-        for src in &plan.except {
-            for &m in Self::members_of(n, src) {
-                hot[m as usize].set_epoch(epoch);
-            }
-        }
         let mut count = 0;
         for src in &plan.sources {
             for &m in Self::members_of(n, src) {
@@ -598,18 +600,13 @@ impl Router {
     ) {
         let plan = self.plan(sel);
         let epoch = if plan.stamped {
-            self.stamp_excluded(&plan)
+            self.stamp_excluded(sel.nsp, &plan)
         } else {
             0
         };
         let n = &self.nsps[sel.nsp.0 as usize];
         // A slice, not a `&Vec`: its pointer then stays in a register through the loops.
         let hot = &mut self.hot[..];
-        for src in &plan.except {
-            for &m in Self::members_of(n, src) {
-                hot[m as usize].set_epoch(epoch);
-            }
-        }
         const NONE: ConnectionHandle = ConnectionHandle::new(0, 0);
         if !plan.stamped {
             // One source of distinct members: copy every connection in one tight pass, noting

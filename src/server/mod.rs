@@ -823,17 +823,8 @@ impl<D> Server<D> {
             sid: sid.clone(),
             nsp: request.nsp,
         });
-        if self.config.room_events {
-            self.events.push_back(Event::RoomCreated {
-                nsp: request.nsp,
-                room: sid.clone(),
-            });
-            self.events.push_back(Event::RoomJoined {
-                nsp: request.nsp,
-                room: sid,
-                socket,
-            });
-        }
+        // Its own-id room comes to exist with it.
+        self.room_events(request.nsp, socket, sid, Some(true), true);
         Ok(socket)
     }
 
@@ -932,15 +923,7 @@ impl<D> Server<D> {
                 .router
                 .namespace_of(socket)
                 .ok_or(Error::UnknownSocket)?;
-            let room = Str::from(room);
-            if created {
-                self.events.push_back(Event::RoomCreated {
-                    nsp,
-                    room: room.clone(),
-                });
-            }
-            self.events
-                .push_back(Event::RoomJoined { nsp, room, socket });
+            self.room_events(nsp, socket, Str::from(room), created.then_some(true), true);
         }
         Ok(true)
     }
@@ -959,17 +942,54 @@ impl<D> Server<D> {
                 .router
                 .namespace_of(socket)
                 .ok_or(Error::UnknownSocket)?;
-            let room = Str::from(room);
-            self.events.push_back(Event::RoomLeft {
+            self.room_events(
+                nsp,
+                socket,
+                Str::from(room),
+                deleted.then_some(false),
+                false,
+            );
+        }
+        Ok(true)
+    }
+
+    /// Reports a join (`joined`) or a leave, and a room created (`Some(true)`) or deleted
+    /// (`Some(false)`), when room events are on; creation before the join, deletion after
+    /// the leave.
+    fn room_events(
+        &mut self,
+        nsp: NamespaceId,
+        socket: SocketHandle,
+        room: Str,
+        lifecycle: Option<bool>,
+        joined: bool,
+    ) {
+        if !self.config.room_events {
+            return;
+        }
+        if lifecycle == Some(true) {
+            self.events.push_back(Event::RoomCreated {
+                nsp,
+                room: room.clone(),
+            });
+        }
+        let membership = if joined {
+            Event::RoomJoined {
                 nsp,
                 room: room.clone(),
                 socket,
-            });
-            if deleted {
-                self.events.push_back(Event::RoomDeleted { nsp, room });
             }
+        } else {
+            Event::RoomLeft {
+                nsp,
+                room: room.clone(),
+                socket,
+            }
+        };
+        self.events.push_back(membership);
+        if lifecycle == Some(false) {
+            self.events.push_back(Event::RoomDeleted { nsp, room });
         }
-        Ok(true)
     }
 
     /// Makes a socket leave every room it joined (it stays in its own-id room).
@@ -984,17 +1004,8 @@ impl<D> Server<D> {
     }
 
     fn room_left_events(&mut self, nsp: NamespaceId, socket: SocketHandle, left: Vec<(Str, bool)>) {
-        if self.config.room_events {
-            for (room, deleted) in left {
-                self.events.push_back(Event::RoomLeft {
-                    nsp,
-                    room: room.clone(),
-                    socket,
-                });
-                if deleted {
-                    self.events.push_back(Event::RoomDeleted { nsp, room });
-                }
-            }
+        for (room, deleted) in left {
+            self.room_events(nsp, socket, room, deleted.then_some(false), false);
         }
     }
 
@@ -1345,17 +1356,7 @@ impl<D> Server<D> {
         };
         let left = self.router.leave_all(s);
         self.room_left_events(nsp, s, left);
-        if self.config.room_events {
-            self.events.push_back(Event::RoomLeft {
-                nsp,
-                room: sid.clone(),
-                socket: s,
-            });
-            self.events.push_back(Event::RoomDeleted {
-                nsp,
-                room: sid.clone(),
-            });
-        }
+        self.room_events(nsp, s, sid.clone(), Some(false), false);
         self.router.remove_socket(s);
         if let Some(c) = self.conn_mut(conn) {
             c.sockets.retain(|(_, x)| *x != s);

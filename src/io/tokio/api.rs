@@ -499,12 +499,7 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     /// Emits an event to the selection, encoded once, here, before it reaches the driver.
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<(), Error> {
         let e = Encoded::event(&self.sel.nsp, None, event, args)?;
-        let sel = self.sel;
-        self.io.call(move |ctx| {
-            if let Some(b) = sel.build(&mut ctx.server) {
-                b.emit_encoded(&e);
-            }
-        });
+        self.emit_encoded(e);
         Ok(())
     }
 
@@ -521,12 +516,7 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     /// Emits `event` with the arguments of a received event (binary included), unparsed.
     pub fn emit_args_of(self, event: &str, received: &packet::Event) -> Result<(), Error> {
         let e = Encoded::event_with_args_of(&self.sel.nsp, None, event, received)?;
-        let sel = self.sel;
-        self.io.call(move |ctx| {
-            if let Some(b) = sel.build(&mut ctx.server) {
-                b.emit_encoded(&e);
-            }
-        });
+        self.emit_encoded(e);
         Ok(())
     }
 
