@@ -97,6 +97,18 @@ async fn main() -> std::io::Result<()> {
     });
 
     let client_js = std::env::var("SOCKET_IO_CLIENT_JS").unwrap_or_else(|_| CLIENT_JS.to_owned());
+    if !std::path::Path::new(&client_js).exists() {
+        // The page needs the official browser client: fetch it from npm once, as the
+        // interop tests do.
+        tracing::info!("{client_js} missing: running `npm --prefix tests/interop ci`");
+        let ok = std::process::Command::new("npm")
+            .args(["--prefix", "tests/interop", "ci", "--no-audit", "--no-fund"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            tracing::warn!("npm failed: the page will not find /socket.io.min.js");
+        }
+    }
     let service = io.service().with_fallback(move |req| {
         let client_js = client_js.clone();
         async move {
