@@ -546,17 +546,23 @@ impl Router {
         epoch
     }
 
-    /// Walks the recipients of a selection, calling `each` with each recipient's slot, once
-    /// per socket. Returns the number of recipients. For emits, [`select_conns`](Self::select_conns)
-    /// is the faster form.
-    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, Hot)) -> usize {
-        let skip = if sel.volatile { BLOCKED } else { 0 };
+    /// Resolves a selection and, when it needs dedup, starts its epoch.
+    fn begin(&mut self, sel: &Selection<'_>) -> (Plan, u32) {
         let plan = self.plan(sel);
         let epoch = if plan.stamped {
             self.stamp_excluded(sel.nsp, &plan)
         } else {
             0
         };
+        (plan, epoch)
+    }
+
+    /// Walks the recipients of a selection, calling `each` with each recipient's slot, once
+    /// per socket. Returns the number of recipients. For emits, [`select_conns`](Self::select_conns)
+    /// is the faster form.
+    pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, Hot)) -> usize {
+        let skip = if sel.volatile { BLOCKED } else { 0 };
+        let (plan, epoch) = self.begin(sel);
         let n = &self.nsps[sel.nsp.0 as usize];
         let hot = &mut self.hot[..];
         let mut count = 0;
@@ -598,12 +604,7 @@ impl Router {
         plain: &mut Vec<ConnectionHandle>,
         flagged: &mut Vec<u32>,
     ) {
-        let plan = self.plan(sel);
-        let epoch = if plan.stamped {
-            self.stamp_excluded(sel.nsp, &plan)
-        } else {
-            0
-        };
+        let (plan, epoch) = self.begin(sel);
         let n = &self.nsps[sel.nsp.0 as usize];
         // A slice, not a `&Vec`: its pointer then stays in a register through the loops.
         let hot = &mut self.hot[..];

@@ -918,13 +918,7 @@ impl<D> Server<D> {
         let crate::router::Joined::Joined { created } = joined else {
             return Ok(false);
         };
-        if self.config.room_events {
-            let nsp = self
-                .router
-                .namespace_of(socket)
-                .ok_or(Error::UnknownSocket)?;
-            self.room_events(nsp, socket, Str::from(room), created.then_some(true), true);
-        }
+        self.room_change(socket, room, created.then_some(true), true);
         Ok(true)
     }
 
@@ -937,20 +931,25 @@ impl<D> Server<D> {
         let crate::router::Left::Left { deleted } = left else {
             return Ok(false);
         };
-        if self.config.room_events {
-            let nsp = self
-                .router
-                .namespace_of(socket)
-                .ok_or(Error::UnknownSocket)?;
-            self.room_events(
-                nsp,
-                socket,
-                Str::from(room),
-                deleted.then_some(false),
-                false,
-            );
-        }
+        self.room_change(socket, room, deleted.then_some(false), false);
         Ok(true)
+    }
+
+    /// [`room_events`](Self::room_events) for an application's join or leave: nothing is
+    /// looked up or allocated unless room events are on.
+    fn room_change(
+        &mut self,
+        socket: SocketHandle,
+        room: &str,
+        lifecycle: Option<bool>,
+        joined: bool,
+    ) {
+        if !self.config.room_events {
+            return;
+        }
+        if let Some(nsp) = self.router.namespace_of(socket) {
+            self.room_events(nsp, socket, Str::from(room), lifecycle, joined);
+        }
     }
 
     /// Reports a join (`joined`) or a leave, and a room created (`Some(true)`) or deleted
