@@ -254,6 +254,14 @@ fn spread(buf: &mut Vec<u8>, at: usize) {
     }
 }
 
+thread_local! {
+    /// The encoding buffer each thread reuses.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Larger scratch buffers are let go rather than kept for the next packet.
+const MAX_SCRATCH: usize = 64 * 1024;
+
 /// Builds one packet: the header as if it had no attachments, the JSON after it; `finish`
 /// rewrites the header when serialization found binary values.
 struct Writer<'n> {
@@ -275,7 +283,11 @@ impl<'n> Writer<'n> {
         if !nsp.starts_with('/') || nsp.contains(',') {
             return Err(EncodeError::InvalidNamespace(nsp.to_owned()));
         }
-        let mut buf = Vec::with_capacity(24 + nsp.len() + body_hint + body_hint / 2);
+        // Reuse this thread's scratch buffer: the packet is copied out at its exact size in
+        // `finish`, so neither a growing buffer nor a shared `Bytes` header is allocated.
+        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        buf.clear();
+        buf.reserve(24 + nsp.len() + body_hint + body_hint / 2);
         write_header(&mut buf, ty, 0, nsp, id);
         Ok(Writer {
             header_len: buf.len(),
@@ -308,9 +320,15 @@ impl<'n> Writer<'n> {
             self.buf = buf;
         }
         // The buffer holds only `&str`s and serde_json output: valid UTF-8 by construction.
-        let text = String::from_utf8(self.buf).unwrap_or_default();
+        let text = std::str::from_utf8(&self.buf)
+            .map(Str::from)
+            .unwrap_or_default();
+        if self.buf.capacity() <= MAX_SCRATCH {
+            let buf = std::mem::take(&mut self.buf);
+            SCRATCH.with(|s| *s.borrow_mut() = buf);
+        }
         Encoded {
-            text: Str::from(text),
+            text,
             attachments: self.attachments,
         }
     }
