@@ -795,8 +795,8 @@ impl<D> Server<D> {
 
     // ---- Application calls ------------------------------------------------------------------
 
-    /// Accepts a namespace connection: the socket joins with `data` and the client gets its id.
-    pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
+    /// Removes a connect request from its connection's pending list: it is decided now.
+    fn take_pending(&mut self, request: ConnectRequest) -> Result<(), Error> {
         let c = self.conn_mut(request.conn).ok_or(Error::UnknownRequest)?;
         let i = c
             .pending
@@ -804,6 +804,12 @@ impl<D> Server<D> {
             .position(|r| *r == request)
             .ok_or(Error::UnknownRequest)?;
         c.pending.swap_remove(i);
+        Ok(())
+    }
+
+    /// Accepts a namespace connection: the socket joins with `data` and the client gets its id.
+    pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
+        self.take_pending(request)?;
         let sid = self.fresh_sid();
         let nsp_name = self.router.nsp(request.nsp).name.clone();
         let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
@@ -836,13 +842,7 @@ impl<D> Server<D> {
         message: &str,
         data: Option<&T>,
     ) -> Result<(), Error> {
-        let c = self.conn_mut(request.conn).ok_or(Error::UnknownRequest)?;
-        let i = c
-            .pending
-            .iter()
-            .position(|r| *r == request)
-            .ok_or(Error::UnknownRequest)?;
-        c.pending.swap_remove(i);
+        self.take_pending(request)?;
         #[derive(Serialize)]
         struct Refusal<'a, T: ?Sized> {
             message: &'a str,
