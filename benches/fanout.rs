@@ -76,7 +76,7 @@ struct Workload {
 fn setup() -> Workload {
     let before = LIVE.load(Ordering::Relaxed);
     let now = Instant::now();
-    let mut server: Server = Server::new(Config::default());
+    let mut server: Server = Server::new(Config::default()).unwrap();
     let mut sockets = Vec::with_capacity(N);
     let mix: Vec<String> = (0..100).map(|r| format!("mix-{r}")).collect();
     let mut rng = XorShift32(42);

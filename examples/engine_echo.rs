@@ -10,11 +10,12 @@ use std::time::Duration;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
-    let config = Config {
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(200),
-        engine_only: true,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(200);
+        c.engine_only = true;
+        c
     };
     let options = Options {
         path: "/engine.io/".into(),

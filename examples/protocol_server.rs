@@ -13,11 +13,12 @@ use std::time::Duration;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
-    let config = Config {
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(200),
-        connect_timeout: Duration::from_millis(1000),
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(200);
+        c.connect_timeout = Duration::from_millis(1000);
+        c
     };
     // Each socket keeps its auth payload (JSON text) as its data.
     let io: SocketIo<Option<String>> = SocketIo::new(config, Options::default());

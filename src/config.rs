@@ -8,10 +8,17 @@ use std::time::Duration;
 /// ```
 /// use roomcast::Config;
 /// use std::time::Duration;
-/// let config = Config { ping_interval: Duration::from_millis(300), ..Config::default() };
+/// let mut config = Config::default();
+/// config.ping_interval = Duration::from_millis(300);
 /// assert_eq!(config.ping_timeout, Duration::from_secs(20));
+/// assert!(config.validate().is_ok());
 /// ```
+///
+/// Durations too large to add to a clock reading (`Duration::MAX` included) mean "never": no
+/// timer is set. The server checks the whole configuration when it is built
+/// ([`validate`](Self::validate)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Time between the server's pings. Reference default: 25 s.
     pub ping_interval: Duration,
@@ -34,10 +41,6 @@ pub struct Config {
     /// [`Server::poll_event`](crate::Server::poll_event). Off by default: most applications
     /// do not listen, and churn-heavy ones should not pay for them.
     pub room_events: bool,
-    /// A bare Engine.IO server: messages are not decoded as Socket.IO but reported as
-    /// [`Event::EngineMessage`](crate::Event::EngineMessage), and answered with
-    /// [`Server::send_message`](crate::Server::send_message); no connect timeout. Default false.
-    pub engine_only: bool,
 }
 
 impl Default for Config {
@@ -51,7 +54,71 @@ impl Default for Config {
             max_buffered_frames: 10_000,
             allow_upgrades: true,
             room_events: false,
-            engine_only: false,
         }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A setting is out of its range.
+    #[error("{name} {problem}")]
+    OutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl Config {
+    /// Checks every setting. A server refuses to be built with a configuration that fails.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |name, problem| Err(ConfigError::OutOfRange { name, problem });
+        if self.ping_interval.is_zero() {
+            return fail(
+                "ping_interval",
+                "must be positive (a zero interval pings nonstop)",
+            );
+        }
+        if self.limits.max_payload == 0 {
+            return fail("limits.max_payload", "must be at least 1 byte");
+        }
+        if self.limits.max_payload > u32::MAX as usize {
+            return fail("limits.max_payload", "must fit 32 bits (4 GiB)");
+        }
+        if self.max_buffered_frames == 0 {
+            return fail("max_buffered_frames", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_edges_are_checked() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let mut c = Config::default();
+        c.ping_interval = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.max_buffered_frames = 0;
+        assert!(c.validate().is_err());
+        c.max_buffered_frames = 1;
+        assert!(c.validate().is_ok());
+        let mut c = Config::default();
+        c.limits.max_payload = 0;
+        assert!(c.validate().is_err());
+        // Huge durations are legal: they mean "never".
+        let mut c = Config::default();
+        c.ping_timeout = Duration::MAX;
+        c.connect_timeout = Duration::MAX;
+        c.upgrade_timeout = Duration::MAX;
+        c.ping_interval = Duration::MAX;
+        assert!(c.validate().is_ok());
     }
 }

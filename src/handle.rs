@@ -1,19 +1,20 @@
 //! Small, copyable handles to the server's connections, sockets and namespaces.
 //!
-//! A handle is a slot index plus the slot's generation: once its connection or socket is gone,
-//! the slot may be reused, and the stale handle is recognised and refused instead of reaching
-//! the newcomer.
+//! A handle is a slot index plus the slot's generation (see [`Slots`](crate::slots)): once
+//! its connection or socket is gone, the slot may be reused, and the stale handle is
+//! recognised and refused instead of reaching the newcomer.
 
+use crate::slots::Key;
 use std::fmt;
 
 /// One Engine.IO session: a long-polling or WebSocket connection from one client.
-///
-/// Four bytes: a 24-bit slot and an 8-bit generation. Broadcast batches are lists of these, so
-/// their size is the size of every fan-out's output.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionHandle(u32);
+pub struct ConnectionHandle {
+    slot: u32,
+    gen: u32,
+}
 
-/// Most connections one server holds at once (24-bit slots).
+/// Most connections one server holds at once.
 pub(crate) const MAX_CONNECTIONS: u32 = 1 << 24;
 
 /// One socket: a connection's membership of one namespace.
@@ -29,7 +30,7 @@ pub struct NamespaceId(pub(crate) u32);
 
 impl fmt::Debug for ConnectionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn#{}.{}", self.slot(), self.gen())
+        write!(f, "conn#{}.{}", self.slot, self.gen)
     }
 }
 
@@ -40,25 +41,41 @@ impl fmt::Debug for SocketHandle {
 }
 
 impl ConnectionHandle {
-    pub(crate) const fn new(slot: u32, gen: u8) -> Self {
-        ConnectionHandle((gen as u32) << 24 | (slot & (MAX_CONNECTIONS - 1)))
+    pub(crate) const fn from_key(k: Key) -> Self {
+        ConnectionHandle {
+            slot: k.slot,
+            gen: k.gen,
+        }
     }
 
-    pub(crate) const fn slot(self) -> u32 {
-        self.0 & (MAX_CONNECTIONS - 1)
-    }
-
-    pub(crate) const fn gen(self) -> u8 {
-        (self.0 >> 24) as u8
+    pub(crate) const fn key(self) -> Key {
+        Key {
+            slot: self.slot,
+            gen: self.gen,
+        }
     }
 
     /// A dense index, unique among live connections: handy to index an adapter's own tables.
     pub fn index(self) -> usize {
-        self.slot() as usize
+        self.slot as usize
     }
 }
 
 impl SocketHandle {
+    pub(crate) const fn from_key(k: Key) -> Self {
+        SocketHandle {
+            slot: k.slot,
+            gen: k.gen,
+        }
+    }
+
+    pub(crate) const fn key(self) -> Key {
+        Key {
+            slot: self.slot,
+            gen: self.gen,
+        }
+    }
+
     /// A dense index, unique among live sockets.
     pub fn index(self) -> usize {
         self.slot as usize

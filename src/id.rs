@@ -8,25 +8,23 @@ use base64::Engine as _;
 /// The default, [`OsRandom`], asks the operating system. Tests inject [`SeededRandom`] so a
 /// whole scenario replays identically.
 pub trait RandomSource {
-    /// Fills `buf` with random bytes.
-    fn fill(&mut self, buf: &mut [u8]);
+    /// Fills `buf` with random bytes, or fails: then no id is made (ids are bearer tokens, so
+    /// they never fall back to anything guessable).
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError>;
 }
+
+/// The source of randomness failed: no session or socket can be created until it works again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no randomness available for ids")]
+pub struct RandomError;
 
 /// Random bytes from the operating system (`getrandom`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRandom;
 
 impl RandomSource for OsRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        // Failure means the OS has no entropy source at all; ids must still be unique, so fall
-        // back to a process-local generator seeded from the address space layout and time.
-        if getrandom::fill(buf).is_err() {
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                ^ (buf.as_ptr() as u64);
-            SeededRandom::new(seed).fill(buf);
-        }
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
+        getrandom::fill(buf).map_err(|_| RandomError)
     }
 }
 
@@ -42,7 +40,7 @@ impl SeededRandom {
 }
 
 impl RandomSource for SeededRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
         for chunk in buf.chunks_mut(8) {
             let mut x = self.0;
             x ^= x >> 12;
@@ -52,6 +50,7 @@ impl RandomSource for SeededRandom {
             let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
+        Ok(())
     }
 }
 
@@ -63,13 +62,13 @@ pub(crate) struct Sid([u8; 20]);
 
 impl Sid {
     /// A fresh random id.
-    pub(crate) fn random(rng: &mut dyn RandomSource) -> Sid {
+    pub(crate) fn random(rng: &mut dyn RandomSource) -> Result<Sid, RandomError> {
         let mut raw = [0u8; 15];
-        rng.fill(&mut raw);
+        rng.fill(&mut raw)?;
         let mut out = [0u8; 20];
         // 15 bytes encode to exactly 20 characters without padding.
         let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(raw, &mut out);
-        Sid(out)
+        Ok(Sid(out))
     }
 
     /// The id of `s`, if it has the shape of one.

@@ -61,7 +61,7 @@
 //!     }
 //! }
 //!
-//! let mut server: Server = Server::new(Config::default());
+//! let mut server: Server = Server::new(Config::default()).unwrap();
 //! let mut now = Instant::now();
 //! // What the "network" carried to each client.
 //! let mut wire = HashMap::new();
@@ -128,19 +128,25 @@ mod id;
 pub mod io;
 mod limits;
 pub mod packet;
+mod reason;
 mod router;
 mod server;
 mod slab;
+mod slots;
 mod str;
+mod timers;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
+pub use engine::session::{
+    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, Transmit,
+};
 pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
-pub use id::{OsRandom, RandomSource, SeededRandom};
+pub use id::{OsRandom, RandomError, RandomSource, SeededRandom};
 pub use limits::Limits;
+pub use reason::DisconnectReason;
 pub use server::{
-    AckError, AckHandle, Broadcast, BroadcastAckHandle, ConnectRequest, DisconnectReason, Error,
-    Event, FetchedSocket, HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId,
-    Server, Transmit,
+    AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ConnectRequest, Error, Event,
+    FetchedSocket, Server,
 };
 pub use str::Str;
 

@@ -94,7 +94,8 @@ struct Sut {
 
 impl Sut {
     fn new() -> Self {
-        let mut server = Server::with_random(Config::default(), Box::new(SeededRandom::new(3)));
+        let mut server =
+            Server::with_random(Config::default(), Box::new(SeededRandom::new(3))).unwrap();
         for n in &NSPS[1..] {
             server.add_namespace(n).unwrap();
         }

@@ -255,17 +255,8 @@ impl Driver {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let config = Config {
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(200),
-        upgrade_timeout: Duration::from_millis(500),
-        connect_timeout: Duration::from_millis(1000),
-        limits: Limits { max_payload: 256, max_attachments: 3 },
-        max_buffered_frames: 8,
-        room_events: true,
-        ..Config::default()
-    };
-    let mut server = Server::with_random(config, Box::new(SeededRandom::new(1)));
+    let config = { let mut c = Config::default(); c.ping_interval = Duration::from_millis(300); c.ping_timeout = Duration::from_millis(200); c.upgrade_timeout = Duration::from_millis(500); c.connect_timeout = Duration::from_millis(1000); c.limits = Limits { max_payload: 256, max_attachments: 3 }; c.max_buffered_frames = 8; c.room_events = true; c };
+    let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
     let mut d = Driver {

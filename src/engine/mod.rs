@@ -1,4 +1,5 @@
-//! The Engine.IO v4 codec: packets, long-polling payloads and the handshake.
+//! Engine.IO v4: the codec (packets, long-polling payloads, the handshake) and the session
+//! layer built on it ([`session`]).
 //!
 //! Each Engine.IO packet travels in its own WebSocket message, or as one element of a
 //! long-polling payload. Socket.IO rides in `message` packets.
@@ -6,6 +7,7 @@
 mod handshake;
 mod packet;
 mod payload;
+pub mod session;
 
 pub use handshake::Handshake;
 pub use packet::{DecodeError, Frame, Message, Packet, PacketType};

@@ -8,7 +8,7 @@
 
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::{IdIndex, Sid};
-use crate::slab::Slab;
+use crate::slots::Slots;
 use crate::Str;
 use ahash::AHashMap;
 use smallvec::SmallVec;
@@ -66,8 +66,6 @@ struct Membership {
 
 #[derive(Debug)]
 struct SocketEntry {
-    gen: u32,
-    live: bool,
     nsp: u32,
     sid: Sid,
     /// Index in the namespace's `all` list.
@@ -161,15 +159,27 @@ struct Resolved {
     own: Option<u32>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Router {
     nsps: Vec<Namespace>,
     nsp_by_name: AHashMap<Str, u32>,
-    sockets: Slab<SocketEntry>,
+    sockets: Slots<SocketEntry>,
     hot: Vec<Slot>,
-    free: Vec<u32>,
     by_sid: IdIndex,
     epoch: u32,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            nsps: Vec::new(),
+            nsp_by_name: AHashMap::default(),
+            sockets: Slots::with_max(u32::MAX),
+            hot: Vec::new(),
+            by_sid: IdIndex::default(),
+            epoch: 0,
+        }
+    }
 }
 
 impl Router {
@@ -210,13 +220,11 @@ impl Router {
     }
 
     fn entry(&self, s: SocketHandle) -> Option<&SocketEntry> {
-        self.sockets
-            .get(s.slot as usize)
-            .filter(|e| e.live && e.gen == s.gen)
+        self.sockets.get(s.key())
     }
 
     pub(crate) fn slot_live(&self, slot: usize) -> bool {
-        self.sockets.get(slot).is_some_and(|e| e.live)
+        self.sockets.at(slot as u32).is_some()
     }
 
     pub(crate) fn contains(&self, s: SocketHandle) -> bool {
@@ -224,7 +232,7 @@ impl Router {
     }
 
     pub(crate) fn socket_count(&self) -> usize {
-        self.sockets.len() - self.free.len()
+        self.sockets.len()
     }
 
     /// Adds a socket with its own (already unique) id to a namespace.
@@ -236,37 +244,30 @@ impl Router {
         flags: u8,
     ) -> SocketHandle {
         let n = &mut self.nsps[nsp.0 as usize];
-        let entry_for = |gen, slot: u32, n: &mut Namespace| {
-            n.all.push(slot);
-            SocketEntry {
-                gen,
-                live: true,
-                nsp: nsp.0,
-                sid,
-                pos: n.all.len() as u32 - 1,
-                rooms: SmallVec::new(),
-            }
-        };
-
-        let handle = if let Some(slot) = self.free.pop() {
-            let gen = self.sockets[slot as usize].gen.wrapping_add(1);
-            self.sockets[slot as usize] = entry_for(gen, slot, n);
-            let h = &mut self.hot[slot as usize];
-            h.set_flags(flags);
-            h.conn = conn;
-            SocketHandle { slot, gen }
-        } else {
-            let slot = self.sockets.len() as u32;
-            self.sockets.push(entry_for(0, slot, n));
-            let mut h = Slot { stamp: 0, conn };
-            h.set_flags(flags);
-            self.hot.push(h);
-            SocketHandle { slot, gen: 0 }
-        };
+        // Socket slots are 32-bit and sockets need a connection each, whose slots are fewer:
+        // this table cannot fill up before the connections' does.
+        let key = self
+            .sockets
+            .insert(|key| {
+                n.all.push(key.slot);
+                SocketEntry {
+                    nsp: nsp.0,
+                    sid,
+                    pos: n.all.len() as u32 - 1,
+                    rooms: SmallVec::new(),
+                }
+            })
+            .unwrap_or_else(|| unreachable!("more sockets than connection slots"));
+        let mut h = Slot { stamp: 0, conn };
+        h.set_flags(flags);
+        match self.hot.get_mut(key.slot as usize) {
+            Some(slot) => *slot = h,
+            None => self.hot.push(h),
+        }
         let sockets = &self.sockets;
         self.by_sid
-            .insert(&sid, handle.slot, |s| sockets[s as usize].sid);
-        handle
+            .insert(&sid, key.slot, |s| sockets[s as usize].sid);
+        SocketHandle::from_key(key)
     }
 
     /// Removes a socket after it left all its rooms (see [`Router::leave_all`]).
@@ -279,18 +280,17 @@ impl Router {
             self.entry(s).is_some_and(|e| e.rooms.is_empty()),
             "{left:?}"
         );
-        let e = &mut self.sockets[s.slot as usize];
-        e.live = false;
+        let e = &self.sockets[s.slot as usize];
         let (nsp, pos) = (e.nsp as usize, e.pos as usize);
         let sid = e.sid;
         let sockets = &self.sockets;
         self.by_sid.remove(&sid, |s| sockets[s as usize].sid);
+        self.sockets.remove(s.key());
         let all = &mut self.nsps[nsp].all;
         all.swap_remove(pos);
         if let Some(&moved) = all.get(pos) {
             self.sockets[moved as usize].pos = pos as u32;
         }
-        self.free.push(s.slot);
         true
     }
 
@@ -313,10 +313,7 @@ impl Router {
 
     pub(crate) fn by_sid(&self, sid: &str) -> Option<SocketHandle> {
         let slot = self.slot_by_sid(sid)?;
-        Some(SocketHandle {
-            slot,
-            gen: self.sockets[slot as usize].gen,
-        })
+        self.sockets.key_at(slot).map(SocketHandle::from_key)
     }
 
     /// Sets or clears transport flags on a socket.
@@ -449,11 +446,11 @@ impl Router {
             .map(move |(name, &id)| (name, n.rooms[id as usize].members.len()))
     }
 
+    /// The handle of the live socket in `slot` (a slot from a walk or a member list).
     pub(crate) fn handle(&self, slot: u32) -> SocketHandle {
-        SocketHandle {
-            slot,
-            gen: self.sockets[slot as usize].gen,
-        }
+        let key = self.sockets.key_at(slot);
+        debug_assert!(key.is_some(), "handle of a free slot {slot}");
+        key.map_or(SocketHandle { slot, gen: 0 }, SocketHandle::from_key)
     }
 
     fn resolve(&self, nsp: NamespaceId, name: &str) -> Resolved {
@@ -608,7 +605,8 @@ impl Router {
         let n = &self.nsps[sel.nsp.0 as usize];
         // A slice, not a `&Vec`: its pointer then stays in a register through the loops.
         let hot = &mut self.hot[..];
-        const NONE: ConnectionHandle = ConnectionHandle::new(0, 0);
+        const NONE: ConnectionHandle =
+            ConnectionHandle::from_key(crate::slots::Key { slot: 0, gen: 0 });
         if !plan.stamped {
             // One source of distinct members: copy every connection in one tight pass, noting
             // the rare members that need a second look (the sender, flagged transports), then
@@ -672,15 +670,13 @@ impl Router {
 
     /// Checks every index both ways; for tests and fuzzing.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        for (slot, e) in self.sockets.iter().enumerate() {
-            if !e.live {
-                continue;
-            }
+        for (key, e) in self.sockets.iter() {
+            let slot = key.slot;
             let n = &self.nsps[e.nsp as usize];
-            if n.all.get(e.pos as usize) != Some(&(slot as u32)) {
+            if n.all.get(e.pos as usize) != Some(&slot) {
                 return Err(format!("socket {slot} not at its namespace position"));
             }
-            if self.by_sid.get(&e.sid, |s| self.sockets[s as usize].sid) != Some(slot as u32) {
+            if self.by_sid.get(&e.sid, |s| self.sockets[s as usize].sid) != Some(slot) {
                 return Err(format!("socket {slot} id not indexed"));
             }
             for m in &e.rooms {
@@ -688,7 +684,7 @@ impl Router {
                     .rooms
                     .get(m.room as usize)
                     .ok_or("membership of a missing room")?;
-                if room.members.get(m.pos as usize) != Some(&(slot as u32)) {
+                if room.members.get(m.pos as usize) != Some(&slot) {
                     return Err(format!(
                         "socket {slot} not at its position in room {:?}",
                         room.name
@@ -706,8 +702,10 @@ impl Router {
                     return Err(format!("room {name:?} indexed under another name"));
                 }
                 for (pos, &m) in room.members.iter().enumerate() {
-                    let e = &self.sockets[m as usize];
-                    if !e.live || e.nsp as usize != ni {
+                    let Some(e) = self.sockets.at(m) else {
+                        return Err(format!("room {name:?} holds a dead socket"));
+                    };
+                    if e.nsp as usize != ni {
                         return Err(format!("room {name:?} holds a dead or foreign socket"));
                     }
                     if !e
@@ -724,7 +722,7 @@ impl Router {
                 return Err("room slab and index disagree".into());
             }
             for &m in &n.all {
-                if !self.sockets[m as usize].live {
+                if !self.slot_live(m as usize) {
                     return Err("namespace lists a dead socket".into());
                 }
             }

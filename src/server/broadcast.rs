@@ -1,6 +1,6 @@
 //! [`Broadcast`]: the `to` / `except` / `volatile` builder over one namespace.
 
-use super::{AckTimer, BroadcastAckHandle, BroadcastAckState, Error, Out, PendingAck, Server};
+use super::{BroadcastAckHandle, Error, Server};
 use crate::engine::Frame;
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::packet::Encoded;
@@ -8,7 +8,6 @@ use crate::router::{Selection, BLOCKED, POLLING};
 use crate::Str;
 use serde::Serialize;
 use smallvec::SmallVec;
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 /// A selection of sockets in one namespace, and what to do with them. Start one with
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// use roomcast::{Config, Server};
-/// let mut server: Server = Server::new(Config::default());
+/// let mut server: Server = Server::new(Config::default()).unwrap();
 /// let root = server.namespace("/").unwrap();
 /// let reached = server.to_namespace(root).to("news").except("muted").emit("hello", &("world",)).unwrap();
 /// assert_eq!(reached, 0); // nobody connected yet
@@ -115,18 +114,13 @@ impl<'s, D> Broadcast<'s, D> {
         let id = self.server.next_ack_id(self.nsp);
         let name = self.server.router.nsp(self.nsp).name.clone();
         let encoded = Encoded::event(&name, Some(id), event, args)?;
-        let handle = BroadcastAckHandle(self.server.next());
-        let reached = self.deliver(&encoded, Some((id, handle, now + timeout)));
-        Ok((handle, reached.len))
+        let reached = self.deliver(&encoded, Some((id, now, timeout)));
+        Ok((reached.handle.unwrap_or(BroadcastAckHandle(0)), reached.len))
     }
 
     /// Walks the selection once: WebSocket recipients into one batch, long-polling ones into
     /// their queues; registers the broadcast's ack on each recipient when asked.
-    fn deliver(
-        self,
-        encoded: &Encoded,
-        ack: Option<(u64, BroadcastAckHandle, Instant)>,
-    ) -> Reached {
+    fn deliver(self, encoded: &Encoded, ack: Option<(u64, Instant, Duration)>) -> Reached {
         let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
         let Broadcast {
             server: s,
@@ -145,7 +139,7 @@ impl<'s, D> Broadcast<'s, D> {
             exclude,
             volatile,
         };
-        let mut to = s.spare.pop().unwrap_or_default();
+        let mut to = s.engine.batch_buffer();
         let mut polling: Vec<ConnectionHandle> = Vec::new();
         let mut acked: Vec<u32> = Vec::new();
         let len = if ack.is_some() {
@@ -175,42 +169,17 @@ impl<'s, D> Broadcast<'s, D> {
             }
             len
         };
-        if let Some((id, handle, deadline)) = ack {
-            for &slot in &acked {
-                s.acks
-                    .entry(slot)
-                    .or_default()
-                    .push((id, PendingAck::Broadcast(handle.0)));
-            }
-            s.broadcast_acks.insert(
-                handle.0,
-                BroadcastAckState {
-                    expected: len,
-                    answerable: len,
-                    replies: Vec::new(),
-                    recipients: acked,
-                },
-            );
-            if len == 0 {
-                s.finish_broadcast_ack(handle.0, false);
-            } else {
-                s.ack_due
-                    .push(Reverse((deadline, AckTimer::Broadcast(handle.0))));
-            }
-        }
-        if to.is_empty() {
-            s.spare.push(to);
-        } else {
-            s.out.push_back(Out::Ws {
-                to,
-                frames: frames.clone(),
-                compress,
-            });
-        }
+        s.engine.push_batch(to, &frames, compress);
         for conn in polling {
-            s.queue_polling(conn, &frames, volatile);
+            s.engine.queue_polling(conn, &frames, volatile);
         }
-        Reached { len }
+        let handle = ack.map(|(id, now, timeout)| {
+            s.acks
+                .wait_broadcast(now, id, acked, Some(timeout), &mut s.events)
+        });
+        // A long-polling queue may have overflowed: its connection closed.
+        s.pump(None);
+        Reached { len, handle }
     }
 
     /// The selected sockets.
@@ -286,9 +255,10 @@ impl<'s, D> Broadcast<'s, D> {
     }
 }
 
-/// How many sockets a delivery reached.
+/// How many sockets a delivery reached, and the wait for their answers if asked.
 struct Reached {
     len: usize,
+    handle: Option<BroadcastAckHandle>,
 }
 
 /// A socket as [`Broadcast::fetch`] reports it.

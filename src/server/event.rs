@@ -2,65 +2,50 @@
 
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::packet::{self, Payload};
-use crate::Str;
-use std::fmt;
+use crate::{DisconnectReason, Str};
 
-/// Why a socket left its namespace, or a connection closed. Displayed as the reference's
-/// reason strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DisconnectReason {
-    /// The server disconnected the socket ([`Server::disconnect`](crate::Server::disconnect)).
-    ServerNamespaceDisconnect,
-    /// The client sent DISCONNECT for the namespace.
-    ClientNamespaceDisconnect,
-    /// The server is shutting down.
-    ServerShuttingDown,
-    /// The client did not answer a ping in time.
-    PingTimeout,
-    /// The transport was closed (the client left, or its connection dropped).
-    TransportClose,
-    /// The transport failed, or the client broke the transport's rules (overlapping requests).
-    TransportError,
-    /// The client sent something that is not a valid packet.
-    ParseError,
-    /// The server closed the whole connection.
-    ForcedClose,
-    /// The client did not read fast enough: its queue overflowed.
-    SlowConsumer,
-    /// The connection joined no namespace within the connect timeout.
-    ConnectTimeout,
-}
-
-impl DisconnectReason {
-    /// The reference server's string for this reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
-            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
-            DisconnectReason::ServerShuttingDown => "server shutting down",
-            DisconnectReason::PingTimeout => "ping timeout",
-            DisconnectReason::TransportClose => "transport close",
-            DisconnectReason::TransportError => "transport error",
-            DisconnectReason::ParseError => "parse error",
-            DisconnectReason::ForcedClose => "forced close",
-            DisconnectReason::SlowConsumer => "slow consumer",
-            DisconnectReason::ConnectTimeout => "connect timeout",
-        }
-    }
-}
-
-impl fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A namespace connection the application must accept or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A namespace connection the application must decide on: a token consumed by
+/// [`Server::accept`](crate::Server::accept) or [`Server::reject`](crate::Server::reject), so
+/// it cannot be decided twice. Until decided, the client waits (and the connect timeout runs).
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "a connect request must be accepted or rejected"]
 pub struct ConnectRequest {
     pub(crate) conn: ConnectionHandle,
     pub(crate) nsp: NamespaceId,
     pub(crate) seq: u64,
+}
+
+impl ConnectRequest {
+    /// The connection asking.
+    pub fn connection(&self) -> ConnectionHandle {
+        self.conn
+    }
+
+    /// The namespace asked for.
+    pub fn namespace(&self) -> NamespaceId {
+        self.nsp
+    }
+}
+
+/// An event that the client asked to be acknowledged: a token consumed by
+/// [`Server::ack`](crate::Server::ack), so it is answered at most once.
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "the client waits for this acknowledgement"]
+pub struct AckRequest {
+    pub(crate) socket: SocketHandle,
+    pub(crate) id: u64,
+}
+
+impl AckRequest {
+    /// The socket that waits for the answer.
+    pub fn socket(&self) -> SocketHandle {
+        self.socket
+    }
+
+    /// The ack id the client chose.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 /// An emit to one socket that waits for its answer.
@@ -83,7 +68,8 @@ pub enum AckError {
 }
 
 /// An application event, from [`Server::poll_event`](crate::Server::poll_event).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// A client asks to join a namespace: call
     /// [`Server::accept`](crate::Server::accept) or [`Server::reject`](crate::Server::reject).
@@ -112,9 +98,9 @@ pub enum Event {
         socket: SocketHandle,
         /// Name and arguments.
         event: packet::Event,
-        /// When set, the client waits for an answer: call
-        /// [`Server::ack`](crate::Server::ack) with this id.
-        ack: Option<u64>,
+        /// When set, the client waits for an answer: pass it to
+        /// [`Server::ack`](crate::Server::ack).
+        ack: Option<AckRequest>,
     },
     /// The answer to an [`emit_with_ack`](crate::Server::emit_with_ack), or why none came.
     Ack {
@@ -147,13 +133,6 @@ pub enum Event {
         nsp: NamespaceId,
         /// Why.
         reason: DisconnectReason,
-    },
-    /// A bare Engine.IO message (only with `Config::engine_only`).
-    EngineMessage {
-        /// The connection it came from.
-        conn: ConnectionHandle,
-        /// The message.
-        message: crate::engine::Message,
     },
     /// An Engine.IO session ended; every socket of it was reported disconnected before.
     ConnectionClosed {

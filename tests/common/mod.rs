@@ -32,7 +32,8 @@ pub struct Net {
 impl Net {
     pub fn new(config: Config) -> Self {
         Net {
-            server: Server::with_random(config, Box::new(SeededRandom::new(7))),
+            server: Server::with_random(config, Box::new(SeededRandom::new(7)))
+                .expect("valid config"),
             now: Instant::now(),
             inbox: HashMap::new(),
             poll_answers: HashMap::new(),
@@ -61,6 +62,7 @@ impl Net {
                 }
                 Transmit::Close { conn, reason } => self.closed.push((conn, reason)),
                 Transmit::CloseWebSocket { conn } => self.ws_closed.push(conn),
+                t => panic!("unexpected transmit {t:?}"),
             }
         }
         while let Some(e) = self.server.poll_event() {

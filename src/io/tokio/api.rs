@@ -148,7 +148,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
 
 /// What the driver tells a socket's task.
 pub(crate) enum SocketEvent {
-    Message(packet::Event, Option<u64>),
+    Message(packet::Event, Option<crate::AckRequest>),
     Disconnected(DisconnectReason),
 }
 
@@ -179,9 +179,9 @@ pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
             match *e {
                 SocketEvent::Message(event, ack) => {
                     if let Some(f) = handlers.events.get(event.name()) {
-                        let ack = ack.map(|id| Ack {
+                        let ack = ack.map(|request| Ack {
                             socket: socket.clone(),
-                            id,
+                            request,
                         });
                         f(socket.clone(), Message { event, ack }).await;
                     }
@@ -373,17 +373,18 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
         self.ack.is_some()
     }
 
-    /// Answers the client (a no-op if it did not ask). Arguments as for [`Encoded::ack`].
-    pub fn ack<T: Serialize + ?Sized>(&self, args: &T) {
-        if let Some(a) = &self.ack {
+    /// Answers the client (a no-op if it did not ask); the message is used up, so it is
+    /// answered at most once. Arguments as for [`Encoded::ack`].
+    pub fn ack<T: Serialize + ?Sized>(self, args: &T) {
+        if let Some(a) = self.ack {
             a.send(args);
         }
     }
 
     /// Answers with the very arguments received (binary included), without parsing them.
-    pub fn ack_with_same_args(&self) {
-        if let Some(a) = &self.ack {
-            match Encoded::ack_with_args_of(&a.socket.nsp, a.id, &self.event) {
+    pub fn ack_with_same_args(self) {
+        if let Some(a) = self.ack {
+            match Encoded::ack_with_args_of(&a.socket.nsp, a.request.id(), &self.event) {
                 Ok(e) => a.send_encoded(e),
                 Err(e) => tracing::warn!(%e, "ack not encoded"),
             }
@@ -396,26 +397,27 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
     }
 }
 
-/// The means to answer one event.
+/// The means to answer one event, once.
+#[must_use = "the client waits for this acknowledgement"]
 pub struct Ack<D> {
     socket: Socket<D>,
-    id: u64,
+    request: crate::AckRequest,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
     /// Sends the answer.
-    pub fn send<T: Serialize + ?Sized>(&self, args: &T) {
-        match Encoded::ack(&self.socket.nsp, self.id, args) {
+    pub fn send<T: Serialize + ?Sized>(self, args: &T) {
+        match Encoded::ack(&self.socket.nsp, self.request.id(), args) {
             Ok(e) => self.send_encoded(e),
             Err(e) => tracing::warn!(%e, "ack not encoded"),
         }
     }
 
-    fn send_encoded(&self, e: Encoded) {
-        let s = self.socket.handle;
+    fn send_encoded(self, e: Encoded) {
+        let request = self.request;
         self.socket
             .io
-            .call(move |ctx| drop(ctx.server.emit_encoded(s, &e)));
+            .call(move |ctx| drop(ctx.server.ack_encoded(request, &e)));
     }
 }
 

@@ -122,7 +122,13 @@ pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
     io: SocketIo<D>,
 ) {
     let mut ctx = Ctx {
-        server: Server::new(config),
+        server: match Server::new(config) {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!(%e, "invalid configuration: the server does not start");
+                return;
+            }
+        },
         io,
         options,
         writers: Vec::new(),
@@ -387,12 +393,6 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             } => {
                 if let Some(tx) = self.broadcast_acks.remove(&ack) {
                     let _ = tx.send((replies, expected, timed_out));
-                }
-            }
-            Event::EngineMessage { conn, message } => {
-                let f = lock(&self.io.registry).engine.clone();
-                if let Some(f) = f {
-                    f(self, conn, message);
                 }
             }
             Event::Disconnected { socket, reason, .. } => {

@@ -265,6 +265,7 @@ where
                 None => status(StatusCode::SERVICE_UNAVAILABLE),
             }
         }
+        HttpAction::AcceptAndClose => accept_and_close(req),
         HttpAction::AcceptWebSocket(conn) => {
             let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
             let Some(key) = key else {
@@ -283,16 +284,42 @@ where
                     Err(_) => io2.send(Cmd::WsClosed { conn }),
                 }
             });
-            let mut r = status(StatusCode::SWITCHING_PROTOCOLS);
-            let h = r.headers_mut();
-            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            if let Ok(v) = HeaderValue::from_str(&accept) {
-                h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-            }
-            r
+            switching_protocols(&accept)
         }
     }
+}
+
+/// Completes a WebSocket handshake the core refused, then closes that WebSocket at once (the
+/// reference's answer to an upgrade of a session that upgraded or is upgrading).
+fn accept_and_close<B>(mut req: Request<B>) -> Response<Body> {
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                tokio_tungstenite::tungstenite::protocol::Role::Server,
+                None,
+            )
+            .await;
+            let _ = ws.close(None).await;
+        }
+    });
+    switching_protocols(&accept)
+}
+
+fn switching_protocols(accept: &str) -> Response<Body> {
+    let mut r = status(StatusCode::SWITCHING_PROTOCOLS);
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
 }
 
 /// Accepts connections and serves them with `service` until `shutdown` completes.

@@ -1,14 +1,15 @@
 //! What the core asks the adapter to write.
 
-use super::event::DisconnectReason;
 use super::http::RequestId;
 use crate::engine::Frame;
 use crate::handle::ConnectionHandle;
+use crate::DisconnectReason;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
 /// Something to write, from [`Server::poll_transmit`](crate::Server::poll_transmit).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transmit<'a> {
     /// Write `frames`, in order, as WebSocket messages to each connection of `to`. One
     /// broadcast is one such batch: the frames are shared buffers, cloned per recipient.
@@ -68,21 +69,6 @@ pub(crate) enum Out {
 }
 
 impl Out {
-    /// Frames to one connection, reusing a spare recipient buffer if there is one.
-    pub(crate) fn ws(
-        spare: Option<Vec<ConnectionHandle>>,
-        conn: ConnectionHandle,
-        frames: &[Frame],
-    ) -> Out {
-        let mut to = spare.unwrap_or_default();
-        to.push(conn);
-        Out::Ws {
-            to,
-            frames: frames.iter().cloned().collect(),
-            compress: true,
-        }
-    }
-
     pub(crate) fn as_transmit(&self) -> Transmit<'_> {
         match self {
             Out::Ws {

@@ -34,7 +34,7 @@ pub struct RequestId(pub(crate) u64);
 /// A complete HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
-    /// Status code: 200, 400, 403 or 413.
+    /// Status code: 200, 400, 403, 413 or 503.
     pub status: u16,
     /// The `Content-Type` header.
     pub content_type: &'static str,
@@ -51,6 +51,15 @@ impl HttpResponse {
         }
     }
 
+    /// 503: the server cannot open a session now (no randomness for its id).
+    pub(crate) fn unavailable() -> Self {
+        HttpResponse {
+            status: 503,
+            content_type: "text/plain; charset=UTF-8",
+            body: Bytes::from_static(b"Service Unavailable"),
+        }
+    }
+
     pub(crate) fn payload_too_large() -> Self {
         HttpResponse {
             status: 413,
@@ -63,6 +72,7 @@ impl HttpResponse {
 /// What the adapter must do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum HttpAction {
     /// Answer at once.
     Respond(HttpResponse),
@@ -78,6 +88,10 @@ pub enum HttpAction {
     /// [`Server::handle_ws_open`](crate::Server::handle_ws_open) (or
     /// [`Server::handle_ws_closed`](crate::Server::handle_ws_closed) if it failed).
     AcceptWebSocket(crate::ConnectionHandle),
+    /// Complete the WebSocket handshake, then close that WebSocket at once: it asked to upgrade
+    /// a session that has upgraded or is upgrading. The session itself is untouched (the
+    /// reference's behaviour: the client sees the WebSocket open and close, not an HTTP error).
+    AcceptAndClose,
 }
 
 /// The reference server's request errors, codes 0–5, answered with a JSON body

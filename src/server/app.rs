@@ -1,0 +1,384 @@
+//! The application's calls: deciding connect requests, rooms, emits, acks, disconnects.
+
+use super::broadcast::Broadcast;
+use super::event::{AckHandle, AckRequest, ConnectRequest, Event};
+use super::{Error, Server};
+use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::packet::Encoded;
+use crate::{DisconnectReason, Str};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+impl<D> Server<D> {
+    /// Removes a connect request from its connection's pending list: it is decided now.
+    fn take_pending(&mut self, request: &ConnectRequest) -> Result<(), Error> {
+        let c = self
+            .clients
+            .get_mut(request.conn)
+            .ok_or(Error::UnknownRequest)?;
+        let i = c
+            .pending
+            .iter()
+            .position(|&(n, seq)| n == request.nsp && seq == request.seq)
+            .ok_or(Error::UnknownRequest)?;
+        c.pending.swap_remove(i);
+        Ok(())
+    }
+
+    /// Accepts a namespace connection: the socket joins with `data` and the client gets its id.
+    pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
+        self.take_pending(&request)?;
+        let sid = match self.fresh_sid() {
+            Ok(sid) => sid,
+            Err(e) => {
+                // No id, no socket: the client is refused rather than left waiting.
+                let nsp = self.router.nsp(request.nsp).name.clone();
+                let refusal = serde_json::json!({"message": "Internal error"});
+                if let Ok(encoded) = Encoded::connect_error(&nsp, &refusal) {
+                    self.send_encoded(request.conn, &encoded, false);
+                }
+                return Err(e.into());
+            }
+        };
+        let nsp_name = self.router.nsp(request.nsp).name.clone();
+        let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
+        let socket = self.router.insert_socket(request.nsp, sid, request.conn, 0);
+        let sid = sid.to_str();
+        if let Some(c) = self.clients.get_mut(request.conn) {
+            c.sockets.push((request.nsp, socket));
+        }
+        if self.socks.len() <= socket.slot as usize {
+            self.socks.resize_with(socket.slot as usize + 1, || None);
+        }
+        self.socks[socket.slot as usize] = Some(data);
+        self.sync_flags(request.conn);
+        self.send_encoded(request.conn, &encoded, false);
+        self.events.push_back(Event::Connected {
+            socket,
+            sid: sid.clone(),
+            nsp: request.nsp,
+        });
+        // Its own-id room comes to exist with it.
+        self.room_events(request.nsp, socket, sid, Some(true), true);
+        Ok(socket)
+    }
+
+    /// Refuses a namespace connection: the client's `connect_error` gets
+    /// `{"message": message, "data": data}`.
+    pub fn reject<T: Serialize + ?Sized>(
+        &mut self,
+        request: ConnectRequest,
+        message: &str,
+        data: Option<&T>,
+    ) -> Result<(), Error> {
+        self.take_pending(&request)?;
+        #[derive(Serialize)]
+        struct Refusal<'a, T: ?Sized> {
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a T>,
+        }
+        let nsp = self.router.nsp(request.nsp).name.clone();
+        let e = Encoded::connect_error(&nsp, &Refusal { message, data })?;
+        self.send_encoded(request.conn, &e, false);
+        Ok(())
+    }
+
+    /// The socket's public id (also the name of its own room).
+    pub fn sid(&self, socket: SocketHandle) -> Option<&str> {
+        self.router.sid(socket)
+    }
+
+    /// The socket with this public id.
+    pub fn socket_by_sid(&self, sid: &str) -> Option<SocketHandle> {
+        self.router.by_sid(sid)
+    }
+
+    /// The socket's namespace.
+    pub fn socket_namespace(&self, socket: SocketHandle) -> Option<NamespaceId> {
+        self.router.namespace_of(socket)
+    }
+
+    /// The socket's connection.
+    pub fn socket_connection(&self, socket: SocketHandle) -> Option<ConnectionHandle> {
+        self.router.conn_of(socket)
+    }
+
+    /// The sockets of a connection, one per namespace joined.
+    pub fn connection_sockets(&self, conn: ConnectionHandle) -> Vec<SocketHandle> {
+        self.clients
+            .get(conn)
+            .map(|c| c.sockets.iter().map(|(_, s)| *s).collect())
+            .unwrap_or_default()
+    }
+
+    /// The connection's Engine.IO session id.
+    pub fn connection_sid(&self, conn: ConnectionHandle) -> Option<&str> {
+        self.engine.connection_sid(conn)
+    }
+
+    /// The user data of a socket.
+    pub fn data(&self, socket: SocketHandle) -> Option<&D> {
+        self.router
+            .contains(socket)
+            .then(|| self.socks[socket.slot as usize].as_ref())?
+    }
+
+    /// The user data of a socket, mutably.
+    pub fn data_mut(&mut self, socket: SocketHandle) -> Option<&mut D> {
+        if !self.router.contains(socket) {
+            return None;
+        }
+        self.socks[socket.slot as usize].as_mut()
+    }
+
+    /// Number of connected sockets, all namespaces together.
+    pub fn socket_count(&self) -> usize {
+        self.router.socket_count()
+    }
+
+    /// Number of open Engine.IO sessions.
+    pub fn connection_count(&self) -> usize {
+        self.engine.connection_count()
+    }
+
+    /// Makes a socket join a room (created if needed). `Ok(false)` if it was already in it.
+    pub fn join(&mut self, socket: SocketHandle, room: &str) -> Result<bool, Error> {
+        let joined = self.router.join(socket, room).ok_or(Error::UnknownSocket)?;
+        let crate::router::Joined::Joined { created } = joined else {
+            return Ok(false);
+        };
+        self.room_change(socket, room, created.then_some(true), true);
+        Ok(true)
+    }
+
+    /// Makes a socket leave a room (deleted when empty). `Ok(false)` if it was not in it.
+    pub fn leave(&mut self, socket: SocketHandle, room: &str) -> Result<bool, Error> {
+        let left = self
+            .router
+            .leave(socket, room)
+            .ok_or(Error::UnknownSocket)?;
+        let crate::router::Left::Left { deleted } = left else {
+            return Ok(false);
+        };
+        self.room_change(socket, room, deleted.then_some(false), false);
+        Ok(true)
+    }
+
+    /// [`room_events`](Self::room_events) for an application's join or leave: nothing is
+    /// looked up or allocated unless room events are on.
+    pub(super) fn room_change(
+        &mut self,
+        socket: SocketHandle,
+        room: &str,
+        lifecycle: Option<bool>,
+        joined: bool,
+    ) {
+        if !self.config().room_events {
+            return;
+        }
+        if let Some(nsp) = self.router.namespace_of(socket) {
+            self.room_events(nsp, socket, Str::from(room), lifecycle, joined);
+        }
+    }
+
+    /// Reports a join (`joined`) or a leave, and a room created (`Some(true)`) or deleted
+    /// (`Some(false)`), when room events are on; creation before the join, deletion after
+    /// the leave.
+    pub(super) fn room_events(
+        &mut self,
+        nsp: NamespaceId,
+        socket: SocketHandle,
+        room: Str,
+        lifecycle: Option<bool>,
+        joined: bool,
+    ) {
+        if !self.config().room_events {
+            return;
+        }
+        if lifecycle == Some(true) {
+            self.events.push_back(Event::RoomCreated {
+                nsp,
+                room: room.clone(),
+            });
+        }
+        let membership = if joined {
+            Event::RoomJoined {
+                nsp,
+                room: room.clone(),
+                socket,
+            }
+        } else {
+            Event::RoomLeft {
+                nsp,
+                room: room.clone(),
+                socket,
+            }
+        };
+        self.events.push_back(membership);
+        if lifecycle == Some(false) {
+            self.events.push_back(Event::RoomDeleted { nsp, room });
+        }
+    }
+
+    /// Makes a socket leave every room it joined (it stays in its own-id room).
+    pub fn leave_all(&mut self, socket: SocketHandle) -> Result<(), Error> {
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
+        let left = self.router.leave_all(socket);
+        self.room_left_events(nsp, socket, left);
+        Ok(())
+    }
+
+    pub(super) fn room_left_events(
+        &mut self,
+        nsp: NamespaceId,
+        socket: SocketHandle,
+        left: Vec<(Str, bool)>,
+    ) {
+        for (room, deleted) in left {
+            self.room_events(nsp, socket, room, deleted.then_some(false), false);
+        }
+    }
+
+    /// The rooms of a socket: its own id first, then the rooms it joined.
+    pub fn rooms_of(&self, socket: SocketHandle) -> Vec<Str> {
+        self.router.rooms_of(socket)
+    }
+
+    /// The members of a room of a namespace (a socket id names that socket's own room).
+    pub fn members(&self, nsp: NamespaceId, room: &str) -> Vec<SocketHandle> {
+        self.router.members(nsp, room)
+    }
+
+    /// The rooms of a namespace with their member counts (own-id rooms not listed).
+    pub fn rooms(&self, nsp: NamespaceId) -> Vec<(Str, usize)> {
+        self.router
+            .rooms(nsp)
+            .map(|(n, c)| (n.clone(), c))
+            .collect()
+    }
+
+    /// Emits an event to one socket.
+    pub fn emit<T: Serialize + ?Sized>(
+        &mut self,
+        socket: SocketHandle,
+        event: &str,
+        args: &T,
+    ) -> Result<(), Error> {
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
+        let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
+        self.send_encoded(conn, &e, false);
+        Ok(())
+    }
+
+    /// Sends an already encoded packet (event or ack) to one socket.
+    pub fn emit_encoded(&mut self, socket: SocketHandle, encoded: &Encoded) -> Result<(), Error> {
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        self.send_encoded(conn, encoded, false);
+        Ok(())
+    }
+
+    /// Emits an event to one socket and waits for its answer: an [`Event::Ack`] with this
+    /// handle comes when it answers, when `timeout` passes, or when it disconnects. A
+    /// `timeout` too large to fall on the clock (`Duration::MAX`) waits without one.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        &mut self,
+        now: Instant,
+        socket: SocketHandle,
+        event: &str,
+        args: &T,
+        timeout: Duration,
+    ) -> Result<AckHandle, Error> {
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
+        let ack_id = self.next_ack_id(nsp);
+        let e = Encoded::event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
+        let handle = self.acks.wait_single(now, socket, ack_id, Some(timeout));
+        self.send_encoded(conn, &e, false);
+        Ok(handle)
+    }
+
+    /// Answers an event the client asked to be acknowledged; the request is used up.
+    pub fn ack<T: Serialize + ?Sized>(
+        &mut self,
+        request: AckRequest,
+        args: &T,
+    ) -> Result<(), Error> {
+        let AckRequest { socket, id } = request;
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
+        let e = Encoded::ack(&self.router.nsp(nsp).name, id, args)?;
+        self.send_encoded(conn, &e, false);
+        Ok(())
+    }
+
+    /// Answers an ack request with a packet already encoded for it
+    /// ([`Encoded::ack`] with [`AckRequest::id`]): encoding can then happen off the core's
+    /// thread.
+    pub fn ack_encoded(&mut self, request: AckRequest, encoded: &Encoded) -> Result<(), Error> {
+        let conn = self
+            .router
+            .conn_of(request.socket)
+            .ok_or(Error::UnknownSocket)?;
+        self.send_encoded(conn, encoded, false);
+        Ok(())
+    }
+
+    /// Disconnects a socket from its namespace (the client is told with a DISCONNECT).
+    pub fn disconnect(&mut self, socket: SocketHandle) -> Result<(), Error> {
+        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let nsp = self
+            .router
+            .namespace_of(socket)
+            .ok_or(Error::UnknownSocket)?;
+        let e = Encoded::disconnect(&self.router.nsp(nsp).name)?;
+        self.send_encoded(conn, &e, false);
+        self.remove_socket(socket, DisconnectReason::ServerNamespaceDisconnect);
+        Ok(())
+    }
+
+    /// Closes a whole connection: every socket of it disconnects ([`DisconnectReason::ForcedClose`]).
+    pub fn close_connection(&mut self, conn: ConnectionHandle) -> Result<(), Error> {
+        if !self.engine.contains(conn) {
+            return Err(Error::UnknownConnection);
+        }
+        self.close(conn, DisconnectReason::ForcedClose);
+        Ok(())
+    }
+
+    /// Closes every connection, telling each client with an Engine.IO `close` packet.
+    pub fn shutdown(&mut self) {
+        let live: Vec<ConnectionHandle> = self.clients.iter().map(|c| c.conn).collect();
+        for h in live {
+            self.close(h, DisconnectReason::ServerShuttingDown);
+        }
+        // Sessions that never opened a Socket.IO client (none today) would be closed here too.
+        self.engine.shutdown();
+        self.pump(None);
+    }
+
+    /// Starts a broadcast in a namespace: every socket of it, narrowed with the builder.
+    pub fn to_namespace(&mut self, nsp: NamespaceId) -> Broadcast<'_, D> {
+        Broadcast::new(self, nsp, None)
+    }
+
+    /// Starts a broadcast from a socket: every other socket of its namespace
+    /// (`socket.broadcast`), narrowed with the builder. `None` if the socket is gone.
+    pub fn broadcast_from(&mut self, socket: SocketHandle) -> Option<Broadcast<'_, D>> {
+        let nsp = self.router.namespace_of(socket)?;
+        Some(Broadcast::new(self, nsp, Some(socket)))
+    }
+}

@@ -1,0 +1,90 @@
+//! One connection's Socket.IO state (the reference's `Client`): its packet decoder, its
+//! sockets (one per namespace joined) and the namespace connections still being decided.
+
+use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::packet::Decoder;
+use smallvec::SmallVec;
+
+#[derive(Debug)]
+pub(crate) struct Client {
+    /// The connection, to tell this record from an earlier occupant of its slot.
+    pub(crate) conn: ConnectionHandle,
+    pub(crate) decoder: Decoder,
+    /// Most connections join one namespace.
+    pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 1]>,
+    /// CONNECTs the application has not decided yet: (namespace, request number).
+    pub(crate) pending: SmallVec<[(NamespaceId, u64); 1]>,
+}
+
+impl Client {
+    pub(crate) fn new(conn: ConnectionHandle, decoder: Decoder) -> Self {
+        Client {
+            conn,
+            decoder,
+            sockets: SmallVec::new(),
+            pending: SmallVec::new(),
+        }
+    }
+
+    pub(crate) fn has_namespace(&self, nsp: NamespaceId) -> bool {
+        self.sockets.iter().any(|(n, _)| *n == nsp) || self.pending.iter().any(|(n, _)| *n == nsp)
+    }
+
+    pub(crate) fn socket_in(&self, nsp: NamespaceId) -> Option<SocketHandle> {
+        self.sockets
+            .iter()
+            .find(|(n, _)| *n == nsp)
+            .map(|(_, s)| *s)
+    }
+}
+
+/// The clients of a server, indexed by connection slot (dense, like the sessions).
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    by_slot: Vec<Option<Client>>,
+    len: usize,
+}
+
+impl Clients {
+    pub(crate) fn insert(&mut self, client: Client) {
+        let i = client.conn.index();
+        if self.by_slot.len() <= i {
+            self.by_slot.resize_with(i + 1, || None);
+        }
+        if self.by_slot[i].replace(client).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn get(&self, conn: ConnectionHandle) -> Option<&Client> {
+        self.by_slot
+            .get(conn.index())?
+            .as_ref()
+            .filter(|c| c.conn == conn)
+    }
+
+    pub(crate) fn get_mut(&mut self, conn: ConnectionHandle) -> Option<&mut Client> {
+        self.by_slot
+            .get_mut(conn.index())?
+            .as_mut()
+            .filter(|c| c.conn == conn)
+    }
+
+    pub(crate) fn remove(&mut self, conn: ConnectionHandle) -> Option<Client> {
+        let slot = self.by_slot.get_mut(conn.index())?;
+        if slot.as_ref().is_some_and(|c| c.conn == conn) {
+            self.len -= 1;
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.by_slot.iter().flatten()
+    }
+}

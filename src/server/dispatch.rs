@@ -1,0 +1,105 @@
+//! Socket.IO packets from clients: decoded from the session's messages, checked against the
+//! connection's namespaces, and turned into application events.
+
+use super::event::{AckRequest, ConnectRequest, Event};
+use super::Server;
+use crate::engine::Message;
+use crate::handle::ConnectionHandle;
+use crate::packet::{Encoded, Packet};
+use crate::DisconnectReason;
+
+impl<D> Server<D> {
+    /// A message packet of a session: Socket.IO text, or one binary attachment.
+    pub(super) fn on_message(&mut self, h: ConnectionHandle, message: Message) {
+        let Some(client) = self.clients.get_mut(h) else {
+            return;
+        };
+        let decoded = match message {
+            Message::Text(text) => client.decoder.push_text(text),
+            Message::Binary(bytes) => client.decoder.push_binary(bytes),
+        };
+        match decoded {
+            Ok(Some(p)) => self.on_packet(h, p),
+            Ok(None) => {}
+            Err(_) => self.close(h, DisconnectReason::ParseError),
+        }
+    }
+
+    fn on_packet(&mut self, h: ConnectionHandle, packet: Packet) {
+        let Some(c) = self.clients.get(h) else { return };
+        match packet {
+            Packet::Connect { nsp, data } => {
+                let id = match self.router.namespace(&nsp) {
+                    Some(id) => Some(id),
+                    None if self.dynamic.as_ref().is_some_and(|f| f(&nsp))
+                        && !nsp.contains(',') =>
+                    {
+                        Some(self.router.add_namespace(nsp.clone()))
+                    }
+                    None => None,
+                };
+                let Some(id) = id else {
+                    let e = Encoded::connect_error(
+                        &nsp,
+                        &serde_json::json!({"message": "Invalid namespace"}),
+                    );
+                    if let Ok(e) = e {
+                        self.send_encoded(h, &e, false);
+                    }
+                    return;
+                };
+                if c.has_namespace(id) {
+                    return self.close(h, DisconnectReason::ParseError);
+                }
+                let seq = self.next();
+                if let Some(c) = self.clients.get_mut(h) {
+                    c.pending.push((id, seq));
+                }
+                self.events.push_back(Event::ConnectRequest {
+                    request: ConnectRequest {
+                        conn: h,
+                        nsp: id,
+                        seq,
+                    },
+                    nsp: id,
+                    nsp_name: nsp,
+                    auth: data,
+                });
+            }
+            Packet::Disconnect { nsp } => {
+                let id = self.router.namespace(&nsp);
+                match id.and_then(|id| c.socket_in(id)) {
+                    Some(s) => self.remove_socket(s, DisconnectReason::ClientNamespaceDisconnect),
+                    None => {
+                        // Leaving a namespace still being decided cancels the request.
+                        let Some(c) = self.clients.get_mut(h) else {
+                            return;
+                        };
+                        let before = c.pending.len();
+                        c.pending.retain(|(n, _)| Some(*n) != id);
+                        if c.pending.len() == before {
+                            self.close(h, DisconnectReason::ParseError);
+                        }
+                    }
+                }
+            }
+            Packet::Event { nsp, id, event } => {
+                match self.router.namespace(&nsp).and_then(|n| c.socket_in(n)) {
+                    Some(socket) => self.events.push_back(Event::Message {
+                        socket,
+                        event,
+                        ack: id.map(|id| AckRequest { socket, id }),
+                    }),
+                    None => self.close(h, DisconnectReason::ParseError),
+                }
+            }
+            Packet::Ack { nsp, id, data } => {
+                match self.router.namespace(&nsp).and_then(|n| c.socket_in(n)) {
+                    Some(socket) => self.acks.answer(socket, id, data, &mut self.events),
+                    None => self.close(h, DisconnectReason::ParseError),
+                }
+            }
+            Packet::ConnectError { .. } => self.close(h, DisconnectReason::ParseError),
+        }
+    }
+}
