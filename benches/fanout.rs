@@ -20,9 +20,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roomcast::engine::Frame;
-use roomcast::{
-    Config, Event, HttpAction, HttpRequest, Method, Server, SocketHandle, Str, Transmit,
-};
+use roomcast::{Config, Event, HttpAction, HttpRequest, Server, SocketHandle, Str, Transmit};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
@@ -83,12 +81,7 @@ fn setup() -> Workload {
     for i in 0..N {
         let HttpAction::AcceptWebSocket(conn) = server.handle_http(
             now,
-            HttpRequest {
-                method: Method::Get,
-                query: "EIO=4&transport=websocket",
-                websocket: true,
-                content_length: None,
-            },
+            HttpRequest::get("EIO=4&transport=websocket").websocket(),
         ) else {
             panic!("handshake refused")
         };

@@ -26,7 +26,7 @@
 //! ```
 //! use roomcast::engine::Frame;
 //! use roomcast::{
-//!     Config, ConnectionHandle, Event, HttpAction, HttpRequest, Method, Server, Str, Transmit,
+//!     Config, ConnectionHandle, Event, HttpAction, HttpRequest, Server, Str, Transmit,
 //! };
 //! use std::collections::HashMap;
 //! use std::time::{Duration, Instant};
@@ -69,12 +69,7 @@
 //! // Two clients open WebSocket sessions and join namespace `/`.
 //! let mut clients = Vec::new();
 //! for _ in 0..2 {
-//!     let request = HttpRequest {
-//!         method: Method::Get,
-//!         query: "EIO=4&transport=websocket",
-//!         websocket: true,
-//!         content_length: None,
-//!     };
+//!     let request = HttpRequest::get("EIO=4&transport=websocket").websocket();
 //!     let HttpAction::AcceptWebSocket(conn) = server.handle_http(now, request) else { panic!() };
 //!     server.handle_ws_open(now, conn); // the WebSocket handshake went through
 //!     server.handle_ws_message(now, conn, Frame::Text(Str::from_static("40")));

@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use roomcast::engine::Frame;
 use roomcast::{
-    Config, ConnectionHandle, Event, HttpAction, HttpRequest, Method, SeededRandom, Server,
-    SocketHandle, Str, Transmit,
+    Config, ConnectionHandle, Event, HttpAction, HttpRequest, SeededRandom, Server, SocketHandle,
+    Str, Transmit,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -140,12 +140,7 @@ impl Sut {
         }
         let HttpAction::AcceptWebSocket(h) = self.server.handle_http(
             self.now,
-            HttpRequest {
-                method: Method::Get,
-                query: "EIO=4&transport=websocket",
-                websocket: true,
-                content_length: None,
-            },
+            HttpRequest::get("EIO=4&transport=websocket").websocket(),
         ) else {
             panic!("handshake refused")
         };

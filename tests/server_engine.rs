@@ -980,7 +980,12 @@ fn polling_close_packet_is_transport_close() {
     assert_eq!(net.closed, [(conn, DisconnectReason::TransportClose)]);
     // As the reference: the pending GET is answered with a noop, then the session is gone.
     assert_eq!(net.take_answer(held).as_deref(), Some("6"));
-    assert_error(net.http(Method::Get, &polling(&sid), false), 400, 1, "Session ID unknown");
+    assert_error(
+        net.http(Method::Get, &polling(&sid), false),
+        400,
+        1,
+        "Session ID unknown",
+    );
     assert_closed_events(
         &net.take_events(),
         &sockets,

@@ -8,7 +8,7 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use roomcast::engine::Frame;
 use roomcast::{
-    Config, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits, Method,
+    Config, AckRequest, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits, Method,
     RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
 };
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ struct Driver {
     sids: Vec<String>,
     sockets: Vec<SocketHandle>,
     requests: Vec<ConnectRequest>,
+    acks: Vec<AckRequest>,
     held: Vec<RequestId>,
     bodies: Vec<RequestId>,
 }
@@ -42,6 +43,7 @@ impl Driver {
             match e {
                 Event::ConnectRequest { request, .. } => self.requests.push(request),
                 Event::Connected { socket, .. } => self.sockets.push(socket),
+                Event::Message { ack: Some(ack), .. } => self.acks.push(ack),
                 _ => {}
             }
         }
@@ -65,7 +67,12 @@ impl Driver {
     fn http(&mut self, method: Method, query: &str, websocket: bool, len: Option<u64>) -> HttpAction {
         self.server.handle_http(
             self.now,
-            HttpRequest { method, query, websocket, content_length: len },
+            {
+                let mut r = HttpRequest::new(method, query);
+                r.websocket = websocket;
+                r.content_length = len;
+                r
+            },
         )
     }
 
@@ -186,11 +193,20 @@ impl Driver {
             16 => {
                 if !self.sockets.is_empty() {
                     let s = *u.choose(&self.sockets)?;
-                    let timeout = Duration::from_millis(u.int_in_range(1..=5000)?);
+                    // Now and then a timeout too large for the clock: it must mean "never".
+                    let timeout = if u.ratio(1, 16)? {
+                        Duration::MAX
+                    } else {
+                        Duration::from_millis(u.int_in_range(1..=5000)?)
+                    };
                     match u.int_in_range(0..=3)? {
                         0 => drop(self.server.emit(s, "ev", &(1,))),
                         1 => drop(self.server.emit_with_ack(self.now, s, "ev", &(), timeout)),
-                        2 => drop(self.server.ack(s, u.arbitrary()?, &("a",))),
+                        2 if !self.acks.is_empty() => {
+                            let i = u.choose_index(self.acks.len())?;
+                            drop(self.server.ack(self.acks.swap_remove(i), &("a",)))
+                        }
+                        2 => {}
                         _ => drop(self.server.leave_all(s)),
                     }
                 }
@@ -266,6 +282,7 @@ fuzz_target!(|data: &[u8]| {
         sids: Vec::new(),
         sockets: Vec::new(),
         requests: Vec::new(),
+        acks: Vec::new(),
         held: Vec::new(),
         bodies: Vec::new(),
     };

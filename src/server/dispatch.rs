@@ -25,15 +25,20 @@ impl<D> Server<D> {
         }
     }
 
+    /// Asks the application's dynamic-namespace rule. It is user code run inside the core: a
+    /// panic in it counts as "no such namespace" instead of unwinding through the core.
+    fn dynamic_exists(&self, name: &str) -> bool {
+        let Some(f) = &self.dynamic else { return false };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(name))).unwrap_or(false)
+    }
+
     fn on_packet(&mut self, h: ConnectionHandle, packet: Packet) {
         let Some(c) = self.clients.get(h) else { return };
         match packet {
             Packet::Connect { nsp, data } => {
                 let id = match self.router.namespace(&nsp) {
                     Some(id) => Some(id),
-                    None if self.dynamic.as_ref().is_some_and(|f| f(&nsp))
-                        && !nsp.contains(',') =>
-                    {
+                    None if !nsp.contains(',') && self.dynamic_exists(&nsp) => {
                         Some(self.router.add_namespace(nsp.clone()))
                     }
                     None => None,

@@ -7,6 +7,13 @@ use crate::{DisconnectReason, Str};
 /// A namespace connection the application must decide on: a token consumed by
 /// [`Server::accept`](crate::Server::accept) or [`Server::reject`](crate::Server::reject), so
 /// it cannot be decided twice. Until decided, the client waits (and the connect timeout runs).
+///
+/// ```compile_fail
+/// # fn decide(server: &mut roomcast::Server, request: roomcast::ConnectRequest) {
+/// let _ = server.accept(request, ());
+/// let _ = server.reject::<()>(request, "changed my mind", None); // `request` was moved
+/// # }
+/// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
 #[must_use = "a connect request must be accepted or rejected"]
 pub struct ConnectRequest {
@@ -29,6 +36,13 @@ impl ConnectRequest {
 
 /// An event that the client asked to be acknowledged: a token consumed by
 /// [`Server::ack`](crate::Server::ack), so it is answered at most once.
+///
+/// ```compile_fail
+/// # fn answer(server: &mut roomcast::Server, request: roomcast::AckRequest) {
+/// let _ = server.ack(request, &("yes",));
+/// let _ = server.ack(request, &("no",)); // `request` was moved
+/// # }
+/// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
 #[must_use = "the client waits for this acknowledgement"]
 pub struct AckRequest {

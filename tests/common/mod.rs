@@ -31,9 +31,13 @@ pub struct Net {
 
 impl Net {
     pub fn new(config: Config) -> Self {
+        Self::with_random(config, Box::new(SeededRandom::new(7)))
+    }
+
+    /// A server drawing its ids from `rng`.
+    pub fn with_random(config: Config, rng: Box<dyn roomcast::RandomSource + Send>) -> Self {
         Net {
-            server: Server::with_random(config, Box::new(SeededRandom::new(7)))
-                .expect("valid config"),
+            server: Server::with_random(config, rng).expect("valid config"),
             now: Instant::now(),
             inbox: HashMap::new(),
             poll_answers: HashMap::new(),
@@ -85,15 +89,14 @@ impl Net {
     }
 
     pub fn http(&mut self, method: Method, query: &str, websocket: bool) -> HttpAction {
-        let a = self.server.handle_http(
-            self.now,
-            HttpRequest {
-                method,
-                query,
-                websocket,
-                content_length: None,
-            },
-        );
+        let a = self.server.handle_http(self.now, {
+            let r = HttpRequest::new(method, query);
+            if websocket {
+                r.websocket()
+            } else {
+                r
+            }
+        });
         self.drain();
         a
     }
@@ -236,15 +239,11 @@ impl Net {
         query: &str,
         content_length: Option<u64>,
     ) -> HttpAction {
-        let a = self.server.handle_http(
-            self.now,
-            HttpRequest {
-                method,
-                query,
-                websocket: false,
-                content_length,
-            },
-        );
+        let a = self.server.handle_http(self.now, {
+            let mut r = HttpRequest::new(method, query);
+            r.content_length = content_length;
+            r
+        });
         self.drain();
         a
     }

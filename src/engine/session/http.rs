@@ -13,8 +13,18 @@ pub enum Method {
     Other,
 }
 
-/// An HTTP request to the Engine.IO path, as the adapter hands it to the core.
+/// An HTTP request to the Engine.IO path, as the adapter hands it to the core. Built with
+/// [`get`](Self::get), [`post`](Self::post) or [`new`](Self::new) (more fields may come).
+///
+/// ```
+/// use roomcast::{HttpRequest, Method};
+/// let upgrade = HttpRequest::get("EIO=4&transport=websocket").websocket();
+/// assert!(upgrade.websocket);
+/// let post = HttpRequest::post("EIO=4&transport=polling&sid=x", Some(12));
+/// assert_eq!((post.method, post.content_length), (Method::Post, Some(12)));
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct HttpRequest<'a> {
     /// The method.
     pub method: Method,
@@ -24,6 +34,37 @@ pub struct HttpRequest<'a> {
     pub websocket: bool,
     /// The `Content-Length` of a POST, when given: an oversized body is refused before it is read.
     pub content_length: Option<u64>,
+}
+
+impl<'a> HttpRequest<'a> {
+    /// A request with `method` and the raw `query` string.
+    pub fn new(method: Method, query: &'a str) -> Self {
+        HttpRequest {
+            method,
+            query,
+            websocket: false,
+            content_length: None,
+        }
+    }
+
+    /// A GET with the raw `query` string.
+    pub fn get(query: &'a str) -> Self {
+        Self::new(Method::Get, query)
+    }
+
+    /// A POST with the raw `query` string and its `Content-Length`, if given.
+    pub fn post(query: &'a str, content_length: Option<u64>) -> Self {
+        HttpRequest {
+            content_length,
+            ..Self::new(Method::Post, query)
+        }
+    }
+
+    /// The same request, asking to upgrade to WebSocket (`Upgrade: websocket`).
+    pub fn websocket(mut self) -> Self {
+        self.websocket = true;
+        self
+    }
 }
 
 /// Identifies a request the core answers later: a held long-polling GET, or a POST whose

@@ -33,10 +33,12 @@
 //! assert_eq!(written[1], Frame::Text(Str::from_static("4hello")));
 //! ```
 
+mod driven;
 mod http;
 mod state;
 mod transmit;
 
+pub use driven::Driven;
 pub use http::{HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId};
 pub(crate) use transmit::Out;
 pub use transmit::Transmit;
