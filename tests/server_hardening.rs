@@ -220,3 +220,39 @@ fn without_randomness_no_socket_is_created_and_the_client_is_told() {
     assert_eq!(net.server.socket_count(), 0);
     assert!(net.is_closed(conn).is_none());
 }
+
+// ---- WebSockets that never open -----------------------------------------------------------------
+
+#[test]
+fn an_accepted_websocket_that_never_opens_does_not_hold_the_session() {
+    let mut config = Config::default();
+    config.upgrade_timeout = Duration::from_millis(1000);
+    let mut net = Net::new(config);
+    // A WebSocket-only session whose handshake never completes is closed.
+    let HttpAction::AcceptWebSocket(ws) =
+        net.http(roomcast::Method::Get, "EIO=4&transport=websocket", true)
+    else {
+        panic!()
+    };
+    // An upgrade whose WebSocket never opens is abandoned; the session goes on polling.
+    let (sid, sockets) = net.polling_client(&["/"]);
+    let q = format!("EIO=4&transport=websocket&sid={sid}");
+    let HttpAction::AcceptWebSocket(up) = net.http(roomcast::Method::Get, &q, true) else {
+        panic!()
+    };
+    net.advance(Duration::from_millis(1001));
+    assert_eq!(
+        net.is_closed(ws),
+        Some(roomcast::DisconnectReason::TransportError)
+    );
+    assert_eq!(net.ws_closed, [up]);
+    assert!(net.is_closed(up).is_none());
+    net.server.emit(sockets[0], "still", &()).unwrap();
+    net.drain();
+    assert_eq!(net.get_text(&sid), r#"42["still"]"#);
+    // And it may try again.
+    assert!(matches!(
+        net.http(roomcast::Method::Get, &q, true),
+        HttpAction::AcceptWebSocket(_)
+    ));
+}

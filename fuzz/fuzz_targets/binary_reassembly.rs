@@ -7,7 +7,10 @@ use roomcast::packet::{Decoder, Packet};
 use roomcast::{Limits, Str};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_attachments: 4, ..Limits::default() };
+    let limits = Limits {
+        max_attachments: 4,
+        ..Limits::default()
+    };
     let mut decoder = Decoder::new(limits);
     let mut rest = data;
     // Each message: a kind byte (low bit: text or binary), a length byte, then that many bytes.
@@ -17,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
         let bytes = bytes::Bytes::copy_from_slice(body);
         let result = if kind & 1 == 0 {
-            let Ok(text) = Str::from_utf8(bytes) else { continue };
+            let Ok(text) = Str::from_utf8(bytes) else {
+                continue;
+            };
             decoder.push_text(text)
         } else {
             decoder.push_binary(bytes)

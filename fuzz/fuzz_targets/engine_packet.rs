@@ -6,7 +6,9 @@ use roomcast::engine::{Frame, Packet};
 use roomcast::{Limits, Str};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&kind, rest)) = data.split_first() else { return };
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
     let bytes = bytes::Bytes::copy_from_slice(rest);
     let frame = if kind & 1 == 0 {
         match Str::from_utf8(bytes) {
@@ -16,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Frame::Binary(bytes)
     };
-    let limits = Limits { max_payload: 64, ..Limits::default() };
+    let limits = Limits {
+        max_payload: 64,
+        ..Limits::default()
+    };
     if let Ok(packet) = Packet::decode_limited(frame, &limits) {
         assert_eq!(Packet::decode(packet.encode()).unwrap(), packet);
     }

@@ -7,8 +7,12 @@ use roomcast::Limits;
 
 fuzz_target!(|data: &[u8]| {
     let body = bytes::Bytes::copy_from_slice(data);
-    let Ok(decoder) = decode_payload(body, &Limits::default()) else { return };
-    let Ok(packets) = decoder.collect::<Result<Vec<_>, _>>() else { return };
+    let Ok(decoder) = decode_payload(body, &Limits::default()) else {
+        return;
+    };
+    let Ok(packets) = decoder.collect::<Result<Vec<_>, _>>() else {
+        return;
+    };
     let frames: Vec<_> = packets.iter().map(Packet::encode).collect();
     let again: Vec<_> = decode_payload(encode_payload(&frames), &Limits::default())
         .unwrap()

@@ -8,16 +8,49 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use roomcast::engine::Frame;
 use roomcast::{
-    Config, AckRequest, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits, Method,
-    RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
+    AckRequest, Config, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits,
+    Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
 };
 use std::time::{Duration, Instant};
 
 /// Pieces the generated messages are made of, so the fuzzer reaches deep states quickly.
 const PIECES: &[&str] = &[
-    "4", "0", "1", "2", "3", "5", "6", "40", "41", "42", "43", "44", "451-", "461-", "/a,", "/b,",
-    "[", "]", "{", "}", ",", "\"ev\"", "\"connect\"", "\"probe\"", "probe", "{\"_placeholder\":true,\"num\":0}",
-    "{\"token\":1}", "1", "7", "99999999999999999999999", "\u{1e}", "b", "AQID", "null", "\"x\"", ":",
+    "4",
+    "0",
+    "1",
+    "2",
+    "3",
+    "5",
+    "6",
+    "40",
+    "41",
+    "42",
+    "43",
+    "44",
+    "451-",
+    "461-",
+    "/a,",
+    "/b,",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\"ev\"",
+    "\"connect\"",
+    "\"probe\"",
+    "probe",
+    "{\"_placeholder\":true,\"num\":0}",
+    "{\"token\":1}",
+    "1",
+    "7",
+    "99999999999999999999999",
+    "\u{1e}",
+    "b",
+    "AQID",
+    "null",
+    "\"x\"",
+    ":",
 ];
 
 struct Driver {
@@ -64,25 +97,34 @@ impl Driver {
         Ok(s)
     }
 
-    fn http(&mut self, method: Method, query: &str, websocket: bool, len: Option<u64>) -> HttpAction {
-        self.server.handle_http(
-            self.now,
-            {
-                let mut r = HttpRequest::new(method, query);
-                r.websocket = websocket;
-                r.content_length = len;
-                r
-            },
-        )
+    fn http(
+        &mut self,
+        method: Method,
+        query: &str,
+        websocket: bool,
+        len: Option<u64>,
+    ) -> HttpAction {
+        self.server.handle_http(self.now, {
+            let mut r = HttpRequest::new(method, query);
+            r.websocket = websocket;
+            r.content_length = len;
+            r
+        })
     }
 
     fn step(&mut self, u: &mut Unstructured) -> Result<()> {
         let conn = |u: &mut Unstructured, d: &Driver| -> Result<Option<ConnectionHandle>> {
-            Ok(if d.conns.is_empty() { None } else { Some(*u.choose(&d.conns)?) })
+            Ok(if d.conns.is_empty() {
+                None
+            } else {
+                Some(*u.choose(&d.conns)?)
+            })
         };
         match u.int_in_range(0..=22)? {
             0 => {
-                if let HttpAction::AcceptWebSocket(h) = self.http(Method::Get, "EIO=4&transport=websocket", true, None) {
+                if let HttpAction::AcceptWebSocket(h) =
+                    self.http(Method::Get, "EIO=4&transport=websocket", true, None)
+                {
                     if u.ratio(9, 10)? {
                         self.server.handle_ws_open(self.now, h);
                     } else {
@@ -92,8 +134,13 @@ impl Driver {
                 }
             }
             1 => {
-                if let HttpAction::Respond(r) = self.http(Method::Get, "EIO=4&transport=polling", false, None) {
-                    if let Some(json) = std::str::from_utf8(&r.body).ok().and_then(|t| t.strip_prefix('0')) {
+                if let HttpAction::Respond(r) =
+                    self.http(Method::Get, "EIO=4&transport=polling", false, None)
+                {
+                    if let Some(json) = std::str::from_utf8(&r.body)
+                        .ok()
+                        .and_then(|t| t.strip_prefix('0'))
+                    {
                         if let Ok(h) = roomcast::engine::Handshake::from_json(json) {
                             self.sids.push(h.sid);
                         }
@@ -103,13 +150,15 @@ impl Driver {
             2 | 3 | 4 => {
                 if let Some(h) = conn(u, self)? {
                     let text = Self::text(u)?;
-                    self.server.handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
+                    self.server
+                        .handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
                 }
             }
             5 => {
                 if let Some(h) = conn(u, self)? {
                     let bytes: Vec<u8> = u.arbitrary()?;
-                    self.server.handle_ws_message(self.now, h, Frame::Binary(Bytes::from(bytes)));
+                    self.server
+                        .handle_ws_message(self.now, h, Frame::Binary(Bytes::from(bytes)));
                 }
             }
             6 => {
@@ -130,7 +179,11 @@ impl Driver {
                 if !self.sids.is_empty() {
                     let sid = u.choose(&self.sids)?.clone();
                     let q = format!("EIO=4&transport=polling&sid={sid}");
-                    let len = if u.ratio(1, 8)? { Some(u.arbitrary()?) } else { None };
+                    let len = if u.ratio(1, 8)? {
+                        Some(u.arbitrary()?)
+                    } else {
+                        None
+                    };
                     if let HttpAction::ReadBody(r) = self.http(Method::Post, &q, false, len) {
                         if u.ratio(1, 6)? {
                             self.bodies.push(r);
@@ -142,14 +195,20 @@ impl Driver {
                 }
             }
             10 => {
-                let pool = if u.arbitrary()? { &mut self.held } else { &mut self.bodies };
+                let pool = if u.arbitrary()? {
+                    &mut self.held
+                } else {
+                    &mut self.bodies
+                };
                 if !pool.is_empty() {
                     let i = u.choose_index(pool.len())?;
                     let r = pool.swap_remove(i);
                     if u.arbitrary()? {
                         self.server.handle_request_aborted(self.now, r);
                     } else {
-                        let _ = self.server.handle_post_body(self.now, r, Bytes::from_static(b"40"));
+                        let _ =
+                            self.server
+                                .handle_post_body(self.now, r, Bytes::from_static(b"40"));
                     }
                 }
             }
@@ -212,8 +271,14 @@ impl Driver {
                 }
             }
             17 | 18 => {
-                let nsp = self.server.namespace(if u.arbitrary()? { "/" } else { "/a" });
-                let from = if !self.sockets.is_empty() && u.arbitrary()? { Some(*u.choose(&self.sockets)?) } else { None };
+                let nsp = self
+                    .server
+                    .namespace(if u.arbitrary()? { "/" } else { "/a" });
+                let from = if !self.sockets.is_empty() && u.arbitrary()? {
+                    Some(*u.choose(&self.sockets)?)
+                } else {
+                    None
+                };
                 let mut b = match (from, nsp) {
                     (Some(s), _) => match self.server.broadcast_from(s) {
                         Some(b) => b,
@@ -271,7 +336,20 @@ impl Driver {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let config = { let mut c = Config::default(); c.ping_interval = Duration::from_millis(300); c.ping_timeout = Duration::from_millis(200); c.upgrade_timeout = Duration::from_millis(500); c.connect_timeout = Duration::from_millis(1000); c.limits = Limits { max_payload: 256, max_attachments: 3 }; c.max_buffered_frames = 8; c.room_events = true; c };
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = Duration::from_millis(300);
+        c.ping_timeout = Duration::from_millis(200);
+        c.upgrade_timeout = Duration::from_millis(500);
+        c.connect_timeout = Duration::from_millis(1000);
+        c.limits = Limits {
+            max_payload: 256,
+            max_attachments: 3,
+        };
+        c.max_buffered_frames = 8;
+        c.room_events = true;
+        c
+    };
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));

@@ -6,9 +6,13 @@ use roomcast::packet::{Decoder, Packet};
 use roomcast::{Limits, Str};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = Str::from_utf8(bytes::Bytes::copy_from_slice(data)) else { return };
+    let Ok(text) = Str::from_utf8(bytes::Bytes::copy_from_slice(data)) else {
+        return;
+    };
     let mut decoder = Decoder::new(Limits::default());
-    let Ok(Some(packet)) = decoder.push_text(text) else { return };
+    let Ok(Some(packet)) = decoder.push_text(text) else {
+        return;
+    };
     if let Packet::Event { event, .. } = &packet {
         let _ = event.args::<Vec<serde_json_value::Any>>();
     }

@@ -256,7 +256,7 @@ impl Engine {
             return HttpAction::Respond(RequestError::UnknownSid.response());
         };
         if websocket {
-            return self.upgrade_request(h, req);
+            return self.upgrade_request(now, h, req);
         }
         let max_payload = self.config.limits.max_payload as u64;
         let Some(p) = self.polling_mut(h) else {
@@ -302,7 +302,12 @@ impl Engine {
     }
 
     /// A WebSocket request naming an existing session: the start of an upgrade.
-    fn upgrade_request(&mut self, h: ConnectionHandle, req: HttpRequest<'_>) -> HttpAction {
+    fn upgrade_request(
+        &mut self,
+        now: Instant,
+        h: ConnectionHandle,
+        req: HttpRequest<'_>,
+    ) -> HttpAction {
         if !req.websocket {
             // A plain GET with the wrong transport for the session.
             return HttpAction::Respond(RequestError::BadRequest.response());
@@ -316,7 +321,10 @@ impl Engine {
                 if !allow {
                     return HttpAction::Respond(RequestError::BadRequest.response());
                 }
-                p.upgrade = Upgrade::Accepting;
+                p.upgrades += 1;
+                let n = p.upgrades;
+                p.upgrade = Upgrade::Accepting(n);
+                self.upgrade_due.push(now, (h, n));
                 HttpAction::AcceptWebSocket(h)
             }
             // Upgrading already, or upgraded: the reference opens that WebSocket and closes
@@ -450,7 +458,8 @@ impl Engine {
                 self.changed.push(conn);
                 self.events.push_back(EngineEvent::Opened { conn });
             }
-            Transport::Polling(p) if p.upgrade == Upgrade::Accepting => {
+            Transport::Polling(p) if matches!(p.upgrade, Upgrade::Accepting(_)) => {
+                // The upgrade's clock restarts with the open WebSocket, as the reference's.
                 p.upgrades += 1;
                 let n = p.upgrades;
                 p.upgrade = Upgrade::Probing(n);
@@ -465,7 +474,7 @@ impl Engine {
         let Some(s) = self.session(conn) else { return };
         let open = match &s.transport {
             Transport::WebSocket { .. } => true,
-            Transport::Polling(p) => p.upgrade.attempt().is_some(),
+            Transport::Polling(p) => p.upgrade.ws_open(),
             Transport::WsOpening => false,
         };
         if !open {

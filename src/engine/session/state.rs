@@ -47,8 +47,9 @@ pub(crate) struct Polling {
 pub(crate) enum Upgrade {
     #[default]
     None,
-    /// The WebSocket request was accepted; waiting for it to open.
-    Accepting,
+    /// The WebSocket request was accepted; waiting for it to open. The number tags its timer
+    /// entry: a handshake that never completes does not hold the session forever.
+    Accepting(u32),
     /// The WebSocket is open; waiting for `2probe`. The number tags its timer entry.
     Probing(u32),
     /// `3probe` sent; waiting for `5`. Polling is paused: frames wait for the WebSocket.
@@ -56,12 +57,17 @@ pub(crate) enum Upgrade {
 }
 
 impl Upgrade {
-    /// The attempt in progress, if its WebSocket is open.
+    /// The attempt in progress, whose timer entry carries this number.
     pub(crate) fn attempt(self) -> Option<u32> {
         match self {
-            Upgrade::Probing(n) | Upgrade::Probed(n) => Some(n),
-            Upgrade::None | Upgrade::Accepting => None,
+            Upgrade::Accepting(n) | Upgrade::Probing(n) | Upgrade::Probed(n) => Some(n),
+            Upgrade::None => None,
         }
+    }
+
+    /// Whether the upgrade's WebSocket is open (it then speaks only the upgrade's packets).
+    pub(crate) fn ws_open(self) -> bool {
+        matches!(self, Upgrade::Probing(_) | Upgrade::Probed(_))
     }
 }
 
