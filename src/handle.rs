@@ -40,44 +40,32 @@ impl fmt::Debug for SocketHandle {
     }
 }
 
-impl ConnectionHandle {
-    pub(crate) const fn from_key(k: Key) -> Self {
-        ConnectionHandle {
-            slot: k.slot,
-            gen: k.gen,
-        }
-    }
+/// Conversions between a handle and the slot key it wraps.
+macro_rules! keyed {
+    ($handle:ident) => {
+        impl $handle {
+            pub(crate) const fn from_key(k: Key) -> Self {
+                $handle {
+                    slot: k.slot,
+                    gen: k.gen,
+                }
+            }
 
-    pub(crate) const fn key(self) -> Key {
-        Key {
-            slot: self.slot,
-            gen: self.gen,
-        }
-    }
+            pub(crate) const fn key(self) -> Key {
+                Key {
+                    slot: self.slot,
+                    gen: self.gen,
+                }
+            }
 
-    /// A dense index, unique among live connections: handy to index an adapter's own tables.
-    pub fn index(self) -> usize {
-        self.slot as usize
-    }
+            /// A dense index, unique among live handles of this kind: handy to index an
+            /// adapter's own tables.
+            pub fn index(self) -> usize {
+                self.slot as usize
+            }
+        }
+    };
 }
 
-impl SocketHandle {
-    pub(crate) const fn from_key(k: Key) -> Self {
-        SocketHandle {
-            slot: k.slot,
-            gen: k.gen,
-        }
-    }
-
-    pub(crate) const fn key(self) -> Key {
-        Key {
-            slot: self.slot,
-            gen: self.gen,
-        }
-    }
-
-    /// A dense index, unique among live sockets.
-    pub fn index(self) -> usize {
-        self.slot as usize
-    }
-}
+keyed!(ConnectionHandle);
+keyed!(SocketHandle);

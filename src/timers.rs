@@ -11,6 +11,11 @@ pub(crate) fn deadline(now: Instant, d: Duration) -> Option<Instant> {
     now.checked_add(d)
 }
 
+/// The earliest of several optional deadlines.
+pub(crate) fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
+    deadlines.into_iter().flatten().min()
+}
+
 /// Deadlines for one fixed duration: they come in the order they are pushed, so a FIFO
 /// suffices (no heap). Entries are tagged by the caller so stale ones can be skipped.
 #[derive(Debug)]

@@ -133,13 +133,23 @@ impl Acks {
                     result: Ok(data),
                 }]);
             }
-            Waiter::Broadcast(b) => {
-                if let Some(state) = self.broadcast.get_mut(&b) {
-                    state.replies.push((socket, data));
-                    if state.replies.len() >= state.answerable {
-                        self.finish_broadcast(b, false, events);
-                    }
-                }
+            Waiter::Broadcast(b) => self.broadcast_progress(b, events, |state| {
+                state.replies.push((socket, data));
+            }),
+        }
+    }
+
+    /// Updates a broadcast's wait, and ends it once every answerable recipient answered.
+    fn broadcast_progress(
+        &mut self,
+        id: u64,
+        events: &mut impl Extend<Event>,
+        update: impl FnOnce(&mut BroadcastWait),
+    ) {
+        if let Some(state) = self.broadcast.get_mut(&id) {
+            update(state);
+            if state.replies.len() >= state.answerable {
+                self.finish_broadcast(id, false, events);
             }
         }
     }
@@ -156,14 +166,10 @@ impl Acks {
                         result: Err(AckError::Disconnected),
                     }]);
                 }
-                Waiter::Broadcast(b) => {
-                    if let Some(state) = self.broadcast.get_mut(&b) {
-                        state.answerable = state.answerable.saturating_sub(1);
-                        if state.replies.len() >= state.answerable {
-                            self.finish_broadcast(b, false, events);
-                        }
-                    }
-                }
+                // The gone socket will never answer: stop waiting for it.
+                Waiter::Broadcast(b) => self.broadcast_progress(b, events, |state| {
+                    state.answerable = state.answerable.saturating_sub(1);
+                }),
             }
         }
     }

@@ -25,7 +25,7 @@ use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::{OsRandom, RandomError, RandomSource, Sid};
 use crate::packet::{Decoder, EncodeError, Encoded};
 use crate::router::{Router, BLOCKED, POLLING};
-use crate::timers::Fifo;
+use crate::timers::{earliest, Fifo};
 use crate::{Config, DisconnectReason, Str};
 use acks::Acks;
 use bytes::Bytes;
@@ -181,14 +181,11 @@ impl<D> Server<D> {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
+        earliest([
             self.engine.poll_timeout(),
             self.connect_due.next(),
             self.acks.next_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        ])
     }
 
     /// Runs every timer due at `now`. Calling it early, or twice, does nothing harmful.

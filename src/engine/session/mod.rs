@@ -48,7 +48,7 @@ use crate::engine::{self, Frame, Handshake, Message};
 use crate::handle::{ConnectionHandle, MAX_CONNECTIONS};
 use crate::id::{IdIndex, OsRandom, RandomSource, Sid};
 use crate::slots::Slots;
-use crate::timers::Fifo;
+use crate::timers::{earliest, Fifo};
 use crate::{DisconnectReason, Str};
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -196,14 +196,11 @@ impl Engine {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
+        earliest([
             self.ping_due.next(),
             self.pong_due.next(),
             self.upgrade_due.next(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        ])
     }
 
     /// Runs every timer due at `now`. Calling it early, or twice, does nothing harmful.
