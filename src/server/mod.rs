@@ -18,7 +18,8 @@ pub use event::{AckError, AckHandle, AckRequest, BroadcastAckHandle, ConnectRequ
 
 use crate::config::ConfigError;
 use crate::engine::session::{
-    Engine, EngineEvent, HttpAction, HttpRequest, HttpResponse, RequestId, Transmit,
+    driven_by_inherent_methods, Driven, Engine, EngineEvent, HttpAction, HttpRequest, HttpResponse,
+    RequestId, Transmit,
 };
 use crate::engine::Frame;
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
@@ -435,3 +436,5 @@ impl<D> Server<D> {
             + self.acks.len()
     }
 }
+
+driven_by_inherent_methods!(D; Server<D>);

@@ -1,6 +1,6 @@
 //! [`Driven`]: the face a core shows its I/O adapter, shared by [`Engine`] (a bare
-//! Engine.IO server) and [`Server`](crate::Server) (Socket.IO), so an adapter is written once
-//! for both.
+//! Engine.IO server) and the Socket.IO server built on it, so an adapter is written once for
+//! both.
 
 use super::{Engine, HttpAction, HttpRequest, HttpResponse, RequestId, Transmit};
 use crate::engine::Frame;
@@ -41,7 +41,9 @@ pub trait Driven {
     fn shutdown(&mut self);
 }
 
-/// Implements [`Driven`] by calling the type's inherent methods of the same names.
+/// Implements [`Driven`] by calling the type's inherent methods of the same names (used here
+/// for [`Engine`], and by the Socket.IO layer above for its `Server`). The names it uses
+/// (`Driven`, `Instant`, `HttpRequest`, ...) must be in scope where it is invoked.
 macro_rules! driven_by_inherent_methods {
     ($($gen:ident)? ; $ty:ty) => {
         impl$(<$gen>)? Driven for $ty {
@@ -93,5 +95,6 @@ macro_rules! driven_by_inherent_methods {
     };
 }
 
+pub(crate) use driven_by_inherent_methods;
+
 driven_by_inherent_methods!(; Engine);
-driven_by_inherent_methods!(D; crate::Server<D>);

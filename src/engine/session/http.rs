@@ -118,16 +118,16 @@ pub enum HttpAction {
     /// Answer at once.
     Respond(HttpResponse),
     /// A POST the core accepts: read its body, at most [`Limits::max_payload`](crate::Limits)
-    /// bytes, and pass it to [`Server::handle_post_body`](crate::Server::handle_post_body);
-    /// or call [`Server::handle_request_aborted`](crate::Server::handle_request_aborted).
+    /// bytes, and pass it to [`Engine::handle_post_body`](crate::engine::session::Engine::handle_post_body);
+    /// or call [`Engine::handle_request_aborted`](crate::engine::session::Engine::handle_request_aborted).
     ReadBody(RequestId),
     /// A long-polling GET with nothing to send yet: hold it. Its answer comes out of
-    /// [`Server::poll_transmit`](crate::Server::poll_transmit) as a
+    /// [`Engine::poll_transmit`](crate::engine::session::Engine::poll_transmit) as a
     /// [`Transmit::PollResponse`](crate::Transmit::PollResponse).
     Hold(RequestId),
     /// Complete the WebSocket handshake, then call
-    /// [`Server::handle_ws_open`](crate::Server::handle_ws_open) (or
-    /// [`Server::handle_ws_closed`](crate::Server::handle_ws_closed) if it failed).
+    /// [`Engine::handle_ws_open`](crate::engine::session::Engine::handle_ws_open) (or
+    /// [`Engine::handle_ws_closed`](crate::engine::session::Engine::handle_ws_closed) if it failed).
     AcceptWebSocket(crate::ConnectionHandle),
     /// Complete the WebSocket handshake, then close that WebSocket at once: it asked to upgrade
     /// a session that has upgraded or is upgrading. The session itself is untouched (the

@@ -38,6 +38,7 @@ mod http;
 mod state;
 mod transmit;
 
+pub(crate) use driven::driven_by_inherent_methods;
 pub use driven::Driven;
 pub use http::{HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId};
 pub(crate) use transmit::Out;

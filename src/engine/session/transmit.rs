@@ -7,7 +7,8 @@ use crate::DisconnectReason;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-/// Something to write, from [`Server::poll_transmit`](crate::Server::poll_transmit).
+/// Something to write, from [`Engine::poll_transmit`](super::Engine::poll_transmit) (and the
+/// Socket.IO server's, which is the same).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transmit<'a> {
