@@ -102,23 +102,22 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_edges_are_checked() {
         assert_eq!(Config::default().validate(), Ok(()));
-        let mut c = Config::default();
-        c.ping_interval = Duration::ZERO;
-        assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.max_buffered_frames = 0;
-        assert!(c.validate().is_err());
-        c.max_buffered_frames = 1;
-        assert!(c.validate().is_ok());
-        let mut c = Config::default();
-        c.limits.max_payload = 0;
-        assert!(c.validate().is_err());
+        let with = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert!(with(|c| c.ping_interval = Duration::ZERO).is_err());
+        assert!(with(|c| c.max_buffered_frames = 0).is_err());
+        assert!(with(|c| c.max_buffered_frames = 1).is_ok());
+        assert!(with(|c| c.limits.max_payload = 0).is_err());
         // Huge durations are legal: they mean "never".
-        let mut c = Config::default();
-        c.ping_timeout = Duration::MAX;
-        c.connect_timeout = Duration::MAX;
-        c.upgrade_timeout = Duration::MAX;
-        c.ping_interval = Duration::MAX;
-        assert!(c.validate().is_ok());
+        assert!(with(|c| {
+            c.ping_timeout = Duration::MAX;
+            c.connect_timeout = Duration::MAX;
+            c.upgrade_timeout = Duration::MAX;
+            c.ping_interval = Duration::MAX;
+        })
+        .is_ok());
     }
 }
