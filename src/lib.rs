@@ -121,6 +121,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cluster;
 mod config;
 pub mod engine;
 mod handle;
