@@ -18,4 +18,5 @@
 //! ```
 
 pub mod classic;
+pub mod requests;
 pub mod value;
