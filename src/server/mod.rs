@@ -107,7 +107,8 @@ impl<D> Server<D> {
         rng: Box<dyn RandomSource + Send>,
     ) -> Result<Self, ConfigError> {
         let connect_due = Fifo::new(config.connect_timeout);
-        let engine = Engine::with_random(config, rng)?;
+        let mut engine = Engine::with_random(config, rng)?;
+        engine.track_changes();
         let mut router = Router::default();
         router.add_namespace(Str::from_static("/"));
         Ok(Server {

@@ -119,8 +119,10 @@ pub struct Engine {
     spare: Vec<Vec<ConnectionHandle>>,
     /// Long-polling sessions that may have frames for a held GET.
     dirty: Vec<ConnectionHandle>,
-    /// Sessions whose routing (transport, or whether they can take a packet now) changed.
+    /// Sessions whose routing (transport, or whether they can take a packet now) changed, kept
+    /// only for a layer above that asked for them (else nobody would drain the list).
     changed: Vec<ConnectionHandle>,
+    track_changes: bool,
     events: VecDeque<EngineEvent>,
 }
 
@@ -159,6 +161,7 @@ impl Engine {
             spare: Vec::new(),
             dirty: Vec::new(),
             changed: Vec::new(),
+            track_changes: false,
             events: VecDeque::new(),
         })
     }
@@ -277,7 +280,7 @@ impl Engine {
                 if let Some(p) = self.polling_mut(h) {
                     p.held_get = Some(id);
                 }
-                self.changed.push(h);
+                self.changed(h);
                 HttpAction::Hold(id)
             }
             Method::Post if p.post.is_some() => {
@@ -453,7 +456,7 @@ impl Engine {
                 let open = self.open_packet(conn, false);
                 self.send(conn, &[Frame::Text(open)], false);
                 self.start_heartbeat(conn, now);
-                self.changed.push(conn);
+                self.changed(conn);
                 self.events.push_back(EngineEvent::Opened { conn });
             }
             Transport::Polling(p) if matches!(p.upgrade, Upgrade::Accepting(_)) => {
@@ -499,7 +502,7 @@ impl Engine {
                     p.upgrade = Upgrade::None;
                     // Frames held back during the upgrade may now go to a waiting GET.
                     self.dirty.push(conn);
-                    self.changed.push(conn);
+                    self.changed(conn);
                 }
             }
             Transport::WsOpening | Transport::WebSocket { .. } => {
@@ -518,7 +521,7 @@ impl Engine {
         {
             if *b != blocked {
                 *b = blocked;
-                self.changed.push(conn);
+                self.changed(conn);
             }
         }
     }
@@ -595,9 +598,20 @@ impl Engine {
             .map(|s| (s.sends_over_ws(), s.can_take_now()))
     }
 
+    /// From now on, keeps the sessions whose routing changed for [`take_changed`](Self::take_changed).
+    pub(crate) fn track_changes(&mut self) {
+        self.track_changes = true;
+    }
+
     /// A session whose routing changed since last asked.
     pub(crate) fn take_changed(&mut self) -> Option<ConnectionHandle> {
         self.changed.pop()
+    }
+
+    fn changed(&mut self, h: ConnectionHandle) {
+        if self.track_changes {
+            self.changed.push(h);
+        }
     }
 
     /// Whether `conn` is a live session.
@@ -728,7 +742,7 @@ impl Engine {
                     if let Some(get) = get {
                         self.answer_noop(h, get);
                     }
-                    self.changed.push(h);
+                    self.changed(h);
                 }
                 (engine::Packet::Upgrade, Upgrade::Probed(_)) => self.complete_upgrade(h),
                 _ => self.abort_upgrade(h),
@@ -792,7 +806,7 @@ impl Engine {
             let to = self.batch_buffer();
             self.push_one(to, h, &queued);
         }
-        self.changed.push(h);
+        self.changed(h);
     }
 
     fn abort_upgrade(&mut self, h: ConnectionHandle) {
@@ -804,7 +818,7 @@ impl Engine {
         self.out.push_back(Out::CloseWebSocket { conn: h });
         // Frames held back during the upgrade may now go to a waiting GET.
         self.dirty.push(h);
-        self.changed.push(h);
+        self.changed(h);
     }
 
     fn open_packet(&self, h: ConnectionHandle, upgrades: bool) -> Str {
@@ -850,7 +864,7 @@ impl Engine {
                 conn: h,
                 body,
             });
-            self.changed.push(h);
+            self.changed(h);
         }
     }
 
