@@ -109,6 +109,10 @@ pub fn normalize(value: &mut Value, depth: usize) -> Result<(), ValueError> {
         Value::Ext(0, data) => *value = Value::Binary(std::mem::take(data)),
         Value::Ext(-1, data) => *value = timestamp(data).map_or(Value::Nil, Value::from),
         Value::Ext(..) => *value = Value::Nil,
+        // Not UTF-8: the replacement character, as JavaScript's decoders give.
+        Value::String(st) if !st.is_str() => {
+            *value = Value::from(String::from_utf8_lossy(st.as_bytes()).into_owned())
+        }
         Value::F32(f) => *value = finite(f64::from(*f)),
         Value::F64(f) => *value = finite(*f),
         Value::Array(items) => {
@@ -121,6 +125,7 @@ pub fn normalize(value: &mut Value, depth: usize) -> Result<(), ValueError> {
                 if !k.is_str() {
                     *k = Value::from(key_string(k));
                 }
+                normalize(k, depth + 1)?;
                 normalize(v, depth + 1)?;
             }
             // JavaScript objects drop keys whose value was `undefined`.
@@ -146,6 +151,7 @@ fn key_string(k: &Value) -> String {
         Value::Integer(i) => i.to_string(),
         Value::F32(f) => f.to_string(),
         Value::F64(f) => f.to_string(),
+        Value::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
         other => other.to_string(),
     }
 }
