@@ -221,9 +221,15 @@ pub fn curve_json(samples: &[(f64, u64)]) -> Value {
     )
 }
 
+/// Prints at most 48 points of the curve (every one of them is in the JSON line).
 pub fn print_curve(samples: &[(f64, u64)]) {
+    let step = samples.len().div_ceil(48).max(1);
     let mut line = String::new();
-    for (i, &(t, b)) in samples.iter().enumerate() {
+    let shown = samples
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i + 1 == samples.len());
+    for (i, &(t, b)) in shown.map(|(_, s)| s).enumerate() {
         if i % 8 == 0 {
             if !line.is_empty() {
                 println!("{line}");
