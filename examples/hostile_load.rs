@@ -325,8 +325,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let result = rt.block_on(run(Arc::new(s), &mut server));
+    // The ticker and the bystanders get a runtime of their own: on the flooders' runtime they
+    // would wait behind 200 busy tasks, and the tick rate would be the generator's, not 10/s.
+    let quiet = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bystanders")
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(run(Arc::new(s), &mut server, quiet.handle().clone()));
     rt.shutdown_timeout(Duration::from_millis(200));
+    quiet.shutdown_timeout(Duration::from_millis(200));
     drop(server);
     if let Err(e) = result {
         eprintln!("hostile_load: {e}");
@@ -334,7 +343,11 @@ fn main() {
     }
 }
 
-async fn run(s: Arc<Settings>, server: &mut ServerProcess) -> Result<(), BoxError> {
+async fn run(
+    s: Arc<Settings>,
+    server: &mut ServerProcess,
+    quiet: tokio::runtime::Handle,
+) -> Result<(), BoxError> {
     let pid = server.pid();
     let addr = server.addr.clone();
     let _ = bench::now_ns();
@@ -361,15 +374,22 @@ async fn run(s: Arc<Settings>, server: &mut ServerProcess) -> Result<(), BoxErro
         "connecting {} bystanders, 1 ticker, {} flooders ...",
         s.bystanders, s.flooders
     );
-    let mut bystander_ws = Vec::with_capacity(s.bystanders);
-    for i in 0..s.bystanders {
-        let mut ws = bench::connect_retrying(&addr).await?;
-        bench::join_with_ack(&mut ws, "bystanders", i as u64)
-            .await
-            .map_err(|e| format!("bystander {i} joining: {e}"))?;
-        bystander_ws.push(ws);
-    }
-    let ticker_ws = bench::connect_retrying(&addr).await?;
+    // Connected from the quiet runtime, so that their sockets belong to its reactor.
+    let (n, a) = (s.bystanders, addr.clone());
+    let (bystander_ws, ticker_ws) = quiet
+        .spawn(async move {
+            let mut all = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut ws = bench::connect_retrying(&a).await?;
+                bench::join_with_ack(&mut ws, "bystanders", i as u64)
+                    .await
+                    .map_err(|e| format!("bystander {i} joining: {e}"))?;
+                all.push(ws);
+            }
+            let ticker = bench::connect_retrying(&a).await?;
+            Ok::<_, BoxError>((all, ticker))
+        })
+        .await??;
     let mut flooder_ws = Vec::with_capacity(s.flooders);
     for _ in 0..s.flooders {
         flooder_ws.push(bench::connect_retrying(&addr).await?);
@@ -383,9 +403,9 @@ async fn run(s: Arc<Settings>, server: &mut ServerProcess) -> Result<(), BoxErro
     let listen_end = flood_end + s.drain;
     let bystanders: Vec<_> = bystander_ws
         .into_iter()
-        .map(|ws| tokio::spawn(bystander(ws, shared.clone(), listen_end)))
+        .map(|ws| quiet.spawn(bystander(ws, shared.clone(), listen_end)))
         .collect();
-    let ticker_task = tokio::spawn(ticker(ticker_ws, shared.clone(), s.tick));
+    let ticker_task = quiet.spawn(ticker(ticker_ws, shared.clone(), s.tick));
     let flooders: Vec<_> = flooder_ws
         .into_iter()
         .enumerate()
