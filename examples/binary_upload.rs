@@ -14,9 +14,9 @@
 //!
 //! Flags also read from `UPLOAD_<NAME>`; `--help` lists them. The report ends with a JSON line.
 
-mod common;
 #[path = "common/bench.rs"]
 mod bench;
+mod common;
 
 use bench::{mib, ms, BoxError, Params, Quantiles, RssSampler, ServerProcess};
 use bytes::Bytes;
@@ -208,9 +208,7 @@ async fn run(
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_connected = bench::rss(pid).unwrap_or(0);
-    eprintln!(
-        "{clients} clients connected; sending {attachments} x {size} bytes each ..."
-    );
+    eprintln!("{clients} clients connected; sending {attachments} x {size} bytes each ...");
 
     let start = Arc::new(tokio::sync::Barrier::new(clients));
     let t0 = origin.elapsed().as_secs_f64();

@@ -21,9 +21,9 @@
 //!
 //! Flags also read from `CHURN_<NAME>`; `--help` lists them. The report ends with a JSON line.
 
-mod common;
 #[path = "common/bench.rs"]
 mod bench;
+mod common;
 
 use bench::{mib, ms, BoxError, Params, Quantiles, RssSampler, ServerProcess, Ws};
 use futures_util::{SinkExt, StreamExt};
@@ -74,7 +74,11 @@ fn server() -> std::io::Result<()> {
                     socket.join("lobby");
                     socket.join(room.clone());
                     // After the joins on the same ordered path: the socket is in the room.
-                    let _ = socket.io().to_ns("/").to(room.clone()).emit("hello", &(room,));
+                    let _ = socket
+                        .io()
+                        .to_ns("/")
+                        .to(room.clone())
+                        .emit("hello", &(room,));
                     ENTERS.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -259,7 +263,11 @@ fn main() {
     }
 }
 
-fn run(rt: &tokio::runtime::Runtime, s: &Settings, server: &mut ServerProcess) -> Result<(), BoxError> {
+fn run(
+    rt: &tokio::runtime::Runtime,
+    s: &Settings,
+    server: &mut ServerProcess,
+) -> Result<(), BoxError> {
     let pid = server.pid();
     let addr = server.addr.clone();
     let _ = bench::now_ns();
@@ -270,7 +278,10 @@ fn run(rt: &tokio::runtime::Runtime, s: &Settings, server: &mut ServerProcess) -
     std::thread::sleep(Duration::from_millis(300));
     let rss_idle = bench::rss(pid).unwrap_or(0);
 
-    eprintln!("warm-up: {} cycles, {} at a time ...", s.warmup, s.concurrency);
+    eprintln!(
+        "warm-up: {} cycles, {} at a time ...",
+        s.warmup, s.concurrency
+    );
     let warm = rt.block_on(run_cycles(&addr, 0, s.warmup, s, until));
     let after_warmup = wait_empty(server, Duration::from_secs(10));
     std::thread::sleep(s.settle);
@@ -331,7 +342,11 @@ fn run(rt: &tokio::runtime::Runtime, s: &Settings, server: &mut ServerProcess) -
     let diff_end = pct(rss_baseline, rss_end);
     let diff_final = pct(rss_baseline, rss_final);
     let left = |v: &Value| -> (Value, Value, Value) {
-        (v["sockets"].clone(), v["connections"].clone(), v["rooms"].clone())
+        (
+            v["sockets"].clone(),
+            v["connections"].clone(),
+            v["rooms"].clone(),
+        )
     };
     let (sockets, connections, rooms) = left(&stats_timers);
 
@@ -366,7 +381,10 @@ fn run(rt: &tokio::runtime::Runtime, s: &Settings, server: &mut ServerProcess) -
     );
     println!(
         "  left at the end    sockets {}, connections {}, rooms of / {} {}",
-        stats_end["sockets"], stats_end["connections"], stats_end["rooms"], stats_end["room_sample"]
+        stats_end["sockets"],
+        stats_end["connections"],
+        stats_end["rooms"],
+        stats_end["room_sample"]
     );
     println!(
         "  timers             next deadline at the end: {}; after the wait: {}{}; pending timers: {} (no core accessor yet)",

@@ -17,9 +17,9 @@
 //!
 //! Flags also read from `HOSTILE_<NAME>`; `--help` lists them. The report ends with a JSON line.
 
-mod common;
 #[path = "common/bench.rs"]
 mod bench;
+mod common;
 
 use bench::{mib, ms, BoxError, Params, Quantiles, RssSampler, ServerProcess, Ws};
 use futures_util::{SinkExt, StreamExt};
@@ -266,7 +266,9 @@ async fn flooder(ws: Ws, me: usize, shared: Arc<Shared>, s: Arc<Settings>) {
             result = Err(e.to_string());
             break;
         }
-        shared.flood_sent.fetch_add(s.batch as u64, Ordering::Relaxed);
+        shared
+            .flood_sent
+            .fetch_add(s.batch as u64, Ordering::Relaxed);
     }
     if let Err(e) = result {
         shared.flooders_lost.fetch_add(1, Ordering::SeqCst);
