@@ -48,6 +48,9 @@ churn_soak: connect / join / broadcast / disconnect cycles, then what the server
                        (the connect timeout is 45 s)            CHURN_TIMER_WAIT   60     (quick 0)
   --max-seconds SECS   stop starting cycles after this long     CHURN_MAX_SECONDS  900
   --sample-ms MS       server RSS sampling interval             CHURN_SAMPLE_MS    1000
+  --connect-timeout-ms MS, --ping-interval-ms MS
+                       the server's timers (0: the reference
+                       defaults, 45 s and 25 s)                 CHURN_CONNECT_TIMEOUT_MS ... 0
   --quick              the short defaults
 ";
 
@@ -58,13 +61,22 @@ static DISCONNECTS: AtomicU64 = AtomicU64::new(0);
 // ---------------------------------------------------------------------------------------------
 // Server
 
-fn server() -> std::io::Result<()> {
+fn server(p: &Params) -> std::io::Result<()> {
     common::init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let io: SocketIo = SocketIo::new(Config::default(), Options::default());
+        let mut config = Config::default();
+        // 0: the reference default. Shorter timers tell what memory the timer queues hold.
+        let ms = |name: &str| p.get(name, 0u64, 0);
+        if ms("connect-timeout-ms") > 0 {
+            config.connect_timeout = Duration::from_millis(ms("connect-timeout-ms"));
+        }
+        if ms("ping-interval-ms") > 0 {
+            config.ping_interval = Duration::from_millis(ms("ping-interval-ms"));
+        }
+        let io: SocketIo = SocketIo::new(config, Options::default());
         io.ns("/")
             .on_connection(|_socket| async move {
                 CONNECTS.fetch_add(1, Ordering::Relaxed);
@@ -227,7 +239,7 @@ fn wait_empty(server: &mut ServerProcess, limit: Duration) -> Value {
 fn main() {
     let p = Params::parse("CHURN", HELP);
     if p.server {
-        if let Err(e) = server() {
+        if let Err(e) = server(&p) {
             eprintln!("churn_soak --server: {e}");
             std::process::exit(1);
         }
@@ -243,7 +255,14 @@ fn main() {
         max_time: p.secs("max-seconds", 900.0, 900.0),
         sample: Duration::from_millis(p.get("sample-ms", 1000, 1000).max(10)),
     };
-    let mut server = match ServerProcess::spawn(&[]) {
+    let mut server_args = Vec::new();
+    for name in ["connect-timeout-ms", "ping-interval-ms"] {
+        let v: u64 = p.get(name, 0, 0);
+        if v > 0 {
+            server_args.extend([format!("--{name}"), v.to_string()]);
+        }
+    }
+    let mut server = match ServerProcess::spawn(&server_args) {
         Ok(sp) => sp,
         Err(e) => {
             eprintln!("churn_soak: {e}");

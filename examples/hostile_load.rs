@@ -430,8 +430,14 @@ async fn run(
         .stats(Duration::from_secs(10))
         .unwrap_or_else(|e| json!({"error": e.to_string()}));
     let rss_flood_end = bench::rss(pid).unwrap_or(0);
+    // A flooder whose server stopped reading is stuck in a flush: 5 s for all of them, then
+    // their connections are dropped.
+    let flooders_done = tokio::time::Instant::now() + Duration::from_secs(5);
     for f in flooders {
-        let _ = tokio::time::timeout(Duration::from_secs(5), f).await;
+        let abort = f.abort_handle();
+        if tokio::time::timeout_at(flooders_done, f).await.is_err() {
+            abort.abort();
+        }
     }
 
     let mut seen = Vec::with_capacity(bystanders.len());
