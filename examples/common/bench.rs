@@ -309,6 +309,11 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // The child's log (tracing writes to stdout) is passed on, not swallowed.
+                if !line.starts_with("LISTENING ") && !line.starts_with("STATS ") {
+                    eprintln!("[server] {line}");
+                    continue;
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
