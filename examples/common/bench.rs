@@ -492,11 +492,25 @@ pub async fn connect_retrying(addr: &str) -> Result<Ws, BoxError> {
 
 /// The next text frame that is not a ping (pings are answered).
 pub async fn next_text(ws: &mut Ws) -> Result<String, BoxError> {
+    next_text_noting_pings(ws, &mut Pings::default()).await
+}
+
+/// Pings a client answered, and when it answered the last one (ns on the one clock).
+#[derive(Default, Clone, Copy)]
+pub struct Pings {
+    pub answered: u64,
+    pub last_at: Option<u64>,
+}
+
+/// [`next_text`], noting the pings answered on the way.
+pub async fn next_text_noting_pings(ws: &mut Ws, pings: &mut Pings) -> Result<String, BoxError> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
                 if t.as_str() == "2" {
                     ws.send(Message::text("3")).await?;
+                    pings.answered += 1;
+                    pings.last_at = Some(now_ns());
                 } else {
                     return Ok(t.as_str().to_owned());
                 }
