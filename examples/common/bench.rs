@@ -374,11 +374,10 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The core's count of pending timers. The core has no accessor for it yet (issue 7: the
-/// lead adds one); until then this stays `None` and the reports say "n/a". Only
-/// `Server::poll_timeout` (whether any deadline is still set) can be reported today.
-fn pending_timers<D>(_server: &roomcast::Server<D>) -> Option<usize> {
-    None
+/// The core's timer entries and pending waits ([`Server::pending_work`](roomcast::Server::pending_work)):
+/// zero once every connection is gone and its stale deadlines have run out or been compacted.
+fn pending_timers<D>(server: &roomcast::Server<D>) -> Option<usize> {
+    Some(server.pending_work())
 }
 
 /// The core's counts, asked through the application API: sockets, connections, rooms of `/`
