@@ -68,6 +68,27 @@ fn codec(c: &mut Criterion) {
             out.unwrap()
         })
     });
+    // Deserializing that event's arguments (a sequence, read into a struct's fields in order):
+    // the attachment goes straight into the `Bytes` field.
+    #[derive(serde::Deserialize)]
+    struct Upload {
+        name: String,
+        data: Bytes,
+    }
+    let mut decoder = Decoder::new(limits);
+    let packet = frames
+        .iter()
+        .fold(None, |_, f| decode_message(&mut decoder, f.clone()));
+    let Some(Packet::Event { event, .. }) = packet else {
+        panic!("the binary event does not decode")
+    };
+    g.bench_function("deserialize/binary_event_1KiB_into_bytes", |b| {
+        b.iter(|| {
+            let upload: Upload = black_box(&event).args().unwrap();
+            assert_eq!((upload.name.len(), upload.data.len()), (9, 1024));
+            upload
+        })
+    });
     g.bench_function("encode/binary_event_1KiB", |b| {
         b.iter(|| Encoded::event("/", None, "upload", &("photo.png", black_box(&blob))).unwrap())
     });

@@ -94,7 +94,9 @@ pub enum PayloadError {
     /// `{"_placeholder":true,"num":<i>}` (in either order) with `i` an integer below the
     /// attachment count. The reference accepts extra or repeated members; refusing them keeps
     /// every placeholder recognisable from its first two members (see `Payload::deserialize`).
-    #[error("invalid placeholder: not exactly _placeholder true and an integer num in 0..{attachments}")]
+    #[error(
+        "invalid placeholder: not exactly _placeholder true and an integer num in 0..{attachments}"
+    )]
     InvalidPlaceholder {
         /// The number of attachments announced.
         attachments: usize,

@@ -155,7 +155,15 @@ mod tests {
 
     #[test]
     fn placeholders_with_a_num_that_is_not_an_index() {
-        for num in ["-1", "0.5", "1e0", "\"0\"", "null", "false", "99999999999999999999"] {
+        for num in [
+            "-1",
+            "0.5",
+            "1e0",
+            "\"0\"",
+            "null",
+            "false",
+            "99999999999999999999",
+        ] {
             let text = format!(r#""_placeholder":true,"num":{num}}}"#);
             assert_eq!(classify(&text), Shape::Placeholder(None), "{text}");
         }
