@@ -189,6 +189,33 @@ fn objects_that_are_not_placeholders_deserialize_as_maps() {
     assert_eq!(m[&-3], "b");
     let (m,): (BTreeMap<String, Value>,) = e.args().unwrap();
     assert_eq!(m["7"], json!([97]));
+    // First keys with escapes, and keys read as booleans or enum variants: serde_json's rules.
+    let e = event(
+        &format!(
+            r#"{{"\u0061b":{}}},{{"true":{}}},{{"B":{}}},{{"n\u0075m":3,"_placeholder":false,"blob":{}}}"#,
+            ph(0),
+            ph(0),
+            ph(0),
+            ph(0)
+        ),
+        &[b"k"],
+    );
+    #[derive(Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+    enum K {
+        A,
+        B,
+    }
+    type Keys = (
+        BTreeMap<String, Bytes>,
+        HashMap<bool, Bytes>,
+        BTreeMap<K, Bytes>,
+        Numbered,
+    );
+    let (s, b, k, n): Keys = e.args().unwrap();
+    assert_eq!(s["ab"], "k");
+    assert_eq!(b[&true], "k");
+    assert_eq!(k[&K::B], "k");
+    assert_eq!((n.num, n.blob), (3, Bytes::from_static(b"k")));
     // Empty objects, and `null` against options.
     let e = event(r#"{},{"a":{}},null"#, &[]);
     let v: (Value, BTreeMap<String, Value>, Option<Bytes>) = e.args().unwrap();

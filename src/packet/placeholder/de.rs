@@ -10,9 +10,10 @@
 //!   `visit_borrowed_bytes` when it asked for bytes (`bytes::Bytes`, `serde_bytes`), or as a
 //!   sequence of `u8` otherwise (a plain `Vec<u8>`, `serde_json::Value`, anything that asks for
 //!   "any value"), which is what the earlier `serde_json::Value`-based path gave every type;
-//! - any other object: the visitor gets the map, its first key replayed through serde_json's own
-//!   map-key deserializer (so numeric and borrowed keys behave exactly as without the wrapper),
-//!   and everything after it streamed as serde_json reads it. Nothing is buffered.
+//! - any other object: the visitor gets the map, its first key given again as serde_json's
+//!   map-key deserializer gives keys (lent from the payload when asked for as a string, replayed
+//!   through serde_json itself for numeric and other keys, so they behave exactly as without the
+//!   wrapper), and everything after it streamed as serde_json reads it. Nothing is buffered.
 //!
 //! Each byte of the payload is read once by serde_json and at most once more by the classifier,
 //! which never enters a container: the cost stays linear however deep the nesting.
@@ -412,7 +413,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'de, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         match self.first.take() {
-            Some((at, len)) => replay_key(self.ctx.input, at, len, seed).map(Some),
+            Some((at, len)) => seed
+                .deserialize(FirstKey {
+                    input: self.ctx.input,
+                    at,
+                    len,
+                    error: PhantomData,
+                })
+                .map(Some),
             None => self.map.next_key_seed(seed),
         }
     }
@@ -426,6 +434,113 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'de, A> {
 
     fn size_hint(&self) -> Option<usize> {
         self.map.size_hint()
+    }
+}
+
+/// The first key of a map that is not a placeholder, already read as raw text to tell: given
+/// again to the application as serde_json's map-key deserializer would. A key without escapes
+/// asked for as a string (a field name, a `String`) is lent straight from the payload, as serde_json
+/// does; any other request replays the key through serde_json itself ([`replay_key`]).
+struct FirstKey<'de, E> {
+    input: &'de str,
+    at: usize,
+    len: usize,
+    error: PhantomData<E>,
+}
+
+/// A seed that asks its deserializer for `$method`: what a replayed key is asked for.
+macro_rules! replayed {
+    ($($method:ident),*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+            struct Ask<V>(V);
+            impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Ask<V> {
+                type Value = V::Value;
+                fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+                    d.$method(self.0)
+                }
+            }
+            replay_key(self.input, self.at, self.len, Ask(visitor))
+        }
+    )*};
+}
+
+impl<'de, E: de::Error> de::Deserializer<'de> for FirstKey<'de, E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        let raw = &self.input[self.at..self.at + self.len];
+        match raw.get(1..raw.len().saturating_sub(1)) {
+            Some(key) if !key.contains('\\') => visitor.visit_borrowed_str(key),
+            _ => {
+                struct Any<V>(V);
+                impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Any<V> {
+                    type Value = V::Value;
+                    fn deserialize<D: de::Deserializer<'de>>(
+                        self,
+                        d: D,
+                    ) -> Result<V::Value, D::Error> {
+                        d.deserialize_any(self.0)
+                    }
+                }
+                replay_key(self.input, self.at, self.len, Any(visitor))
+            }
+        }
+    }
+
+    // What serde_json's map key reads as a string, as it does.
+    serde::forward_to_deserialize_any! {
+        char str string unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+
+    // Numbers, booleans and the rest have serde_json's own rules for keys.
+    replayed!(
+        deserialize_bool,
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_i128,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
+        deserialize_u128,
+        deserialize_f32,
+        deserialize_f64,
+        deserialize_option,
+        deserialize_bytes,
+        deserialize_byte_buf
+    );
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        struct Ask<V>(&'static str, V);
+        impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Ask<V> {
+            type Value = V::Value;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+                d.deserialize_newtype_struct(self.0, self.1)
+            }
+        }
+        replay_key(self.input, self.at, self.len, Ask(name, visitor))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        struct Ask<V>(&'static str, &'static [&'static str], V);
+        impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Ask<V> {
+            type Value = V::Value;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+                d.deserialize_enum(self.0, self.1, self.2)
+            }
+        }
+        replay_key(self.input, self.at, self.len, Ask(name, variants, visitor))
     }
 }
 
@@ -449,7 +564,7 @@ fn replay_key<'de, K: DeserializeSeed<'de>, E: de::Error>(
     let mut key = None;
     let result = de::Deserializer::deserialize_map(
         &mut de,
-        FirstKey {
+        KeyOnly {
             seed,
             key: &mut key,
         },
@@ -476,12 +591,12 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// Reads one key of a map with the application's seed, and stops.
-struct FirstKey<'k, K, V> {
+struct KeyOnly<'k, K, V> {
     seed: K,
     key: &'k mut Option<V>,
 }
 
-impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for FirstKey<'_, K, K::Value> {
+impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for KeyOnly<'_, K, K::Value> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
