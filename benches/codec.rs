@@ -68,6 +68,70 @@ fn codec(c: &mut Criterion) {
             out.unwrap()
         })
     });
+    // Deserializing that event's arguments (a sequence, read into a struct's fields in order):
+    // the attachment goes straight into the `Bytes` field.
+    #[derive(serde::Deserialize)]
+    struct Upload {
+        name: String,
+        data: Bytes,
+    }
+    let mut decoder = Decoder::new(limits);
+    let packet = frames
+        .iter()
+        .fold(None, |_, f| decode_message(&mut decoder, f.clone()));
+    let Some(Packet::Event { event, .. }) = packet else {
+        panic!("the binary event does not decode")
+    };
+    g.bench_function("deserialize/binary_event_1KiB_into_bytes", |b| {
+        b.iter(|| {
+            let upload: Upload = black_box(&event).args().unwrap();
+            assert_eq!((upload.name.len(), upload.data.len()), (9, 1024));
+            upload
+        })
+    });
+    // The wrapper's cost on plain data: the typical event's object argument into a struct, on
+    // its own and in a binary event that also carries a 16-byte attachment.
+    #[derive(serde::Deserialize)]
+    struct ChatIn {
+        text: String,
+        user: String,
+        ts: u64,
+        #[serde(default)]
+        blob: Option<Bytes>,
+    }
+    let plain = match Decoder::new(limits).push_text(Str::from_static(&TYPICAL[1..])) {
+        Ok(Some(Packet::Event { event, .. })) => event,
+        _ => panic!("the typical event does not decode"),
+    };
+    let mut decoder = Decoder::new(limits);
+    let header = r#"51-["message",{"text":"hello world","user":"alice","ts":1700000000,"blob":{"_placeholder":true,"num":0}}]"#;
+    assert!(decoder
+        .push_text(Str::from_static(header))
+        .unwrap()
+        .is_none());
+    let with_blob = match decoder.push_binary(Bytes::from_static(&[7; 16])) {
+        Ok(Some(Packet::Event { event, .. })) => event,
+        _ => panic!("the binary event does not decode"),
+    };
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("deserialize/typical_event_into_struct", |b| {
+        b.iter(|| {
+            let (chat,): (ChatIn,) = black_box(&plain).args().unwrap();
+            assert!(chat.blob.is_none() && chat.ts > 0 && !chat.text.is_empty());
+            chat.user
+        })
+    });
+    g.bench_function(
+        "deserialize/typical_event_with_16B_attachment_into_struct",
+        |b| {
+            b.iter(|| {
+                let (chat,): (ChatIn,) = black_box(&with_blob).args().unwrap();
+                assert!(chat.blob.is_some() && chat.ts > 0 && !chat.text.is_empty());
+                chat.user
+            })
+        },
+    );
+    g.throughput(Throughput::Bytes(1024));
     g.bench_function("encode/binary_event_1KiB", |b| {
         b.iter(|| Encoded::event("/", None, "upload", &("photo.png", black_box(&blob))).unwrap())
     });

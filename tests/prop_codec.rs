@@ -71,6 +71,19 @@ fn expected(tree: &Tree, attachments: &mut Vec<Bytes>) -> Value {
     }
 }
 
+/// What a `serde_json::Value` target receives for `tree`: each binary value as an array of its
+/// byte values (the form it has always had).
+fn as_value(tree: &Tree) -> Value {
+    match tree {
+        Tree::Bin(b) => Value::Array(b.iter().map(|&x| x.into()).collect()),
+        Tree::Arr(items) => Value::Array(items.iter().map(as_value).collect()),
+        Tree::Obj(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), as_value(v))).collect())
+        }
+        other => expected(other, &mut Vec::new()),
+    }
+}
+
 fn tree() -> impl Strategy<Value = Tree> {
     let leaf = prop_oneof![
         Just(Tree::Null),
@@ -139,6 +152,9 @@ proptest! {
         prop_assert_eq!(event.data().attachments(), &want_attachments[..]);
         // Encoding what was decoded gives back the same frames.
         prop_assert_eq!(&packet.encode().unwrap(), &e);
+        // Deserializing puts every attachment back where it was.
+        let values: Vec<Value> = event.args().unwrap();
+        prop_assert_eq!(values, args.iter().map(as_value).collect::<Vec<_>>());
     }
 
     #[test]

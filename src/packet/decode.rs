@@ -1,116 +1,14 @@
 //! Decoding: the packet header, per-type payload validation, and the reassembler that joins a
 //! binary packet's header with the attachment frames that follow it.
 
+use super::error::{DecodeError, PayloadError};
 use super::json;
-use super::placeholder::Walk;
-use super::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
+use super::placeholder::walk::Walk;
+use super::types::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
 use crate::{Limits, Str};
 use bytes::Bytes;
-use serde::de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
+use serde::de;
 use std::cell::Cell;
-use std::marker::PhantomData;
-
-/// Why text or bytes are not a valid Socket.IO packet. Each is a protocol violation: the
-/// reference server closes the connection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// An empty Engine.IO message.
-    #[error("empty packet")]
-    Empty,
-    /// The first character is not a packet type `0`–`6`.
-    #[error("unknown packet type {0:?}")]
-    UnknownType(char),
-    /// A binary packet whose attachment count is not digits followed by `-`.
-    #[error("malformed attachment count")]
-    InvalidAttachmentCount,
-    /// More attachments announced than [`Limits::max_attachments`].
-    #[error("{count} attachments announced, at most {max} allowed")]
-    TooManyAttachments {
-        /// The count announced (saturated at `u64::MAX`).
-        count: u64,
-        /// The configured limit.
-        max: usize,
-    },
-    /// An ack id that does not fit in a `u64`.
-    #[error("ack id does not fit in 64 bits")]
-    InvalidAckId,
-    /// An ack id on a packet type that takes none.
-    #[error("{0:?} packets take no ack id")]
-    UnexpectedAckId(PacketType),
-    /// An ACK without the id of the event it answers.
-    #[error("ACK without an ack id")]
-    MissingAckId,
-    /// An EVENT or ACK without a payload.
-    #[error("{0:?} packets need a payload")]
-    MissingPayload(PacketType),
-    /// The payload is not well-formed JSON.
-    #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        /// Line of the error, from 1.
-        line: usize,
-        /// Column of the error, from 1.
-        column: usize,
-        /// What `serde_json` found wrong.
-        message: String,
-    },
-    /// The payload is JSON, but not what this packet type takes.
-    #[error("invalid {packet_type:?} payload: {error}")]
-    Payload {
-        /// The packet's type.
-        packet_type: PacketType,
-        /// What was wrong.
-        error: PayloadError,
-    },
-    /// A text message arrived while a binary packet still waited for attachments.
-    #[error("text message while {received} of {expected} attachments were received")]
-    TextDuringBinary {
-        /// Attachments received so far.
-        received: usize,
-        /// Attachments announced.
-        expected: usize,
-    },
-    /// A binary message arrived with no binary packet waiting for it.
-    #[error("binary message without a packet header announcing it")]
-    UnexpectedBinary,
-}
-
-/// What is wrong with a well-formed JSON payload, per the reference decoder's rules.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PayloadError {
-    /// CONNECT data must be an object.
-    #[error("expected an object")]
-    NotObject,
-    /// CONNECT_ERROR data must be a string or an object.
-    #[error("expected a string or an object")]
-    NotStringOrObject,
-    /// EVENT and ACK data must be an array.
-    #[error("expected an array")]
-    NotArray,
-    /// DISCONNECT takes no payload.
-    #[error("no payload allowed")]
-    Unexpected,
-    /// An EVENT needs at least the event name.
-    #[error("event without a name")]
-    MissingEventName,
-    /// The first element of an EVENT is neither a string nor a number.
-    #[error("event name is neither a string nor a number")]
-    InvalidEventName,
-    /// The event name is one the client API reserves.
-    #[error("reserved event name {0:?}")]
-    ReservedEventName(String),
-    /// A placeholder whose `num` is not an integer below the attachment count.
-    #[error("placeholder num is not an integer in 0..{attachments}")]
-    InvalidPlaceholder {
-        /// The number of attachments announced.
-        attachments: usize,
-    },
-}
-
-impl DecodeError {
-    fn payload(packet_type: PacketType, error: PayloadError) -> Self {
-        DecodeError::Payload { packet_type, error }
-    }
-}
 
 /// A header whose attachments are still to come.
 #[derive(Debug, Clone)]
@@ -369,20 +267,19 @@ fn expect_kind(
     }
 }
 
-/// Runs `f` over a deserializer of `json`, then checks nothing follows. A [`PayloadError`] the
-/// visitors leave in `problem` wins over the generic error they return to stop serde.
-fn with_deserializer<'a, T>(
-    ty: PacketType,
-    json: &'a str,
-    problem: &Cell<Option<PayloadError>>,
-    f: impl FnOnce(
-        &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
-    ) -> Result<T, serde_json::Error>,
-) -> Result<T, DecodeError> {
+/// Validates a binary packet's array payload and every placeholder in it, in one pass of
+/// serde_json over the text. An invalid placeholder the walk reports wins over the generic error
+/// it returns to stop serde.
+fn check_placeholders(ty: PacketType, json: &str, attachments: usize) -> Result<(), DecodeError> {
+    let invalid = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(json);
-    let result = f(&mut de).and_then(|v| de.end().map(|()| v));
-    if let Some(p) = problem.take() {
-        return Err(DecodeError::payload(ty, p));
+    let result = de::DeserializeSeed::deserialize(Walk::new(attachments, &invalid), &mut de)
+        .and_then(|_| de.end());
+    if invalid.get() {
+        return Err(DecodeError::payload(
+            ty,
+            PayloadError::InvalidPlaceholder { attachments },
+        ));
     }
     result.map_err(json_error)
 }
@@ -391,11 +288,7 @@ fn with_deserializer<'a, T>(
 fn check_array(ty: PacketType, json: &str, attachments: usize) -> Result<(), DecodeError> {
     let binary = matches!(ty, PacketType::BinaryAck | PacketType::BinaryEvent);
     if binary && first_byte(json) == Some(b'[') {
-        // The walk validates the JSON as it goes: serde_json reads it once.
-        let problem = Cell::new(None);
-        return with_deserializer(ty, json, &problem, |de| {
-            de::DeserializeSeed::deserialize(Walk::new(attachments, &problem), de).map(drop)
-        });
+        return check_placeholders(ty, json, attachments);
     }
     validate_json(json)?;
     if first_byte(json) != Some(b'[') {
@@ -462,26 +355,4 @@ fn check_event(
         _ => return Err(DecodeError::payload(ty, PayloadError::InvalidEventName)),
     };
     Ok((name, end))
-}
-
-/// Deserializes `T` from the elements of a sequence after its first one.
-pub(crate) struct SkipFirst<T>(PhantomData<T>);
-
-impl<T> SkipFirst<T> {
-    pub(crate) fn new() -> Self {
-        SkipFirst(PhantomData)
-    }
-}
-
-impl<'de, T: DeserializeOwned> Visitor<'de> for SkipFirst<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an event array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        seq.next_element::<IgnoredAny>()?;
-        T::deserialize(de::value::SeqAccessDeserializer::new(seq))
-    }
 }

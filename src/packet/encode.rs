@@ -1,7 +1,7 @@
 //! Encoding: from `serde` values straight into the finished Engine.IO frame.
 
-use super::placeholder::Wrap;
-use super::{Event, Packet, PacketType, RESERVED_EVENTS};
+use super::placeholder::ser::Wrap;
+use super::types::{Event, Packet, PacketType, RESERVED_EVENTS};
 use crate::engine::Frame;
 use crate::Str;
 use bytes::Bytes;

@@ -1,0 +1,123 @@
+//! The text of one Socket.IO packet through the decoder, its attachments supplied, then its
+//! arguments through the streaming deserializer into typed targets (`Bytes`, `Vec<Bytes>`,
+//! `Option<Bytes>`, strings, numbers, `serde_json::Value`, enums, numeric-keyed maps). Nothing
+//! may panic; a `Value` target must get exactly what the `Value` round trip gave before (each
+//! placeholder an array of its attachment's byte values).
+#![no_main]
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use roomcast::packet::{Decoder, Packet, Payload};
+use roomcast::{Limits, Str};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Upload {
+    #[serde(default)]
+    data: Bytes,
+    #[serde(default)]
+    parts: Vec<Bytes>,
+    #[serde(default)]
+    thumb: Option<Bytes>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    ratio: f64,
+    #[serde(default)]
+    meta: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+enum Part {
+    Blob(Bytes),
+    Pair(Bytes, i32),
+    Named { data: Bytes, tag: Option<String> },
+    Empty,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Loose {
+    Blob(Bytes),
+    Text(String),
+    Number(f64),
+    Map(BTreeMap<String, Value>),
+}
+
+/// The attachments the fuzzer does not have to spell out: the `i`-th is `i % 5` bytes of `i`.
+fn attachment(i: usize) -> Bytes {
+    Bytes::from(vec![i as u8; i % 5])
+}
+
+/// The `Value` the earlier path built: the JSON parsed, every placeholder replaced.
+fn oracle(payload: &Payload) -> Value {
+    fn restore(v: &mut Value, attachments: &[Bytes]) {
+        let index = v.as_object().and_then(|o| {
+            (o.get("_placeholder")? == &Value::Bool(true)).then_some(())?;
+            usize::try_from(o.get("num")?.as_u64()?).ok()
+        });
+        if let Some(bytes) = index.and_then(|i| attachments.get(i)) {
+            *v = Value::Array(bytes.iter().map(|&b| b.into()).collect());
+            return;
+        }
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|v| restore(v, attachments)),
+            Value::Object(map) => map.values_mut().for_each(|v| restore(v, attachments)),
+            _ => {}
+        }
+    }
+    let mut value: Value = serde_json::from_str(payload.json()).expect("decoded JSON parses");
+    restore(&mut value, payload.attachments());
+    value
+}
+
+fn typed(payload: &Payload) {
+    let _ = payload.deserialize::<Vec<Upload>>();
+    let _ = payload.deserialize::<Vec<Part>>();
+    let _ = payload.deserialize::<Vec<Loose>>();
+    let _ = payload.deserialize::<Vec<Option<Bytes>>>();
+    let _ = payload.deserialize::<Vec<HashMap<u32, Bytes>>>();
+    let _ = payload.deserialize::<Vec<Box<serde_json::value::RawValue>>>();
+    let _ = payload.deserialize::<(String, Bytes, Vec<Bytes>, Option<Bytes>, i64, Value)>();
+    if let Ok(all) = payload.deserialize::<Vec<Bytes>>() {
+        // Every element came from an attachment, a string's bytes or an array of numbers.
+        assert_eq!(all.len(), payload.deserialize::<Vec<Value>>().unwrap().len());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let limits = Limits { max_attachments: 8, ..Limits::default() };
+    let mut decoder = Decoder::new(limits);
+    let Ok(mut out) = decoder.push_text(Str::from(text.to_owned())) else { return };
+    let mut i = 0;
+    while out.is_none() {
+        out = decoder.push_binary(attachment(i)).expect("a pending packet takes attachments");
+        i += 1;
+    }
+    let Some(packet) = out else { return };
+    let payload = match &packet {
+        Packet::Event { event, .. } => {
+            let mut want = match oracle(event.data()) {
+                Value::Array(items) => items,
+                other => panic!("an event is an array, not {other}"),
+            };
+            want.remove(0);
+            assert_eq!(event.args::<Vec<Value>>().unwrap(), want);
+            let _ = event.args::<(Upload,)>();
+            let _ = event.args::<(Bytes, Option<Bytes>, Vec<Bytes>)>();
+            let _ = event.args::<(String, u64, Part)>();
+            event.data()
+        }
+        Packet::Ack { data, .. } => data,
+        _ => return,
+    };
+    assert_eq!(payload.deserialize::<Value>().unwrap(), oracle(payload));
+    typed(payload);
+});
