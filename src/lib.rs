@@ -39,7 +39,7 @@
 //!                 for conn in to {
 //!                     for frame in frames {
 //!                         if let Frame::Text(text) = frame {
-//!                             wire.entry(*conn).or_default().push(text.to_string());
+//!                             wire.entry(conn).or_default().push(text.to_string());
 //!                         }
 //!                     }
 //!                 }

@@ -117,7 +117,7 @@ impl Sut {
                     Frame::Text(s) => s.to_string(),
                     Frame::Binary(_) => String::new(),
                 };
-                out.push((to.to_vec(), text));
+                out.push((to.iter().collect::<Vec<_>>(), text));
             }
         }
         let mut requests = Vec::new();

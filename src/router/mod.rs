@@ -22,11 +22,11 @@ pub(crate) const BLOCKED: u8 = 2;
 const FLAG_SHIFT: u32 = 30;
 const EPOCH_MASK: u32 = (1 << FLAG_SHIFT) - 1;
 
-/// Where a socket's packets go: its connection, and the transport flags that say how.
+/// Where a socket's packets go: its connection's slot, and the transport flags that say how.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hot {
     pub(crate) flags: u8,
-    pub(crate) conn: ConnectionHandle,
+    pub(crate) conn: u32,
 }
 
 /// The per-socket data a broadcast walk touches: 8 bytes, kept apart from the cold socket
@@ -36,7 +36,9 @@ pub(crate) struct Hot {
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     stamp: u32,
-    conn: ConnectionHandle,
+    /// The connection's slot: generations are the session layer's business, and a walk
+    /// writes 4 bytes a recipient.
+    conn: u32,
 }
 
 impl Slot {
@@ -258,7 +260,10 @@ impl Router {
                 }
             })
             .unwrap_or_else(|| unreachable!("more sockets than connection slots"));
-        let mut h = Slot { stamp: 0, conn };
+        let mut h = Slot {
+            stamp: 0,
+            conn: conn.index() as u32,
+        };
         h.set_flags(flags);
         match self.hot.get_mut(key.slot as usize) {
             Some(slot) => *slot = h,
@@ -307,7 +312,8 @@ impl Router {
         self.entry(s).map(|e| NamespaceId(e.nsp))
     }
 
-    pub(crate) fn conn_of(&self, s: SocketHandle) -> Option<ConnectionHandle> {
+    /// The slot of the socket's connection.
+    pub(crate) fn conn_slot_of(&self, s: SocketHandle) -> Option<u32> {
         self.entry(s).map(|_| self.hot[s.slot as usize].conn)
     }
 
@@ -598,15 +604,13 @@ impl Router {
     pub(crate) fn select_conns(
         &mut self,
         sel: &Selection<'_>,
-        plain: &mut Vec<ConnectionHandle>,
+        plain: &mut Vec<u32>,
         flagged: &mut Vec<u32>,
     ) {
         let (plan, epoch) = self.begin(sel);
         let n = &self.nsps[sel.nsp.0 as usize];
         // A slice, not a `&Vec`: its pointer then stays in a register through the loops.
         let hot = &mut self.hot[..];
-        const NONE: ConnectionHandle =
-            ConnectionHandle::from_key(crate::slots::Key { slot: 0, gen: 0 });
         if !plan.stamped {
             // One source of distinct members: copy every connection in one tight pass, noting
             // the rare members that need a second look (the sender, flagged transports), then
@@ -637,7 +641,7 @@ impl Router {
         for src in &plan.sources {
             let members = Self::members_of(n, src);
             let start = plain.len();
-            plain.resize(start + members.len(), NONE);
+            plain.resize(start + members.len(), 0);
             let buf = &mut plain[start..];
             let mut k = 0;
             for &m in members {

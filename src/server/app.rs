@@ -101,7 +101,7 @@ impl<D> Server<D> {
 
     /// The socket's connection.
     pub fn socket_connection(&self, socket: SocketHandle) -> Option<ConnectionHandle> {
-        self.router.conn_of(socket)
+        self.conn_of(socket)
     }
 
     /// The sockets of a connection, one per namespace joined.
@@ -268,7 +268,7 @@ impl<D> Server<D> {
         event: &str,
         args: &T,
     ) -> Result<(), Error> {
-        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         let nsp = self
             .router
             .namespace_of(socket)
@@ -280,7 +280,7 @@ impl<D> Server<D> {
 
     /// Sends an already encoded packet (event or ack) to one socket.
     pub fn emit_encoded(&mut self, socket: SocketHandle, encoded: &Encoded) -> Result<(), Error> {
-        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         self.send_encoded(conn, encoded, false);
         Ok(())
     }
@@ -296,7 +296,7 @@ impl<D> Server<D> {
         args: &T,
         timeout: Duration,
     ) -> Result<AckHandle, Error> {
-        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         let nsp = self
             .router
             .namespace_of(socket)
@@ -315,7 +315,7 @@ impl<D> Server<D> {
         args: &T,
     ) -> Result<(), Error> {
         let AckRequest { socket, id } = request;
-        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         let nsp = self
             .router
             .namespace_of(socket)
@@ -329,17 +329,14 @@ impl<D> Server<D> {
     /// ([`Encoded::ack`] with [`AckRequest::id`]): encoding can then happen off the core's
     /// thread.
     pub fn ack_encoded(&mut self, request: AckRequest, encoded: &Encoded) -> Result<(), Error> {
-        let conn = self
-            .router
-            .conn_of(request.socket)
-            .ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(request.socket).ok_or(Error::UnknownSocket)?;
         self.send_encoded(conn, encoded, false);
         Ok(())
     }
 
     /// Disconnects a socket from its namespace (the client is told with a DISCONNECT).
     pub fn disconnect(&mut self, socket: SocketHandle) -> Result<(), Error> {
-        let conn = self.router.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         let nsp = self
             .router
             .namespace_of(socket)

@@ -2,7 +2,7 @@
 
 use super::{BroadcastAckHandle, Error, Server};
 use crate::engine::Frame;
-use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
+use crate::handle::{NamespaceId, SocketHandle};
 use crate::packet::Encoded;
 use crate::router::{Selection, BLOCKED, POLLING};
 use crate::Str;
@@ -140,7 +140,7 @@ impl<'s, D> Broadcast<'s, D> {
             volatile,
         };
         let mut to = s.engine.batch_buffer();
-        let mut polling: Vec<ConnectionHandle> = Vec::new();
+        let mut polling: Vec<u32> = Vec::new();
         let mut acked: Vec<u32> = Vec::new();
         let len = if ack.is_some() {
             s.router.select(&sel, |slot, hot| {
@@ -170,8 +170,10 @@ impl<'s, D> Broadcast<'s, D> {
             len
         };
         s.engine.push_batch(to, &frames, compress);
-        for conn in polling {
-            s.engine.queue_polling(conn, &frames, volatile);
+        for slot in polling {
+            if let Some(conn) = s.engine.handle_at(slot) {
+                s.engine.queue_polling(conn, &frames, volatile);
+            }
         }
         let handle = ack.map(|(id, now, timeout)| {
             s.acks

@@ -70,6 +70,11 @@ impl Clients {
             .filter(|c| c.conn == conn)
     }
 
+    /// The client in connection slot `slot`, whichever its generation.
+    pub(crate) fn at_mut(&mut self, slot: u32) -> Option<&mut Client> {
+        self.by_slot.get_mut(slot as usize)?.as_mut()
+    }
+
     pub(crate) fn remove(&mut self, conn: ConnectionHandle) -> Option<Client> {
         let slot = self.by_slot.get_mut(conn.index())?;
         if slot.as_ref().is_some_and(|c| c.conn == conn) {

@@ -350,10 +350,11 @@ impl<D> Server<D> {
 
     /// Removes a socket: leaves its rooms, fails its pending acks, reports it.
     fn remove_socket(&mut self, s: SocketHandle, reason: DisconnectReason) {
+        // The connection's slot, not its handle: its session may already be gone.
         let (Some(nsp), Some(sid), Some(conn)) = (
             self.router.namespace_of(s),
             self.router.sid(s).map(Str::from),
-            self.router.conn_of(s),
+            self.router.conn_slot_of(s),
         ) else {
             return;
         };
@@ -361,7 +362,7 @@ impl<D> Server<D> {
         self.room_left_events(nsp, s, left);
         self.room_events(nsp, s, sid.clone(), Some(false), false);
         self.router.remove_socket(s);
-        if let Some(c) = self.clients.get_mut(conn) {
+        if let Some(c) = self.clients.at_mut(conn) {
             c.sockets.retain(|(_, x)| *x != s);
         }
         self.socks[s.slot as usize] = None;
@@ -372,6 +373,11 @@ impl<D> Server<D> {
             nsp,
             reason,
         });
+    }
+
+    /// The connection of a socket.
+    fn conn_of(&self, s: SocketHandle) -> Option<ConnectionHandle> {
+        self.engine.handle_at(self.router.conn_slot_of(s)?)
     }
 
     fn next(&mut self) -> u64 {
@@ -414,7 +420,7 @@ impl<D> Server<D> {
                 return Err(format!("client of a gone session {:?}", c.conn));
             }
             for &(nsp, s) in &c.sockets {
-                if self.router.conn_of(s) != Some(c.conn) {
+                if self.conn_of(s) != Some(c.conn) {
                     return Err(format!("{:?} lists a socket that is not its own", c.conn));
                 }
                 if self.router.namespace_of(s) != Some(nsp) {

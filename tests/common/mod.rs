@@ -56,7 +56,7 @@ impl Net {
                     self.batches.push(to.len());
                     for c in to {
                         self.inbox
-                            .entry(*c)
+                            .entry(c)
                             .or_default()
                             .extend(frames.iter().cloned());
                     }

@@ -42,7 +42,7 @@ pub(crate) use driven::driven_by_inherent_methods;
 pub use driven::Driven;
 pub use http::{HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId};
 pub(crate) use transmit::Out;
-pub use transmit::Transmit;
+pub use transmit::{Recipients, RecipientsIter, Transmit};
 
 use crate::config::{Config, ConfigError};
 use crate::engine::{self, Frame, Handshake, Message};
@@ -116,7 +116,9 @@ pub struct Engine {
     requests: AHashMap<u64, ConnectionHandle>,
     out: VecDeque<Out>,
     current: Option<Out>,
-    spare: Vec<Vec<ConnectionHandle>>,
+    spare: Vec<Vec<u32>>,
+    /// Each connection slot's current generation, dense, so a batch of slots names handles.
+    gens: Vec<u32>,
     /// Long-polling sessions that may have frames for a held GET.
     dirty: Vec<ConnectionHandle>,
     /// Sessions whose routing (transport, or whether they can take a packet now) changed, kept
@@ -159,6 +161,7 @@ impl Engine {
             out: VecDeque::new(),
             current: None,
             spare: Vec::new(),
+            gens: Vec::new(),
             dirty: Vec::new(),
             changed: Vec::new(),
             track_changes: false,
@@ -188,7 +191,8 @@ impl Engine {
         }
         self.flush_polling();
         self.current = self.out.pop_front();
-        self.current.as_ref().map(Out::as_transmit)
+        let gens = &self.gens;
+        self.current.as_ref().map(|out| out.as_transmit(gens))
     }
 
     /// The next event. Call after every input until it returns `None`.
@@ -368,6 +372,11 @@ impl Engine {
             return HttpAction::Respond(RequestError::Forbidden.response());
         };
         let h = ConnectionHandle::from_key(key);
+        let slot = key.slot as usize;
+        if self.gens.len() <= slot {
+            self.gens.resize(slot + 1, 0);
+        }
+        self.gens[slot] = key.gen;
         let sessions = &self.sessions;
         self.by_sid
             .insert(&sid, key.slot, |s| sessions.any_at(s).sid);
@@ -614,23 +623,23 @@ impl Engine {
         }
     }
 
+    /// The live session in connection slot `slot`.
+    pub(crate) fn handle_at(&self, slot: u32) -> Option<ConnectionHandle> {
+        self.sessions.key_at(slot).map(ConnectionHandle::from_key)
+    }
+
     /// Whether `conn` is a live session.
     pub(crate) fn contains(&self, conn: ConnectionHandle) -> bool {
         self.session(conn).is_some()
     }
 
     /// A recipient buffer for a batch, reused across broadcasts.
-    pub(crate) fn batch_buffer(&mut self) -> Vec<ConnectionHandle> {
+    pub(crate) fn batch_buffer(&mut self) -> Vec<u32> {
         self.spare.pop().unwrap_or_default()
     }
 
     /// Queues a batch: the same frames to every connection of `to` (all over WebSocket).
-    pub(crate) fn push_batch(
-        &mut self,
-        to: Vec<ConnectionHandle>,
-        frames: &[Frame],
-        compress: bool,
-    ) {
+    pub(crate) fn push_batch(&mut self, to: Vec<u32>, frames: &[Frame], compress: bool) {
         if to.is_empty() {
             self.spare.push(to);
         } else {
@@ -657,8 +666,8 @@ impl Engine {
         }
     }
 
-    fn push_one(&mut self, mut to: Vec<ConnectionHandle>, h: ConnectionHandle, frames: &[Frame]) {
-        to.push(h);
+    fn push_one(&mut self, mut to: Vec<u32>, h: ConnectionHandle, frames: &[Frame]) {
+        to.push(h.key().slot);
         self.push_batch(to, frames, true);
     }
 

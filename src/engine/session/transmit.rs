@@ -16,7 +16,7 @@ pub enum Transmit<'a> {
     /// broadcast is one such batch: the frames are shared buffers, cloned per recipient.
     WebSocket {
         /// The recipients.
-        to: &'a [ConnectionHandle],
+        to: Recipients<'a>,
         /// The messages, text or binary.
         frames: &'a [Frame],
         /// Whether the sender asked for compression (`compress` flag).
@@ -47,11 +47,99 @@ pub enum Transmit<'a> {
     },
 }
 
+/// The recipients of a batch: connections, as compact as the broadcast walk writes them (a
+/// slot each, 4 bytes), with the generations that make them handles alongside.
+#[derive(Clone, Copy)]
+pub struct Recipients<'a> {
+    slots: &'a [u32],
+    gens: &'a [u32],
+}
+
+impl<'a> Recipients<'a> {
+    pub(crate) fn new(slots: &'a [u32], gens: &'a [u32]) -> Self {
+        Recipients { slots, gens }
+    }
+
+    /// How many connections.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The `i`-th connection.
+    pub fn get(&self, i: usize) -> Option<ConnectionHandle> {
+        self.slots.get(i).map(|&slot| self.handle(slot))
+    }
+
+    /// Every connection, in order.
+    pub fn iter(&self) -> RecipientsIter<'a> {
+        RecipientsIter {
+            slots: self.slots.iter(),
+            gens: self.gens,
+        }
+    }
+
+    fn handle(&self, slot: u32) -> ConnectionHandle {
+        // A batch only names live sessions, whose generation is current.
+        let gen = self.gens.get(slot as usize).copied().unwrap_or_default();
+        ConnectionHandle::from_key(crate::slots::Key { slot, gen })
+    }
+}
+
+impl<'a> IntoIterator for Recipients<'a> {
+    type Item = ConnectionHandle;
+    type IntoIter = RecipientsIter<'a>;
+    fn into_iter(self) -> RecipientsIter<'a> {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for Recipients<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Recipients<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Recipients<'_> {}
+
+/// The connections of a [`Recipients`], in order.
+#[derive(Debug, Clone)]
+pub struct RecipientsIter<'a> {
+    slots: std::slice::Iter<'a, u32>,
+    gens: &'a [u32],
+}
+
+impl Iterator for RecipientsIter<'_> {
+    type Item = ConnectionHandle;
+    fn next(&mut self) -> Option<ConnectionHandle> {
+        let slot = *self.slots.next()?;
+        let gen = self.gens.get(slot as usize).copied().unwrap_or_default();
+        Some(ConnectionHandle::from_key(crate::slots::Key { slot, gen }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.slots.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RecipientsIter<'_> {}
+
 /// The owned form of a [`Transmit`], queued inside the core.
 #[derive(Debug)]
 pub(crate) enum Out {
     Ws {
-        to: Vec<ConnectionHandle>,
+        /// Connection slots: 4 bytes a recipient, as the broadcast walk writes them.
+        to: Vec<u32>,
         frames: SmallVec<[Frame; 2]>,
         compress: bool,
     },
@@ -70,14 +158,14 @@ pub(crate) enum Out {
 }
 
 impl Out {
-    pub(crate) fn as_transmit(&self) -> Transmit<'_> {
+    pub(crate) fn as_transmit<'a>(&'a self, gens: &'a [u32]) -> Transmit<'a> {
         match self {
             Out::Ws {
                 to,
                 frames,
                 compress,
             } => Transmit::WebSocket {
-                to,
+                to: Recipients::new(to, gens),
                 frames,
                 compress: *compress,
             },

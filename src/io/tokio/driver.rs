@@ -268,7 +268,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 any = true;
                 match t {
                     Transmit::WebSocket { to, frames, .. } => {
-                        for &conn in to {
+                        for conn in to {
                             let Some(w) = self
                                 .writers
                                 .get_mut(conn.index())
