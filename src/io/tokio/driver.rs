@@ -1,26 +1,52 @@
-//! The driver task: the one owner of the core. Inputs arrive as commands on one channel;
-//! after each batch of them, the core's outputs go to connection writers, waiting requests and
-//! socket tasks.
+//! The driver task: the one owner of the core. Inputs arrive as commands on two bounded lanes
+//! (network input, application calls); after each batch of them, the core's outputs go to
+//! connection writers, waiting requests and socket tasks.
+//!
+//! The driver knows nothing of the application API above it: what it needs from there (the
+//! middleware of a namespace, starting a socket's task) it asks through [`Hooks`].
 
-use super::api::{spawn_socket_task, Handlers, SocketEvent};
-use super::{lock, Options, SocketIo};
+use super::shared::{
+    panic_message, AuthFn, CallError, Credit, Rejection, Replies, SocketEvent, SocketTx,
+};
+use super::Options;
 use crate::engine::Frame;
 use crate::packet::Payload;
 use crate::{
-    AckError, AckHandle, BroadcastAckHandle, Config, ConnectionHandle, Event, HttpAction,
-    HttpRequest, HttpResponse, Method, RequestId, Server, SocketHandle, Transmit,
+    AckError, AckHandle, BroadcastAckHandle, Config, ConnectRequest, ConnectionHandle, Event,
+    HttpAction, HttpRequest, HttpResponse, Method, RequestId, Server, SocketHandle, Str, Transmit,
 };
 use bytes::Bytes;
+use futures_util::FutureExt;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// A boxed application call run inside the driver.
 pub(crate) type CallFn<D> = Box<dyn FnOnce(&mut Ctx<D>) + Send>;
 
-/// Replies of a broadcast with acks: the answers, how many were reached, whether it timed out.
-pub(crate) type BroadcastReplies = (Vec<(SocketHandle, Payload)>, usize, bool);
+/// Handles bare Engine.IO messages, inside the driver.
+pub(crate) type EngineFn<D> =
+    Arc<dyn Fn(&mut Ctx<D>, ConnectionHandle, crate::engine::Message) + Send + Sync>;
+
+/// What the driver asks of the layer above it.
+pub(crate) trait Hooks<D>: Send + Sync {
+    /// The connection middleware of a namespace, if it has one.
+    fn auth(&self, nsp: &str) -> Option<AuthFn<D>>;
+    /// The handler of bare Engine.IO messages, if any.
+    fn engine(&self) -> Option<EngineFn<D>>;
+    /// Starts the task running a new socket's handlers; returns its queue.
+    fn connected(
+        &self,
+        link: &Link<D>,
+        socket: SocketHandle,
+        sid: Str,
+        nsp: String,
+        data: Option<D>,
+    ) -> SocketTx;
+}
 
 pub(crate) enum Cmd<D> {
     Http {
@@ -28,12 +54,12 @@ pub(crate) enum Cmd<D> {
         query: String,
         websocket: bool,
         content_length: Option<u64>,
-        reply: oneshot::Sender<(HttpAction, Option<oneshot::Receiver<Bytes>>)>,
+        reply: oneshot::Sender<HttpReply>,
     },
     PostBody {
         request: RequestId,
         body: Option<Bytes>,
-        reply: oneshot::Sender<HttpResponse>,
+        reply: oneshot::Sender<PostReply>,
     },
     Aborted(RequestId),
     WsOpen {
@@ -43,6 +69,8 @@ pub(crate) enum Cmd<D> {
     WsMessage {
         conn: ConnectionHandle,
         frame: Frame,
+        /// Taken by the reader for a frame that may carry an event.
+        credit: Credit,
     },
     WsClosed {
         conn: ConnectionHandle,
@@ -52,6 +80,142 @@ pub(crate) enum Cmd<D> {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// The driver's answer to an HTTP request.
+pub(crate) struct HttpReply {
+    pub(crate) action: HttpAction,
+    /// For a held GET: where its body will come from.
+    pub(crate) poll: Option<oneshot::Receiver<Bytes>>,
+    /// For an accepted WebSocket: the connection's input credit.
+    pub(crate) credit: Option<Arc<Semaphore>>,
+}
+
+/// The driver's answer to a POST body.
+pub(crate) struct PostReply {
+    pub(crate) response: HttpResponse,
+    /// Events of this POST that found no credit: the answer waits until that many permits of
+    /// the connection's credit are free, so the client's next POST waits too.
+    pub(crate) owed: Option<(Arc<Semaphore>, u32)>,
+}
+
+/// The ways into the driver: the network lane (awaited: back-pressure) and the application
+/// lane (synchronous calls: refused when full, never blocking).
+pub(crate) struct Link<D> {
+    net: mpsc::Sender<Cmd<D>>,
+    calls: mpsc::Sender<Cmd<D>>,
+    refused: Arc<AtomicU64>,
+}
+
+impl<D> Clone for Link<D> {
+    fn clone(&self) -> Self {
+        Link {
+            net: self.net.clone(),
+            calls: self.calls.clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
+/// The receiving ends of a [`Link`], for [`run`].
+pub(crate) struct Lanes<D> {
+    net: mpsc::Receiver<Cmd<D>>,
+    calls: mpsc::Receiver<Cmd<D>>,
+}
+
+/// A link and its lanes, bounded by `options` (validated).
+pub(crate) fn link<D>(options: &Options) -> (Link<D>, Lanes<D>) {
+    let (net, net_rx) = mpsc::channel(options.input_queue);
+    let (calls, calls_rx) = mpsc::channel(options.call_queue);
+    (
+        Link {
+            net,
+            calls,
+            refused: Arc::default(),
+        },
+        Lanes {
+            net: net_rx,
+            calls: calls_rx,
+        },
+    )
+}
+
+impl<D: 'static> Link<D> {
+    /// Network input: waits while the driver is behind.
+    pub(crate) async fn input(&self, cmd: Cmd<D>) {
+        let _ = self.net.send(cmd).await;
+    }
+
+    /// Network input from where nothing can wait (a `Drop`): queued now if there is room, else
+    /// by a task of its own. Only used once per request, so those tasks are bounded by the
+    /// requests in progress.
+    pub(crate) fn input_detached(&self, cmd: Cmd<D>)
+    where
+        D: Send,
+    {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.net.try_send(cmd) {
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                let _ = net.send(cmd).await;
+            });
+        }
+    }
+
+    /// A synchronous application call: queued, or refused at once.
+    pub(crate) fn try_call(&self, f: CallFn<D>) -> Result<(), CallError> {
+        self.calls.try_send(Cmd::Call(f)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CallError::Full,
+            mpsc::error::TrySendError::Closed(_) => CallError::Stopped,
+        })
+    }
+
+    /// A configuration call that must arrive, from where nothing can wait: queued now if there
+    /// is room, else by a task of its own (bounded by how often the application configures).
+    pub(crate) fn call_detached(&self, f: CallFn<D>)
+    where
+        D: Send,
+    {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.calls.try_send(Cmd::Call(f)) {
+            let calls = self.calls.clone();
+            tokio::spawn(async move {
+                let _ = calls.send(cmd).await;
+            });
+        }
+    }
+
+    /// A synchronous call whose signature cannot carry the refusal: logged and counted.
+    pub(crate) fn call_or_log(&self, what: &'static str, f: CallFn<D>) {
+        if let Err(e) = self.try_call(f) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%e, "{what} refused");
+        }
+    }
+
+    /// An application call from async code: waits for room.
+    pub(crate) async fn call(&self, f: CallFn<D>) -> Result<(), CallError> {
+        self.calls
+            .send(Cmd::Call(f))
+            .await
+            .map_err(|_| CallError::Stopped)
+    }
+
+    /// Shutdown goes down the call lane, behind the calls already made.
+    pub(crate) async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.calls.send(Cmd::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A slot of the call lane reserved in advance, for an answer that must not be refused.
+    pub(crate) async fn reserve(&self) -> Option<mpsc::OwnedPermit<Cmd<D>>> {
+        self.calls.clone().reserve_owned().await.ok()
+    }
+
+    /// How many calls were refused by [`call_or_log`](Self::call_or_log).
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
 /// A connection's writer queue as the driver sees it.
 struct Writer {
     conn: ConnectionHandle,
@@ -59,53 +223,25 @@ struct Writer {
     blocked: bool,
 }
 
-/// Handlers registered per namespace, and the dynamic-namespace rule.
-pub(crate) struct Registry<D> {
-    pub(crate) nsps: HashMap<String, Handlers<D>>,
-    pub(crate) dynamic: Option<(String, DynamicFilter)>,
-    pub(crate) engine: Option<EngineFn<D>>,
-}
-
-/// Handles bare Engine.IO messages, inside the driver.
-pub(crate) type EngineFn<D> =
-    Arc<dyn Fn(&mut Ctx<D>, ConnectionHandle, crate::engine::Message) + Send + Sync>;
-
-pub(crate) type DynamicFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-impl<D> Default for Registry<D> {
-    fn default() -> Self {
-        Registry {
-            nsps: HashMap::new(),
-            dynamic: None,
-            engine: None,
-        }
-    }
-}
-
-impl<D> Registry<D> {
-    fn handlers(&self, nsp: &str) -> Handlers<D> {
-        if let Some(h) = self.nsps.get(nsp) {
-            return h.clone();
-        }
-        match &self.dynamic {
-            Some((template, _)) => self.nsps.get(template).cloned().unwrap_or_default(),
-            None => Handlers::default(),
-        }
-    }
-}
-
-/// The driver's state, lent to application calls ([`SocketIo::call`]): the core itself, and
-/// the adapter's tables.
+/// The driver's state, lent to application calls ([`SocketIo::call`](super::SocketIo::call)):
+/// the core itself, and the adapter's tables.
 pub struct Ctx<D> {
     /// The core.
     pub server: Server<D>,
-    pub(crate) io: SocketIo<D>,
+    link: Link<D>,
+    hooks: Arc<dyn Hooks<D>>,
     options: Arc<Options>,
     writers: Vec<Option<Writer>>,
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
-    pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<BroadcastReplies>>,
-    sockets: HashMap<SocketHandle, mpsc::UnboundedSender<Box<SocketEvent>>>,
+    pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
+    sockets: HashMap<SocketHandle, SocketTx>,
+    /// Each connection's input credit, created on first need.
+    credits: HashMap<ConnectionHandle, Arc<Semaphore>>,
+    /// The credit the WebSocket frame being handled came with.
+    current: Option<OwnedSemaphorePermit>,
+    /// Events of the POST being handled that found no credit.
+    owed: Option<(Arc<Semaphore>, u32)>,
 }
 
 impl<D> Ctx<D> {
@@ -118,18 +254,23 @@ impl<D> Ctx<D> {
 pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
     config: Config,
     options: Arc<Options>,
-    mut rx: mpsc::UnboundedReceiver<Cmd<D>>,
-    io: SocketIo<D>,
+    mut lanes: Lanes<D>,
+    link: Link<D>,
+    hooks: Arc<dyn Hooks<D>>,
 ) {
     let mut ctx = Ctx {
         server: Server::new(config),
-        io,
+        link,
+        hooks,
         options,
         writers: Vec::new(),
         polls: HashMap::new(),
         acks: HashMap::new(),
         broadcast_acks: HashMap::new(),
         sockets: HashMap::new(),
+        credits: HashMap::new(),
+        current: None,
+        owed: None,
     };
     loop {
         let deadline = ctx.server.poll_timeout();
@@ -140,20 +281,15 @@ pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
             }
         };
         tokio::select! {
-            cmd = rx.recv() => {
+            // Application calls first: they are answers and releases, which let input drain.
+            biased;
+            cmd = lanes.calls.recv() => {
                 let Some(cmd) = cmd else { break };
-                let mut shutdown = ctx.handle(cmd);
-                // Take what else is already queued before writing: one flush for the batch.
-                for _ in 0..256 {
-                    match rx.try_recv() {
-                        Ok(cmd) => shutdown = shutdown.or(ctx.handle(cmd)),
-                        Err(_) => break,
-                    }
-                }
-                ctx.flush();
-                if let Some(done) = shutdown {
-                    let _ = done.send(());
-                }
+                ctx.batch(cmd, &mut lanes);
+            }
+            cmd = lanes.net.recv() => {
+                let Some(cmd) = cmd else { break };
+                ctx.batch(cmd, &mut lanes);
             }
             () = sleep => {
                 ctx.server.handle_timeout(Instant::now());
@@ -164,6 +300,25 @@ pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
+    /// Handles `first` and what else is already queued, then writes: one flush per batch.
+    fn batch(&mut self, first: Cmd<D>, lanes: &mut Lanes<D>) {
+        let mut shutdown = self.handle(first);
+        for _ in 0..256 {
+            let cmd = match lanes.calls.try_recv() {
+                Ok(cmd) => cmd,
+                Err(_) => match lanes.net.try_recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                },
+            };
+            shutdown = shutdown.or(self.handle(cmd));
+        }
+        self.flush();
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
     fn handle(&mut self, cmd: Cmd<D>) -> Option<oneshot::Sender<()>> {
         let now = Instant::now();
         match cmd {
@@ -183,15 +338,21 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                         content_length,
                     },
                 );
-                let poll = match action {
+                let mut r = HttpReply {
+                    action,
+                    poll: None,
+                    credit: None,
+                };
+                match r.action {
                     HttpAction::Hold(id) => {
                         let (tx, rx) = oneshot::channel();
                         self.polls.insert(id, tx);
-                        Some(rx)
+                        r.poll = Some(rx);
                     }
-                    _ => None,
-                };
-                let _ = reply.send((action, poll));
+                    HttpAction::AcceptWebSocket(conn) => r.credit = Some(self.credit(conn)),
+                    _ => {}
+                }
+                let _ = reply.send(r);
             }
             Cmd::PostBody {
                 request,
@@ -202,7 +363,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     Some(body) => self.server.handle_post_body(now, request, body),
                     None => self.server.handle_post_too_large(now, request),
                 };
-                let _ = reply.send(response);
+                // Its events now, while it is known which of them found no credit.
+                self.owed = None;
+                self.dispatch_events();
+                let owed = self.owed.take();
+                let _ = reply.send(PostReply { response, owed });
             }
             Cmd::Aborted(request) => {
                 self.polls.remove(&request);
@@ -220,13 +385,20 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 });
                 self.server.handle_ws_open(now, conn);
             }
-            Cmd::WsMessage { conn, frame } => self.server.handle_ws_message(now, conn, frame),
+            Cmd::WsMessage {
+                conn,
+                frame,
+                credit,
+            } => {
+                self.server.handle_ws_message(now, conn, frame);
+                // Its event now, so the frame's credit goes with it; a frame that carried none
+                // (an attachment still incomplete, a ping) releases it here.
+                self.current = credit;
+                self.dispatch_events();
+                self.current = None;
+            }
             Cmd::WsClosed { conn } => {
-                if let Some(slot) = self.writers.get_mut(conn.index()) {
-                    if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                        *slot = None;
-                    }
-                }
+                self.drop_writer(conn);
                 self.server.handle_ws_closed(now, conn);
             }
             Cmd::Unblock(conn) => {
@@ -235,13 +407,44 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     self.server.set_blocked(conn, false);
                 }
             }
-            Cmd::Call(f) => f(self),
+            Cmd::Call(f) => {
+                if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+                    tracing::error!(panic = panic_message(&*p), "application call panicked");
+                }
+            }
             Cmd::Shutdown(done) => {
                 self.server.shutdown();
                 return Some(done);
             }
         }
         None
+    }
+
+    /// The input credit of a connection.
+    fn credit(&mut self, conn: ConnectionHandle) -> Arc<Semaphore> {
+        let n = self.options.socket_queue;
+        self.credits
+            .entry(conn)
+            .or_insert_with(|| Arc::new(Semaphore::new(n)))
+            .clone()
+    }
+
+    /// The credit for an event of `socket`: the frame's own, else one taken from its
+    /// connection now; failing that, none, and the POST being handled owes one.
+    fn credit_for(&mut self, socket: SocketHandle) -> Credit {
+        if let Some(p) = self.current.take() {
+            return Some(p);
+        }
+        let conn = self.server.socket_connection(socket)?;
+        let sem = self.credit(conn);
+        match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let owed = self.owed.get_or_insert((sem, 0));
+                owed.1 = owed.1.saturating_add(1);
+                None
+            }
+        }
     }
 
     fn writer(&mut self, conn: ConnectionHandle) -> Option<&mut Writer> {
@@ -251,12 +454,29 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             .filter(|w| w.conn == conn)
     }
 
+    /// Dropping a queue's sender ends its writer, which closes the WebSocket once it has
+    /// written what was queued.
+    fn drop_writer(&mut self, conn: ConnectionHandle) {
+        if let Some(slot) = self.writers.get_mut(conn.index()) {
+            if slot.as_ref().is_some_and(|w| w.conn == conn) {
+                *slot = None;
+            }
+        }
+    }
+
+    fn dispatch_events(&mut self) {
+        while let Some(e) = self.server.poll_event() {
+            self.dispatch(e);
+        }
+    }
+
     /// Hands every output of the core to its destination, until there is none.
     pub(crate) fn flush(&mut self) {
         let high_water = self.options.ws_queue / 4;
         loop {
             let mut slow = Vec::new();
             let mut blocked = Vec::new();
+            let mut closed = Vec::new();
             let mut any = false;
             while let Some(t) = self.server.poll_transmit() {
                 any = true;
@@ -292,22 +512,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     }
                     Transmit::Close { conn, reason } => {
                         tracing::debug!(?conn, %reason, "connection closed");
-                        if let Some(slot) = self.writers.get_mut(conn.index()) {
-                            if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                                // Dropping the queue's sender ends the writer, which closes
-                                // the WebSocket once it has written what was queued.
-                                *slot = None;
-                            }
-                        }
+                        closed.push(conn);
                     }
-                    Transmit::CloseWebSocket { conn } => {
-                        if let Some(slot) = self.writers.get_mut(conn.index()) {
-                            if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                                *slot = None;
-                            }
-                        }
-                    }
+                    Transmit::CloseWebSocket { conn } => closed.push(conn),
                 }
+            }
+            for conn in closed {
+                self.drop_writer(conn);
             }
             let now = Instant::now();
             for conn in slow {
@@ -334,44 +545,46 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 nsp_name,
                 auth,
                 ..
-            } => {
-                let handlers = lock(&self.io.registry).handlers(&nsp_name);
-                match handlers.auth {
-                    Some(auth_fn) => {
-                        let io = self.io.clone();
-                        let auth = auth.map(|a| a.to_string());
-                        tokio::spawn(async move {
-                            let decision = auth_fn(auth).await;
-                            io.call(move |ctx| {
-                                let r = match decision {
-                                    Ok(data) => ctx.server.accept(request, data).map(drop),
-                                    Err(rejection) => ctx.server.reject(
-                                        request,
-                                        &rejection.message,
-                                        rejection.data.as_ref(),
-                                    ),
-                                };
-                                if let Err(e) = r {
-                                    tracing::debug!(%e, "connect decision too late");
-                                }
+            } => match self.hooks.auth(&nsp_name) {
+                Some(auth_fn) => {
+                    let link = self.link.clone();
+                    let auth = auth.map(|a| a.to_string());
+                    tokio::spawn(async move {
+                        let decision = AssertUnwindSafe(async move { auth_fn(auth).await })
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|p| {
+                                tracing::error!(
+                                    panic = panic_message(&*p),
+                                    nsp = %nsp_name,
+                                    "connection middleware panicked"
+                                );
+                                Err(Rejection::new("Internal server error"))
                             });
-                        });
-                    }
-                    None => {
-                        let _ = self.server.accept(request, D::default());
-                    }
+                        let r = link
+                            .call(Box::new(move |ctx| decide(ctx, request, decision)))
+                            .await;
+                        if let Err(e) = r {
+                            tracing::debug!(%e, "connect decision not delivered");
+                        }
+                    });
                 }
-            }
+                None => decide(self, request, Ok(D::default())),
+            },
             Event::Connected { socket, sid, nsp } => {
                 let name = self.server.namespace_name(nsp).to_string();
-                let handlers = lock(&self.io.registry).handlers(&name);
                 let data = self.server.data(socket).cloned();
-                let tx = spawn_socket_task(self.io.clone(), socket, sid, name, data, handlers);
+                let tx = self.hooks.connected(&self.link, socket, sid, name, data);
                 self.sockets.insert(socket, tx);
             }
             Event::Message { socket, event, ack } => {
-                if let Some(tx) = self.sockets.get(&socket) {
-                    let _ = tx.send(Box::new(SocketEvent::Message(event, ack)));
+                let credit = self.credit_for(socket);
+                let delivered = self.sockets.get(&socket).is_some_and(|tx| {
+                    tx.send(Box::new(SocketEvent::Message { event, ack, credit }))
+                        .is_ok()
+                });
+                if !delivered {
+                    tracing::warn!(?socket, "event for a socket without a task");
                 }
             }
             Event::Ack { ack, result, .. } => {
@@ -390,9 +603,15 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 }
             }
             Event::EngineMessage { conn, message } => {
-                let f = lock(&self.io.registry).engine.clone();
-                if let Some(f) = f {
-                    f(self, conn, message);
+                if let Some(f) = self.hooks.engine() {
+                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(self, conn, message)));
+                    if let Err(p) = r {
+                        tracing::error!(
+                            panic = panic_message(&*p),
+                            "engine message handler panicked"
+                        );
+                        let _ = self.server.close_connection(conn);
+                    }
                 }
             }
             Event::Disconnected { socket, reason, .. } => {
@@ -400,7 +619,27 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     let _ = tx.send(Box::new(SocketEvent::Disconnected(reason)));
                 }
             }
+            Event::ConnectionClosed { conn, .. } => {
+                self.credits.remove(&conn);
+            }
             _ => {}
         }
+    }
+}
+
+/// Applies the middleware's decision on a connect request.
+fn decide<D: Send + Sync + Clone + Default + 'static>(
+    ctx: &mut Ctx<D>,
+    request: ConnectRequest,
+    decision: Result<D, Rejection>,
+) {
+    let r = match decision {
+        Ok(data) => ctx.server.accept(request, data).map(drop),
+        Err(rejection) => ctx
+            .server
+            .reject(request, &rejection.message, rejection.data.as_ref()),
+    };
+    if let Err(e) = r {
+        tracing::debug!(%e, "connect decision too late");
     }
 }
