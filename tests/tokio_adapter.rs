@@ -137,7 +137,10 @@ async fn polling_handshake_connect_event_and_ack() {
         let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
         let post = http(addr, "POST", &q, br#"427["echo",42]"#).await;
         assert_eq!(post, (200, "ok".to_owned()));
-        assert_eq!(http(addr, "GET", &q, b"").await, (200, "437[42]".to_owned()));
+        assert_eq!(
+            http(addr, "GET", &q, b"").await,
+            (200, "437[42]".to_owned())
+        );
     })
     .await
     .unwrap();
@@ -277,7 +280,9 @@ async fn acks_from_the_client_pass_while_its_credit_is_used_up() {
             let answer = socket
                 .emit_with_ack("q", ("?",), Duration::from_secs(10))
                 .await;
-            let answer = answer.map(|p| p.json().to_string()).unwrap_or_else(|e| e.to_string());
+            let answer = answer
+                .map(|p| p.json().to_string())
+                .unwrap_or_else(|e| e.to_string());
             let _ = socket.emit("got", &(answer,));
         });
         let addr = serve(&io).await;
@@ -294,7 +299,10 @@ async fn acks_from_the_client_pass_while_its_credit_is_used_up() {
         let got = timeout(Duration::from_secs(3), next_text(&mut ws))
             .await
             .expect("the ack was not read: the handler is still waiting");
-        assert!(got.starts_with(r#"42["got","#) && got.contains('a'), "{got}");
+        assert!(
+            got.starts_with(r#"42["got","#) && got.contains('a'),
+            "{got}"
+        );
     })
     .await
     .unwrap();
@@ -313,10 +321,16 @@ async fn a_polling_post_past_its_credit_is_answered_once_handled() {
             .join("\u{1e}");
         let post = tokio::spawn(async move { http(addr, "POST", &q, body.as_bytes()).await });
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!post.is_finished(), "answered while its events had no credit");
+        assert!(
+            !post.is_finished(),
+            "answered while its events had no credit"
+        );
         assert_eq!(*started.lock().unwrap(), vec![0]);
         gate.add_permits(5);
-        let answer = timeout(Duration::from_secs(5), post).await.unwrap().unwrap();
+        let answer = timeout(Duration::from_secs(5), post)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(answer, (200, "ok".to_owned()));
         wait_for("every event handled", || handled.lock().unwrap().len() == 5).await;
         assert_eq!(*handled.lock().unwrap(), vec![0, 1, 2, 3, 4]);
@@ -424,7 +438,8 @@ fn options_are_validated() {
 async fn a_panicking_handler_disconnects_only_its_socket() {
     timeout(LIMIT, async {
         let io = echo_server(Options::default());
-        io.ns("/").on("boom", |_, _| async move { panic!("handler boom") });
+        io.ns("/")
+            .on("boom", |_, _| async move { panic!("handler boom") });
         io.ns("/guarded")
             .auth(|_| async move { panic!("middleware boom") as Result<(), Rejection> });
         io.ns("/fragile")
@@ -433,10 +448,7 @@ async fn a_panicking_handler_disconnects_only_its_socket() {
         let mut victim = ws_connect(addr, "/").await;
         let mut bystander = ws_connect(addr, "/").await;
 
-        victim
-            .send(WsMessage::text(r#"42["boom"]"#))
-            .await
-            .unwrap();
+        victim.send(WsMessage::text(r#"42["boom"]"#)).await.unwrap();
         assert_eq!(next_text(&mut victim).await, "41");
 
         // Code the driver runs for the application panics: the driver goes on.
@@ -446,10 +458,7 @@ async fn a_panicking_handler_disconnects_only_its_socket() {
         // A panicking middleware refuses its client; a panicking connection handler
         // disconnects it.
         let mut guarded = ws_connect_raw(addr).await;
-        guarded
-            .send(WsMessage::text("40/guarded,"))
-            .await
-            .unwrap();
+        guarded.send(WsMessage::text("40/guarded,")).await.unwrap();
         assert_eq!(
             next_text(&mut guarded).await,
             r#"44/guarded,{"message":"Internal server error"}"#
@@ -527,7 +536,10 @@ async fn an_oversized_post_is_answered_413_not_reset() {
         for chunked in [false, true] {
             let sid = polling_connect(addr).await;
             let status = oversized_post(addr, &sid, 2_000_000, chunked).await;
-            assert!(status.starts_with("HTTP/1.1 413"), "chunked {chunked}: {status}");
+            assert!(
+                status.starts_with("HTTP/1.1 413"),
+                "chunked {chunked}: {status}"
+            );
             // The session is gone, as the reference server does.
             let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
             assert_eq!(http(addr, "GET", &q, b"").await.0, 400);

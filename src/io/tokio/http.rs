@@ -120,6 +120,31 @@ where
     }
 }
 
+/// The same service for tower stacks: axum's `Router::route_service`, tower layers. Always
+/// ready; back-pressure happens per connection, inside.
+impl<D, B> tower_service::Service<Request<B>> for IoService<D>
+where
+    D: Send + Sync + Clone + Default + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        hyper::service::Service::call(&*self, req)
+    }
+}
+
 impl<D: Send + Sync + Clone + Default + 'static> hyper::service::Service<Request<Incoming>>
     for WithFallback<D>
 {
@@ -129,7 +154,7 @@ impl<D: Send + Sync + Clone + Default + 'static> hyper::service::Service<Request
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         if self.io.handles(&req) {
-            return self.io.call(req);
+            return hyper::service::Service::call(&self.io, req);
         }
         let fallback = self.fallback.clone();
         Box::pin(async move { Ok(fallback(req).await) })
