@@ -265,6 +265,104 @@ async fn a_full_socket_queue_stops_reading_the_websocket_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reads_exactly_its_bound_of_events_ahead() {
+    timeout(LIMIT, async {
+        const BOUND: usize = 4;
+        let (io, gate, started, handled) = gated_server(BOUND);
+        let addr = serve(&io).await;
+        let mut ws = ws_connect(addr, "/").await;
+        for i in 0..20 {
+            ws.send(WsMessage::text(format!(r#"42["n",{i}]"#)))
+                .await
+                .unwrap();
+        }
+        wait_for("the first handler", || !started.lock().unwrap().is_empty()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Everything read so far is queued for the socket ahead of its disconnection; what
+        // the server reads after it is for a namespace the client has left, and not handled.
+        let left = io
+            .query(|ctx| {
+                let sockets: Vec<_> = ctx
+                    .server
+                    .namespace("/")
+                    .map_or(Vec::new(), |n| ctx.server.to_namespace(n).sockets());
+                for s in &sockets {
+                    let _ = ctx.server.disconnect(*s);
+                }
+                sockets.len()
+            })
+            .await;
+        assert_eq!(left, Some(1));
+        gate.add_permits(100);
+        assert_eq!(next_text(&mut ws).await, "41");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            *handled.lock().unwrap(),
+            (0..BOUND as u64).collect::<Vec<_>>()
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_is_sent_even_when_the_call_queue_is_full() {
+    timeout(LIMIT, async {
+        let io: SocketIo = SocketIo::new(
+            Config::default(),
+            Options {
+                call_queue: 8,
+                ..Options::default()
+            },
+        );
+        let refused = Arc::new(AtomicUsize::new(0));
+        let r = refused.clone();
+        io.ns("/").on("fill", move |socket, msg| {
+            let r = r.clone();
+            async move {
+                // Hold the driver inside a call, so nothing drains while the queue is filled.
+                let (started_tx, started_rx) = std::sync::mpsc::channel();
+                socket
+                    .io()
+                    .call(move |_| {
+                        let _ = started_tx.send(());
+                        std::thread::sleep(Duration::from_millis(300));
+                    })
+                    .unwrap();
+                tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+                    .await
+                    .unwrap();
+                let mut queued = 0;
+                while socket.emit("filler", &(queued,)).is_ok() {
+                    queued += 1;
+                }
+                r.store(queued + 1, Ordering::SeqCst);
+                msg.ack(&("acked",));
+            }
+        });
+        let addr = serve(&io).await;
+        let mut ws = ws_connect(addr, "/").await;
+        ws.send(WsMessage::text(r#"421["fill"]"#)).await.unwrap();
+        let mut fillers = 0;
+        loop {
+            let t = next_text(&mut ws).await;
+            if t == r#"431["acked"]"# {
+                break;
+            }
+            assert_eq!(t, format!(r#"42["filler",{fillers}]"#));
+            fillers += 1;
+        }
+        // The queue took some emits, refused the next, and still carried the ack.
+        let queued = refused.load(Ordering::SeqCst) - 1;
+        assert_eq!(fillers, queued);
+        assert!(queued < 8, "{queued}");
+        assert_eq!(io.refused_calls(), 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_from_the_client_pass_while_its_credit_is_used_up() {
     timeout(LIMIT, async {
         // One unit of credit, held by the running `ask` handler while it waits for the

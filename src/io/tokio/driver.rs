@@ -620,7 +620,10 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 }
             }
             Event::ConnectionClosed { conn, .. } => {
-                self.credits.remove(&conn);
+                // Closed, it ends the waits on it: a reader, a POST holding its answer back.
+                if let Some(credit) = self.credits.remove(&conn) {
+                    credit.close();
+                }
             }
             _ => {}
         }

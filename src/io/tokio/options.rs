@@ -28,12 +28,14 @@ pub struct Options {
     /// Events received from one connection and not yet handled (queued for, or running in, its
     /// sockets' handlers). When a connection has this many, the adapter stops reading its
     /// WebSocket (TCP pushes back on the client) and holds its long-polling POST until
-    /// there is room again. Default 128; at least 1.
+    /// there is room again. Frames that carry no event (heartbeats, acks, connects) are read
+    /// regardless, but TCP keeps order: a frame behind a stalled event waits with it. Default
+    /// 128; at least 1.
     pub socket_queue: usize,
     /// How much of an oversized long-polling POST body (larger than
     /// [`Limits::max_payload`](crate::Limits)) is read and thrown away so the client gets its
-    /// `413` instead of a connection reset. Past this, the connection is closed. The whole
-    /// body is never held: the read is a discard. Default 8 MiB.
+    /// `413` instead of a connection reset. Past this, or after 10 s, the connection is
+    /// closed. The whole body is never held: the read is a discard. Default 8 MiB.
     pub discard_limit: usize,
 }
 
