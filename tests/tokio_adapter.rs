@@ -171,13 +171,14 @@ async fn broadcast_reaches_every_other_socket() {
 type Log = Arc<Mutex<Vec<u64>>>;
 
 fn gated_server(socket_queue: usize) -> (SocketIo, Arc<Semaphore>, Log, Log) {
-    let io: SocketIo = SocketIo::new(
-        Config::default(),
-        Options {
-            socket_queue,
-            ..Options::default()
-        },
-    );
+    gated_server_with(Options {
+        socket_queue,
+        ..Options::default()
+    })
+}
+
+fn gated_server_with(options: Options) -> (SocketIo, Arc<Semaphore>, Log, Log) {
+    let io: SocketIo = SocketIo::new(Config::default(), options);
     let gate = Arc::new(Semaphore::new(0));
     let started = Arc::new(Mutex::new(Vec::new()));
     let handled = Arc::new(Mutex::new(Vec::new()));
@@ -264,48 +265,69 @@ async fn a_full_socket_queue_stops_reading_the_websocket_and_loses_nothing() {
     .unwrap();
 }
 
+/// Floods 10 events of `frame_len` bytes at a gated handler, then disconnects the socket once
+/// the reader had time to take what its credit allows: the events handled are those it read.
+async fn events_read_ahead(options: Options, frame_len: usize) -> Vec<u64> {
+    let (io, gate, started, handled) = gated_server_with(options);
+    let addr = serve(&io).await;
+    let mut ws = ws_connect(addr, "/").await;
+    for i in 0..10u64 {
+        // `42["n",<i>,"<pad>"]`: 12 bytes around the padding.
+        let pad = "x".repeat(frame_len - 12);
+        ws.send(WsMessage::text(format!(r#"42["n",{i},"{pad}"]"#)))
+            .await
+            .unwrap();
+    }
+    wait_for("the first handler", || !started.lock().unwrap().is_empty()).await;
+    // Time for the reader to take what its credit allows (it cannot take more).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Everything read so far is queued for the socket ahead of its disconnection; what the
+    // server reads after it is for a namespace the client has left, and not handled.
+    let left = io
+        .query(|ctx| {
+            let sockets: Vec<_> = ctx
+                .server
+                .namespace("/")
+                .map_or(Vec::new(), |n| ctx.server.to_namespace(n).sockets());
+            for s in &sockets {
+                let _ = ctx.server.disconnect(*s);
+            }
+            sockets.len()
+        })
+        .await;
+    assert_eq!(left, Some(1));
+    gate.add_permits(100);
+    // (The client may not see its `41`: the core closes the connection on the first event for
+    // the namespace it left, with the rest of the flood unread, so TCP resets.)
+    wait_for("the queued events", || !handled.lock().unwrap().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = handled.lock().unwrap().clone();
+    got
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_reads_exactly_its_bound_of_events_ahead() {
     timeout(LIMIT, async {
-        const BOUND: usize = 4;
-        let (io, gate, started, handled) = gated_server(BOUND);
-        let addr = serve(&io).await;
-        let mut ws = ws_connect(addr, "/").await;
-        for i in 0..20u64 {
-            ws.send(WsMessage::text(format!(r#"42["n",{i}]"#)))
-                .await
-                .unwrap();
-        }
-        wait_for("the first handler", || !started.lock().unwrap().is_empty()).await;
-        // Time for the reader to take what its credit allows (it cannot take more).
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        // Everything read so far is queued for the socket ahead of its disconnection; what
-        // the server reads after it is for a namespace the client has left, and not handled.
-        let left = io
-            .query(|ctx| {
-                let sockets: Vec<_> = ctx
-                    .server
-                    .namespace("/")
-                    .map_or(Vec::new(), |n| ctx.server.to_namespace(n).sockets());
-                for s in &sockets {
-                    let _ = ctx.server.disconnect(*s);
-                }
-                sockets.len()
-            })
-            .await;
-        assert_eq!(left, Some(1));
-        gate.add_permits(100);
-        // (The client may not see its `41`: the core closes the connection on the first event
-        // for the namespace it left, with the rest of the flood unread, so TCP resets.)
-        wait_for("the queued events", || {
-            handled.lock().unwrap().len() >= BOUND
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            *handled.lock().unwrap(),
-            (0..BOUND as u64).collect::<Vec<_>>()
-        );
+        let options = Options {
+            socket_queue: 4,
+            ..Options::default()
+        };
+        assert_eq!(events_read_ahead(options, 20).await, vec![0, 1, 2, 3]);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reads_exactly_its_bound_of_bytes_ahead() {
+    timeout(LIMIT, async {
+        // Room for 1,000 events but 3 x 16 KiB bytes: three are read, not four.
+        let options = Options {
+            socket_queue: 1000,
+            socket_queue_bytes: 3 * 16 * 1024,
+            ..Options::default()
+        };
+        assert_eq!(events_read_ahead(options, 16 * 1024).await, vec![0, 1, 2]);
     })
     .await
     .unwrap();

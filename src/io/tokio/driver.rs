@@ -5,6 +5,7 @@
 //! The driver knows nothing of the application API above it: what it needs from there (the
 //! middleware of a namespace, starting a socket's task) it asks through [`Hooks`].
 
+use super::credit::ConnCredit;
 use super::shared::{
     panic_message, AuthFn, CallError, Credit, Rejection, Replies, SocketEvent, SocketTx,
 };
@@ -22,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 /// A boxed application call run inside the driver.
 pub(crate) type CallFn<D> = Box<dyn FnOnce(&mut Ctx<D>) + Send>;
@@ -86,15 +87,22 @@ pub(crate) struct HttpReply {
     /// For a held GET: where its body will come from.
     pub(crate) poll: Option<oneshot::Receiver<Bytes>>,
     /// For an accepted WebSocket: the connection's input credit.
-    pub(crate) credit: Option<Arc<Semaphore>>,
+    pub(crate) credit: Option<Arc<ConnCredit>>,
 }
 
 /// The driver's answer to a POST body.
 pub(crate) struct PostReply {
     pub(crate) response: HttpResponse,
-    /// Events of this POST that found no credit: the answer waits until that many permits of
-    /// the connection's credit are free, so the client's next POST waits too.
-    pub(crate) owed: Option<(Arc<Semaphore>, u32)>,
+    /// Events of this POST that found no credit: the answer waits until they would fit, so
+    /// the client's next POST waits too.
+    pub(crate) owed: Option<Owed>,
+}
+
+/// Events queued past their connection's credit.
+pub(crate) struct Owed {
+    pub(crate) credit: Arc<ConnCredit>,
+    pub(crate) events: u32,
+    pub(crate) bytes: usize,
 }
 
 /// The ways into the driver: the network lane (awaited: back-pressure) and the application
@@ -237,11 +245,11 @@ pub struct Ctx<D> {
     pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
     sockets: HashMap<SocketHandle, SocketTx>,
     /// Each connection's input credit, created on first need.
-    credits: HashMap<ConnectionHandle, Arc<Semaphore>>,
+    credits: HashMap<ConnectionHandle, Arc<ConnCredit>>,
     /// The credit the WebSocket frame being handled came with.
-    current: Option<OwnedSemaphorePermit>,
+    current: Credit,
     /// Events of the POST being handled that found no credit.
-    owed: Option<(Arc<Semaphore>, u32)>,
+    owed: Option<Owed>,
 }
 
 impl<D> Ctx<D> {
@@ -421,30 +429,35 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
     }
 
     /// The input credit of a connection.
-    fn credit(&mut self, conn: ConnectionHandle) -> Arc<Semaphore> {
-        let n = self.options.socket_queue;
+    fn credit(&mut self, conn: ConnectionHandle) -> Arc<ConnCredit> {
+        let (events, bytes) = (self.options.socket_queue, self.options.socket_queue_bytes);
         self.credits
             .entry(conn)
-            .or_insert_with(|| Arc::new(Semaphore::new(n)))
+            .or_insert_with(|| ConnCredit::new(events, bytes))
             .clone()
     }
 
     /// The credit for an event of `socket`: the frame's own, else one taken from its
     /// connection now; failing that, none, and the POST being handled owes one.
-    fn credit_for(&mut self, socket: SocketHandle) -> Credit {
+    fn credit_for(&mut self, socket: SocketHandle, event: &crate::packet::Event) -> Credit {
         if let Some(p) = self.current.take() {
             return Some(p);
         }
         let conn = self.server.socket_connection(socket)?;
-        let sem = self.credit(conn);
-        match sem.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                let owed = self.owed.get_or_insert((sem, 0));
-                owed.1 = owed.1.saturating_add(1);
-                None
-            }
+        let credit = self.credit(conn);
+        let data = event.data();
+        let len = data.json().len() + data.attachments().iter().map(|a| a.len()).sum::<usize>();
+        let permit = credit.try_acquire(len);
+        if permit.is_none() {
+            let owed = self.owed.get_or_insert(Owed {
+                credit,
+                events: 0,
+                bytes: 0,
+            });
+            owed.events = owed.events.saturating_add(1);
+            owed.bytes = owed.bytes.saturating_add(len);
         }
+        permit
     }
 
     fn writer(&mut self, conn: ConnectionHandle) -> Option<&mut Writer> {
@@ -578,7 +591,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 self.sockets.insert(socket, tx);
             }
             Event::Message { socket, event, ack } => {
-                let credit = self.credit_for(socket);
+                let credit = self.credit_for(socket, &event);
                 let delivered = self.sockets.get(&socket).is_some_and(|tx| {
                     tx.send(Box::new(SocketEvent::Message { event, ack, credit }))
                         .is_ok()

@@ -376,11 +376,10 @@ where
             let Ok(PostReply { response, owed }) = rx.await else {
                 return status(StatusCode::SERVICE_UNAVAILABLE);
             };
-            if let Some((credit, n)) = owed {
+            if let Some(owed) = owed {
                 // Events past the connection's credit were queued anyway (nothing is dropped);
-                // answering only once that many are handled keeps the client's next POST back.
-                let n = n.min(io.options.socket_queue as u32);
-                let _ = credit.acquire_many_owned(n).await;
+                // answering only once there is room for them keeps the client's next POST back.
+                owed.credit.wait_room(owed.events, owed.bytes).await;
             }
             respond(&io, response)
         }

@@ -12,8 +12,9 @@
 //! ## Bounds and back-pressure
 //!
 //! Every queue has a bound from [`Options`]. Network input waits for room in the driver's
-//! input queue. Each connection has a credit of [`Options::socket_queue`] events: an event
-//! holds one from the moment it is read until its handler has finished, and a connection
+//! input queue. Each connection has a credit of [`Options::socket_queue`] events and
+//! [`Options::socket_queue_bytes`] bytes: an event holds its part from the moment it is read
+//! until its handler has finished, and a connection
 //! without credit is not read (WebSocket) or not answered (long-polling POST), so TCP and the
 //! polling cycle push back on the client instead of the server buffering. Synchronous
 //! application calls never wait: when the call queue is full they are refused
@@ -42,10 +43,11 @@
 //! # }
 //! ```
 
-// Layers, each knowing only those below it: `options` and `shared` (plain types), `driver`
+// Layers, each knowing only those below it: `options`, `credit`, `shared` (plain types), `driver`
 // (the core's owner), `ws` and `http` (connections, talking to the driver), `api` (the
 // application's handle, which lends the driver its `Hooks`).
 mod api;
+mod credit;
 mod driver;
 mod http;
 mod options;

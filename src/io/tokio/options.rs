@@ -32,6 +32,10 @@ pub struct Options {
     /// regardless, but TCP keeps order: a frame behind a stalled event waits with it. Default
     /// 128; at least 1.
     pub socket_queue: usize,
+    /// Bytes of those events (as received, attachments included) a connection may have
+    /// unhandled, the other half of its credit. One message larger than this waits until the
+    /// whole of it is free. Default 1 MiB; at least 1, at most `u32::MAX`.
+    pub socket_queue_bytes: usize,
     /// How much of an oversized long-polling POST body (larger than
     /// [`Limits::max_payload`](crate::Limits)) is read and thrown away so the client gets its
     /// `413` instead of a connection reset. Past this, or after 10 s, the connection is
@@ -48,6 +52,7 @@ impl Default for Options {
             input_queue: 1024,
             call_queue: 65_536,
             socket_queue: 128,
+            socket_queue_bytes: 1 << 20,
             discard_limit: 8 << 20,
         }
     }
@@ -87,6 +92,12 @@ impl Options {
             ("input_queue", self.input_queue, 1, channel_max),
             ("call_queue", self.call_queue, 1, channel_max),
             ("socket_queue", self.socket_queue, 1, permits_max),
+            (
+                "socket_queue_bytes",
+                self.socket_queue_bytes,
+                1,
+                permits_max,
+            ),
         ];
         for (name, value, min, max) in bounds {
             if !(min..=max).contains(&value) {

@@ -2,12 +2,13 @@
 //! the middleware's signature, reply shapes and errors. It depends on neither, so the driver
 //! never needs to know the application API above it.
 
+use super::credit::CreditPermit;
 use crate::packet::{self, Payload};
 use crate::{DisconnectReason, SocketHandle};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -19,10 +20,10 @@ pub type Replies = (Vec<(SocketHandle, Payload)>, usize, bool);
 pub(crate) type AuthFn<D> =
     Arc<dyn Fn(Option<String>) -> BoxFuture<Result<D, Rejection>> + Send + Sync>;
 
-/// One unit of a connection's input credit ([`Options::socket_queue`](super::Options)): held
-/// by an event from the moment it is read until its handler has finished. `None` for an event
-/// that arrived past the credit (a long-polling POST holds its answer back for those).
-pub(crate) type Credit = Option<OwnedSemaphorePermit>;
+/// An event's part of its connection's input credit: held from the moment it is read until its
+/// handler has finished. `None` for an event that arrived past the credit (a long-polling POST
+/// holds its answer back for those).
+pub(crate) type Credit = Option<CreditPermit>;
 
 /// What the driver tells a socket's task.
 pub(crate) enum SocketEvent {
@@ -36,8 +37,9 @@ pub(crate) enum SocketEvent {
 }
 
 /// A socket task's queue. Unbounded as a channel, bounded by credit: every message in it holds
-/// a permit of its connection's [`Options::socket_queue`](super::Options), except at most one
-/// long-polling POST's worth, whose answer waits until they fit. Events are boxed: the
+/// its part of its connection's credit ([`Options::socket_queue`](super::Options), and
+/// `socket_queue_bytes`), except at most one long-polling POST's worth, whose answer waits
+/// until they fit. Events are boxed: the
 /// channel's first block holds 32 slots, paid per socket whether or not anything is queued.
 pub(crate) type SocketTx = mpsc::UnboundedSender<Box<SocketEvent>>;
 

@@ -1,12 +1,13 @@
 //! One WebSocket: a reader feeding the driver, a writer draining the connection's queue.
 
+use super::credit::ConnCredit;
 use super::driver::{Cmd, Link};
 use crate::engine::Frame as EioFrame;
 use crate::{ConnectionHandle, Str};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -43,7 +44,7 @@ fn needs_credit(f: &EioFrame) -> bool {
 pub(crate) struct WsParams {
     pub(crate) max_payload: usize,
     pub(crate) queue: usize,
-    pub(crate) credit: Arc<Semaphore>,
+    pub(crate) credit: Arc<ConnCredit>,
 }
 
 pub(crate) async fn run<D, S>(link: Link<D>, conn: ConnectionHandle, stream: S, p: WsParams)
@@ -105,9 +106,13 @@ where
         // No credit, no further read: the socket's handlers are behind, and the client's
         // writes back up into TCP.
         let credit = if needs_credit(&frame) {
-            match credit.clone().acquire_owned().await {
-                Ok(p) => Some(p),
-                Err(_) => break,
+            let len = match &frame {
+                EioFrame::Text(s) => s.len(),
+                EioFrame::Binary(b) => b.len(),
+            };
+            match credit.acquire(len).await {
+                Some(p) => Some(p),
+                None => break,
             }
         } else {
             None
