@@ -368,51 +368,93 @@ fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
     socket: Socket<D>,
     handlers: Handlers<D>,
 ) -> SocketTx {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
-    tokio::spawn(async move {
+    let (tx, rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
+    tokio::spawn(socket_task(socket, handlers, rx));
+    tx
+}
+
+/// A socket's task: its handlers, one event at a time. Its size is resident per socket, so
+/// what only some events need (an ack's reserved slot, a panic's disconnection) is boxed.
+///
+/// Not an `async fn`: its arguments would be stored twice in the future (as arguments and as
+/// locals), resident per socket.
+#[allow(clippy::manual_async_fn)]
+fn socket_task<D: Send + Sync + Clone + Default + 'static>(
+    socket: Socket<D>,
+    handlers: Handlers<D>,
+    mut rx: mpsc::UnboundedReceiver<Box<SocketEvent>>,
+) -> impl Future<Output = ()> + Send {
+    async move {
         // After a handler panicked, the socket is being disconnected: its remaining events are
         // released unhandled, its disconnect handler still runs.
         let mut healthy = match &handlers.connection {
-            Some(f) => guarded(&socket, "connection handler", || f(socket.clone())).await,
+            Some(f) => {
+                let s = socket.clone();
+                Box::pin(guarded(&socket, "connection handler", start(|| f(s)))).await
+            }
             None => true,
         };
         while let Some(e) = rx.recv().await {
+            // The event stays boxed across the awaits: only what a handler is given moves out.
+            let handler = match &*e {
+                SocketEvent::Message { event, .. } if healthy => {
+                    handlers.events.get(event.name()).cloned()
+                }
+                _ => None,
+            };
+            let wants_ack = matches!(&*e, SocketEvent::Message { ack: Some(_), .. });
+            let slot = match (&handler, wants_ack) {
+                (Some(_), true) => Box::pin(socket.io.link.reserve()).await,
+                _ => None,
+            };
             match *e {
                 SocketEvent::Message { event, ack, credit } => {
-                    let f = handlers.events.get(event.name()).filter(|_| healthy);
-                    if let Some(f) = f {
-                        let ack = match ack {
-                            Some(id) => Some(Ack::new(&socket, id).await),
-                            None => None,
-                        };
-                        let msg = Message { event, ack };
+                    if let Some(f) = handler {
+                        let ack = ack.map(|id| Ack {
+                            socket: socket.clone(),
+                            id,
+                            slot: Mutex::new(slot),
+                        });
                         let s = socket.clone();
-                        healthy = guarded(&socket, "event handler", || f(s, msg)).await;
+                        let run = start(|| f(s, Message { event, ack }));
+                        // Boxed: the guard's state would otherwise be resident in every idle socket.
+                        healthy = Box::pin(guarded(&socket, "event handler", run)).await;
                     }
                     drop(credit);
                 }
                 SocketEvent::Disconnected(reason) => {
                     if let Some(f) = &handlers.disconnect {
-                        guarded(&socket, "disconnect handler", || f(socket.clone(), reason)).await;
+                        let run = start(|| f(socket.clone(), reason));
+                        Box::pin(guarded(&socket, "disconnect handler", run)).await;
                     }
                     break;
                 }
             }
         }
-    });
-    tx
+    }
+}
+
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Calls a handler for its future, containing a panic of the call itself (a closure may
+/// panic before it returns its future). Done before the await, so the task keeps only the
+/// future, not the handler's arguments.
+fn start(call: impl FnOnce() -> BoxFuture<()>) -> Result<BoxFuture<()>, Panic> {
+    std::panic::catch_unwind(AssertUnwindSafe(call))
 }
 
 /// Runs one handler, containing a panic: it is logged, and the socket disconnected. Returns
-/// whether the handler finished normally. The handler is called inside the guard too: a
-/// closure may panic before it returns its future.
+/// whether the handler finished normally.
 async fn guarded<D: Send + Sync + Clone + Default + 'static>(
     socket: &Socket<D>,
     what: &'static str,
-    handler: impl FnOnce() -> BoxFuture<()> + Send,
+    handler: Result<BoxFuture<()>, Panic>,
 ) -> bool {
-    let run = async move { handler().await };
-    let Err(p) = AssertUnwindSafe(run).catch_unwind().await else {
+    let outcome = match handler {
+        Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
+        Err(p) => Err(p),
+    };
+    let Err(p) = outcome else {
         return true;
     };
     tracing::error!(
@@ -422,11 +464,11 @@ async fn guarded<D: Send + Sync + Clone + Default + 'static>(
         "{what} panicked: disconnecting the socket"
     );
     let s = socket.handle;
-    let _ = socket
+    let disconnect = socket
         .io
         .link
-        .call(Box::new(move |ctx| drop(ctx.server.disconnect(s))))
-        .await;
+        .call(Box::new(move |ctx| drop(ctx.server.disconnect(s))));
+    let _ = Box::pin(disconnect).await;
     false
 }
 
@@ -654,15 +696,6 @@ pub struct Ack<D> {
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
-    /// Waits for a slot in the call queue, then builds the ack.
-    async fn new(socket: &Socket<D>, id: u64) -> Self {
-        Ack {
-            socket: socket.clone(),
-            id,
-            slot: Mutex::new(socket.io.link.reserve().await),
-        }
-    }
-
     /// Sends the answer. The first answer uses the reserved slot; a second one (the client
     /// ignores it) is refused like [`Socket::join`] when the queue is full.
     pub fn send<T: Serialize + ?Sized>(&self, args: &T) {
