@@ -4,20 +4,29 @@
 //! it is read until its handler has finished.
 
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
-/// The credit of one connection.
+/// The credit of one connection: one allocation per connection, permits given back by hand.
 pub(crate) struct ConnCredit {
-    events: Arc<Semaphore>,
-    bytes: Arc<Semaphore>,
+    events: Semaphore,
+    bytes: Semaphore,
     max_events: u32,
     max_bytes: u32,
 }
 
 /// The part of its connection's credit one event holds; dropping it gives it back.
 pub(crate) struct CreditPermit {
-    _events: OwnedSemaphorePermit,
-    _bytes: Option<OwnedSemaphorePermit>,
+    credit: Arc<ConnCredit>,
+    bytes: u32,
+}
+
+impl Drop for CreditPermit {
+    fn drop(&mut self) {
+        self.credit.events.add_permits(1);
+        if self.bytes > 0 {
+            self.credit.bytes.add_permits(self.bytes as usize);
+        }
+    }
 }
 
 impl ConnCredit {
@@ -27,8 +36,8 @@ impl ConnCredit {
         let max_events = u32::try_from(events).unwrap_or(u32::MAX).max(1);
         let max_bytes = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
         Arc::new(ConnCredit {
-            events: Arc::new(Semaphore::new(max_events as usize)),
-            bytes: Arc::new(Semaphore::new(max_bytes as usize)),
+            events: Semaphore::new(max_events as usize),
+            bytes: Semaphore::new(max_bytes as usize),
             max_events,
             max_bytes,
         })
@@ -41,29 +50,34 @@ impl ConnCredit {
     }
 
     /// Waits for credit for one event of `len` bytes. `None` once the connection is closed.
-    pub(crate) async fn acquire(&self, len: usize) -> Option<CreditPermit> {
-        let events = self.events.clone().acquire_owned().await.ok()?;
-        let bytes = match self.cost(len) {
-            0 => None,
-            n => Some(self.bytes.clone().acquire_many_owned(n).await.ok()?),
+    pub(crate) async fn acquire(self: &Arc<Self>, len: usize) -> Option<CreditPermit> {
+        self.events.acquire().await.ok()?.forget();
+        // From here the event permit is ours: the guard gives it back if the bytes never come.
+        let mut permit = CreditPermit {
+            credit: self.clone(),
+            bytes: 0,
         };
-        Some(CreditPermit {
-            _events: events,
-            _bytes: bytes,
-        })
+        let n = self.cost(len);
+        if n > 0 {
+            self.bytes.acquire_many(n).await.ok()?.forget();
+            permit.bytes = n;
+        }
+        Some(permit)
     }
 
     /// Credit for one event of `len` bytes if there is some now.
-    pub(crate) fn try_acquire(&self, len: usize) -> Option<CreditPermit> {
-        let events = self.events.clone().try_acquire_owned().ok()?;
-        let bytes = match self.cost(len) {
-            0 => None,
-            n => Some(self.bytes.clone().try_acquire_many_owned(n).ok()?),
+    pub(crate) fn try_acquire(self: &Arc<Self>, len: usize) -> Option<CreditPermit> {
+        self.events.try_acquire().ok()?.forget();
+        let mut permit = CreditPermit {
+            credit: self.clone(),
+            bytes: 0,
         };
-        Some(CreditPermit {
-            _events: events,
-            _bytes: bytes,
-        })
+        let n = self.cost(len);
+        if n > 0 {
+            self.bytes.try_acquire_many(n).ok()?.forget();
+            permit.bytes = n;
+        }
+        Some(permit)
     }
 
     /// Waits until `events` events of `bytes` bytes in all would fit (each capped at the

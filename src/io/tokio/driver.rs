@@ -147,9 +147,21 @@ pub(crate) fn link<D>(options: &Options) -> (Link<D>, Lanes<D>) {
 }
 
 impl<D: 'static> Link<D> {
-    /// Network input: waits while the driver is behind.
-    pub(crate) async fn input(&self, cmd: Cmd<D>) {
-        let _ = self.net.send(cmd).await;
+    /// Network input: waits while the driver is behind. Queued at once when there is room;
+    /// only a wait allocates, so a connection's resident task stays small.
+    pub(crate) fn input(&self, cmd: Cmd<D>) -> impl std::future::Future<Output = ()> + Send + '_
+    where
+        D: Send,
+    {
+        let wait = match self.net.try_send(cmd) {
+            Err(mpsc::error::TrySendError::Full(cmd)) => Some(Box::pin(self.net.send(cmd))),
+            _ => None,
+        };
+        async move {
+            if let Some(wait) = wait {
+                let _ = wait.await;
+            }
+        }
     }
 
     /// Network input from where nothing can wait (a `Drop`): queued now if there is room, else

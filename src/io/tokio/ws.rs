@@ -110,7 +110,12 @@ where
                 EioFrame::Text(s) => s.len(),
                 EioFrame::Binary(b) => b.len(),
             };
-            match credit.acquire(len).await {
+            // Boxed only when it has to wait, for the same reason as `Link::input`.
+            let permit = match credit.try_acquire(len) {
+                Some(p) => Some(p),
+                None => Box::pin(credit.acquire(len)).await,
+            };
+            match permit {
                 Some(p) => Some(p),
                 None => break,
             }
