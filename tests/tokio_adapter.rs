@@ -740,3 +740,37 @@ async fn a_panicking_namespace_filter_or_disconnect_handler_is_contained() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slot_queues_slow_the_input_and_lose_nothing() {
+    timeout(LIMIT, async {
+        // Every bound at its smallest: readers wait for the driver, nothing is dropped.
+        let io = echo_server(Options {
+            input_queue: 1,
+            call_queue: 1,
+            socket_queue: 1,
+            socket_queue_bytes: 1,
+            ..Options::default()
+        });
+        let addr = serve(&io).await;
+        let mut clients = Vec::new();
+        for c in 0..20u64 {
+            clients.push(tokio::spawn(async move {
+                let mut ws = ws_connect(addr, "/").await;
+                for i in 0..50u64 {
+                    let msg = format!(r#"42{i}["echo",{c},{i}]"#);
+                    ws.send(WsMessage::text(msg)).await.unwrap();
+                }
+                for i in 0..50u64 {
+                    assert_eq!(next_text(&mut ws).await, format!("43{i}[{c},{i}]"));
+                }
+            }));
+        }
+        for c in clients {
+            c.await.unwrap();
+        }
+        assert_eq!(io.refused_calls(), 0);
+    })
+    .await
+    .unwrap();
+}

@@ -30,7 +30,7 @@ type Fallback = Arc<
 /// A hyper service for the Engine.IO path (requests elsewhere get 404). It takes any request
 /// body type, so it mounts as it is in an existing hyper or axum application
 /// (`Router::route_service("/socket.io/", io.service())`), or serves alone with
-/// [`SocketIo::serve`]. [`with_fallback`](Self::with_fallback) puts another handler behind it.
+/// [`SocketIo::serve`](super::SocketIo::serve). [`with_fallback`](Self::with_fallback) puts another handler behind it.
 pub struct IoService<D> {
     link: Link<D>,
     options: Arc<Options>,
