@@ -1,32 +1,39 @@
-//! The async application API: namespaces and their handlers, sockets, acks and broadcasts.
+//! The async application API: the server handle, namespaces and their handlers, sockets,
+//! acks and broadcasts. It sits on the driver ([`super::driver`]) and gives it, through
+//! [`SocketHooks`], what the driver needs from up here.
 
-use super::driver::BroadcastReplies;
-use super::{lock, SocketIo};
+use super::driver::{self, CallFn, Cmd, Ctx, Link, SocketHooks};
+use super::http::{self, IoService};
+use super::shared::{
+    lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent, SocketTx,
+};
+use super::{Options, OptionsError};
 use crate::packet::{self, Encoded, Payload};
-use crate::{AckError, DisconnectReason, Error, SocketHandle, Str};
+use crate::{AckError, Config, DisconnectReason, Server, SocketHandle, Str};
+use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type AuthFn<D> = Arc<dyn Fn(Option<String>) -> BoxFuture<Result<D, Rejection>> + Send + Sync>;
 type SocketFn<D> = Arc<dyn Fn(Socket<D>) -> BoxFuture<()> + Send + Sync>;
 type EventFn<D> = Arc<dyn Fn(Socket<D>, Message<D>) -> BoxFuture<()> + Send + Sync>;
 type DisconnectFn<D> = Arc<dyn Fn(Socket<D>, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+type DynamicFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The handlers of one namespace.
-pub(crate) struct Handlers<D> {
-    pub(crate) auth: Option<AuthFn<D>>,
+struct Handlers<D: Send + Sync + Clone + Default + 'static> {
+    auth: Option<AuthFn<D>>,
     connection: Option<SocketFn<D>>,
-    events: std::collections::HashMap<String, EventFn<D>>,
+    events: HashMap<String, EventFn<D>>,
     disconnect: Option<DisconnectFn<D>>,
 }
 
-impl<D> Clone for Handlers<D> {
+impl<D: Send + Sync + Clone + Default + 'static> Clone for Handlers<D> {
     fn clone(&self) -> Self {
         Handlers {
             auth: self.auth.clone(),
@@ -37,59 +44,253 @@ impl<D> Clone for Handlers<D> {
     }
 }
 
-impl<D> Default for Handlers<D> {
+impl<D: Send + Sync + Clone + Default + 'static> Default for Handlers<D> {
     fn default() -> Self {
         Handlers {
             auth: None,
             connection: None,
-            events: Default::default(),
+            events: HashMap::new(),
             disconnect: None,
         }
     }
 }
 
-/// Why a connection to a namespace is refused: the client's `connect_error` gets
-/// `message` as its message and `data` as its data.
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    /// The message (`err.message` on the client).
-    pub message: String,
-    /// Extra data (`err.data` on the client).
-    pub data: Option<serde_json::Value>,
+/// Handlers registered per namespace, and the dynamic-namespace rule.
+struct Registry<D: Send + Sync + Clone + Default + 'static> {
+    nsps: HashMap<String, Handlers<D>>,
+    dynamic: Option<(String, DynamicFilter)>,
 }
 
-impl Rejection {
-    /// A refusal with a message and no data.
-    pub fn new(message: impl Into<String>) -> Self {
-        Rejection {
-            message: message.into(),
-            data: None,
+impl<D: Send + Sync + Clone + Default + 'static> Default for Registry<D> {
+    fn default() -> Self {
+        Registry {
+            nsps: HashMap::new(),
+            dynamic: None,
+        }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Registry<D> {
+    fn handlers(&self, nsp: &str) -> Handlers<D> {
+        if let Some(h) = self.nsps.get(nsp) {
+            return h.clone();
+        }
+        match &self.dynamic {
+            Some((template, _)) => self.nsps.get(template).cloned().unwrap_or_default(),
+            None => Handlers::default(),
+        }
+    }
+}
+
+/// What every clone of a [`SocketIo`] shares.
+struct Shared<D: Send + Sync + Clone + Default + 'static> {
+    registry: Mutex<Registry<D>>,
+    options: Arc<Options>,
+    max_payload: usize,
+}
+
+/// What the driver asks of this layer ([`SocketHooks`]), answered from the registry.
+struct Upper<D: Send + Sync + Clone + Default + 'static>(Arc<Shared<D>>);
+
+impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
+    fn auth(&self, nsp: &str) -> Option<AuthFn<D>> {
+        lock(&self.0.registry).handlers(nsp).auth
+    }
+
+    fn connected(
+        &self,
+        link: &Link<Server<D>>,
+        socket: SocketHandle,
+        sid: Str,
+        nsp: String,
+        data: Option<D>,
+    ) -> SocketTx {
+        let handlers = lock(&self.0.registry).handlers(&nsp);
+        let socket = Socket {
+            io: SocketIo {
+                link: link.clone(),
+                shared: self.0.clone(),
+            },
+            handle: socket,
+            id: sid,
+            nsp: Arc::from(nsp),
+            last_data: Arc::new(Mutex::new(data)),
+        };
+        spawn_socket_task(socket, handlers)
+    }
+}
+
+/// A Socket.IO server on tokio: register handlers with [`ns`](Self::ns), then [`serve`](Self::serve)
+/// a listener, or mount [`service`](Self::service) in an existing hyper or axum application.
+///
+/// `D` is the per-socket data the connection middleware returns ([`Namespace::auth`]).
+/// Cloning is cheap: every clone drives the same server.
+pub struct SocketIo<D: Send + Sync + Clone + Default + 'static = ()> {
+    link: Link<Server<D>>,
+    shared: Arc<Shared<D>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Clone for SocketIo<D> {
+    fn clone(&self) -> Self {
+        SocketIo {
+            link: self.link.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
+    /// Starts the driver task on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If `options` are invalid ([`Options::validate`]); [`try_new`](Self::try_new) returns
+    /// the error instead.
+    pub fn new(config: Config, options: Options) -> Self {
+        match Self::try_new(config, options) {
+            Ok(io) => io,
+            Err(e) => panic!("invalid roomcast::io::tokio::Options: {e}"),
         }
     }
 
-    /// Adds data to the refusal.
-    pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = Some(data);
-        self
+    /// Starts the driver task on the current tokio runtime, once `options` are validated.
+    pub fn try_new(config: Config, options: Options) -> Result<Self, OptionsError> {
+        config.validate()?;
+        options.validate()?;
+        let (link, lanes) = driver::link(&options);
+        let options = Arc::new(options);
+        let shared = Arc::new(Shared {
+            registry: Mutex::new(Registry::default()),
+            options: options.clone(),
+            max_payload: config.limits.max_payload,
+        });
+        let hooks: Arc<dyn SocketHooks<D>> = Arc::new(Upper(shared.clone()));
+        tokio::spawn(driver::run(config, options, lanes, link.clone(), hooks));
+        Ok(SocketIo { link, shared })
+    }
+
+    /// The handlers of a namespace (created on first use; `/` always exists).
+    pub fn ns(&self, name: &str) -> Namespace<D> {
+        Namespace::new(self.clone(), name)
+    }
+
+    /// Lets clients create namespaces on demand: a name `exists` accepts becomes a namespace
+    /// using the handlers registered under `template` (see [`ns`](Self::ns)). A panic in
+    /// `exists` counts as "no such namespace".
+    pub fn dynamic_namespaces(
+        &self,
+        template: &str,
+        exists: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) {
+        lock(&self.shared.registry).dynamic = Some((template.to_owned(), Arc::new(exists)));
+        let shared = self.shared.clone();
+        self.configure(Box::new(move |ctx| {
+            ctx.server.set_dynamic_namespaces(move |name| {
+                let f = lock(&shared.registry)
+                    .dynamic
+                    .as_ref()
+                    .map(|(_, f)| f.clone());
+                let Some(f) = f else { return false };
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(name))).unwrap_or_else(|p| {
+                    tracing::error!(
+                        panic = panic_message(&*p),
+                        "dynamic namespace filter panicked"
+                    );
+                    false
+                })
+            });
+        }));
+    }
+
+    /// A hyper service answering the Engine.IO path, to mount in an existing application.
+    pub fn service(&self) -> IoService<Server<D>> {
+        IoService::new(
+            self.link.clone(),
+            self.shared.options.clone(),
+            self.shared.max_payload,
+        )
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then closes every client
+    /// connection gracefully (each is told with an Engine.IO `close` packet).
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        http::serve(self.service(), listener, shutdown).await?;
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Closes every connection, telling each client the server is going away.
+    pub async fn shutdown(&self) {
+        self.link.shutdown().await;
+    }
+
+    /// A broadcast to a namespace: `io.to_ns("/").to("room").emit(...)`.
+    pub fn to_ns(&self, nsp: &str) -> BroadcastOp<D> {
+        BroadcastOp::new(self.clone(), nsp.to_owned(), None)
+    }
+
+    /// Runs `f` on the core inside the driver: direct access for anything the async API does
+    /// not cover. Never waits: when the driver's call queue ([`Options::call_queue`]) is full,
+    /// the call is refused with [`CallError::Full`]. A panic in `f` is logged and contained.
+    pub fn call(
+        &self,
+        f: impl FnOnce(&mut Ctx<Server<D>>) + Send + 'static,
+    ) -> Result<(), CallError> {
+        self.link.try_call(Box::new(f))
+    }
+
+    /// Like [`call`](Self::call), and returns `f`'s result; waits for room in the call queue
+    /// instead of refusing. `None` if the driver stopped, or `f` panicked.
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ctx<Server<D>>) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        self.link
+            .call(Box::new(move |ctx| {
+                let _ = tx.send(f(ctx));
+            }))
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// How many synchronous calls that return nothing (`join`, `leave`, `disconnect`,
+    /// `emit_encoded`) were refused because the call queue was full; each was also logged.
+    pub fn refused_calls(&self) -> u64 {
+        self.link.refused()
+    }
+
+    /// A configuration call (namespaces, filters): made a bounded number of times by the
+    /// application, so when the queue is full it waits in a task of its own rather than fail.
+    fn configure(&self, f: CallFn<Server<D>>) {
+        self.link.call_detached(f);
     }
 }
 
 /// Registers the handlers of one namespace. Handlers registered after a socket connected do
 /// not apply to that socket.
-pub struct Namespace<D> {
+pub struct Namespace<D: Send + Sync + Clone + Default + 'static> {
     io: SocketIo<D>,
     name: String,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
-    pub(crate) fn new(io: SocketIo<D>, name: &str) -> Self {
-        lock(&io.registry).nsps.entry(name.to_owned()).or_default();
+    fn new(io: SocketIo<D>, name: &str) -> Self {
+        lock(&io.shared.registry)
+            .nsps
+            .entry(name.to_owned())
+            .or_default();
         let n = name.to_owned();
-        io.call(move |ctx| {
+        io.configure(Box::new(move |ctx| {
             if let Err(e) = ctx.server.add_namespace(&n) {
                 tracing::warn!(%e, "namespace not added");
             }
-        });
+        }));
         Namespace {
             io,
             name: name.to_owned(),
@@ -97,7 +298,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     }
 
     fn edit(&self, f: impl FnOnce(&mut Handlers<D>)) -> &Self {
-        f(lock(&self.io.registry)
+        f(lock(&self.io.shared.registry)
             .nsps
             .entry(self.name.clone())
             .or_default());
@@ -106,7 +307,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
 
     /// The connection middleware: decides, from the client's auth payload (JSON text), whether
     /// it may join, and with which socket data. Without one, every client is accepted with
-    /// `D::default()`.
+    /// `D::default()`. If it panics, the client is refused with "Internal server error".
     pub fn auth<F, Fut>(&self, f: F) -> &Self
     where
         F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
@@ -115,7 +316,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         self.edit(|h| h.auth = Some(Arc::new(move |a| Box::pin(f(a)))))
     }
 
-    /// Runs when a socket has joined the namespace, before any of its events.
+    /// Runs when a socket has joined the namespace, before any of its events. If it panics,
+    /// the socket is disconnected.
     pub fn on_connection<F, Fut>(&self, f: F) -> &Self
     where
         F: Fn(Socket<D>) -> Fut + Send + Sync + 'static,
@@ -124,7 +326,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         self.edit(|h| h.connection = Some(Arc::new(move |s| Box::pin(f(s)))))
     }
 
-    /// Handles an event. A socket's events run one at a time, in the order they arrived.
+    /// Handles an event. A socket's events run one at a time, in the order they arrived. If
+    /// the handler panics, the socket is disconnected (its later events are not handled).
     pub fn on<F, Fut>(&self, event: &str, f: F) -> &Self
     where
         F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
@@ -146,70 +349,129 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     }
 }
 
-/// What the driver tells a socket's task.
-pub(crate) enum SocketEvent {
-    Message(packet::Event, Option<crate::AckRequest>),
-    Disconnected(DisconnectReason),
+/// Starts the task that runs a socket's handlers in order. Each event's credit is released
+/// once its handler has finished (or was found missing), which lets its connection be read
+/// again.
+fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
+    socket: Socket<D>,
+    handlers: Handlers<D>,
+) -> SocketTx {
+    let (tx, rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
+    tokio::spawn(socket_task(socket, handlers, rx));
+    tx
 }
 
-/// Starts the task that runs a socket's handlers in order.
-pub(crate) fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
-    io: SocketIo<D>,
-    handle: SocketHandle,
-    sid: Str,
-    nsp: String,
-    data: Option<D>,
+/// A socket's task: its handlers, one event at a time. Its size is resident per socket, so
+/// what only some events need (an ack's reserved slot, a panic's disconnection) is boxed.
+///
+/// Not an `async fn`: its arguments would be stored twice in the future (as arguments and as
+/// locals), resident per socket.
+#[allow(clippy::manual_async_fn)]
+fn socket_task<D: Send + Sync + Clone + Default + 'static>(
+    socket: Socket<D>,
     handlers: Handlers<D>,
-) -> mpsc::UnboundedSender<Box<SocketEvent>> {
-    // Boxed events: the channel's first block holds 32 slots, so a slot's size is paid 32
-    // times per socket whether or not anything is queued.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
-    let socket = Socket {
-        io,
-        handle,
-        id: sid,
-        nsp: Arc::from(nsp),
-        last_data: Arc::new(std::sync::Mutex::new(data)),
-    };
-    tokio::spawn(async move {
-        if let Some(f) = &handlers.connection {
-            f(socket.clone()).await;
-        }
+    mut rx: mpsc::UnboundedReceiver<Box<SocketEvent>>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // After a handler panicked, the socket is being disconnected: its remaining events are
+        // released unhandled, its disconnect handler still runs.
+        let mut healthy = match &handlers.connection {
+            Some(f) => {
+                let s = socket.clone();
+                Box::pin(guarded(&socket, "connection handler", start(|| f(s)))).await
+            }
+            None => true,
+        };
         while let Some(e) = rx.recv().await {
+            // The event stays boxed across the awaits: only what a handler is given moves out.
+            let handler = match &*e {
+                SocketEvent::Message { event, .. } if healthy => {
+                    handlers.events.get(event.name()).cloned()
+                }
+                _ => None,
+            };
+            let wants_ack = matches!(&*e, SocketEvent::Message { ack: Some(_), .. });
+            let slot = match (&handler, wants_ack) {
+                (Some(_), true) => Box::pin(socket.io.link.reserve()).await,
+                _ => None,
+            };
             match *e {
-                SocketEvent::Message(event, ack) => {
-                    if let Some(f) = handlers.events.get(event.name()) {
+                SocketEvent::Message { event, ack, credit } => {
+                    if let Some(f) = handler {
                         let ack = ack.map(|request| Ack {
                             socket: socket.clone(),
                             request,
+                            slot,
                         });
-                        f(socket.clone(), Message { event, ack }).await;
+                        let s = socket.clone();
+                        let run = start(|| f(s, Message { event, ack }));
+                        // Boxed: the guard's state would otherwise be resident in every idle socket.
+                        healthy = Box::pin(guarded(&socket, "event handler", run)).await;
                     }
+                    drop(credit);
                 }
                 SocketEvent::Disconnected(reason) => {
                     if let Some(f) = &handlers.disconnect {
-                        f(socket.clone(), reason).await;
+                        let run = start(|| f(socket.clone(), reason));
+                        Box::pin(guarded(&socket, "disconnect handler", run)).await;
                     }
                     break;
                 }
             }
         }
-    });
-    tx
+    }
+}
+
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Calls a handler for its future, containing a panic of the call itself (a closure may
+/// panic before it returns its future). Done before the await, so the task keeps only the
+/// future, not the handler's arguments.
+fn start(call: impl FnOnce() -> BoxFuture<()>) -> Result<BoxFuture<()>, Panic> {
+    std::panic::catch_unwind(AssertUnwindSafe(call))
+}
+
+/// Runs one handler, containing a panic: it is logged, and the socket disconnected. Returns
+/// whether the handler finished normally.
+async fn guarded<D: Send + Sync + Clone + Default + 'static>(
+    socket: &Socket<D>,
+    what: &'static str,
+    handler: Result<BoxFuture<()>, Panic>,
+) -> bool {
+    let outcome = match handler {
+        Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
+        Err(p) => Err(p),
+    };
+    let Err(p) = outcome else {
+        return true;
+    };
+    tracing::error!(
+        panic = panic_message(&*p),
+        socket = %socket.id,
+        nsp = %socket.nsp,
+        "{what} panicked: disconnecting the socket"
+    );
+    let s = socket.handle;
+    let disconnect = socket
+        .io
+        .link
+        .call(Box::new(move |ctx| drop(ctx.server.disconnect(s))));
+    let _ = Box::pin(disconnect).await;
+    false
 }
 
 /// A connected socket, as its handlers see it. Cheap to clone; every call goes to the driver.
-pub struct Socket<D> {
+pub struct Socket<D: Send + Sync + Clone + Default + 'static> {
     io: SocketIo<D>,
     handle: SocketHandle,
     id: Str,
     nsp: Arc<str>,
     /// The data last read from the core, still there for disconnect handlers once the socket
     /// (and its data in the core) is gone.
-    last_data: Arc<std::sync::Mutex<Option<D>>>,
+    last_data: Arc<Mutex<Option<D>>>,
 }
 
-impl<D> Clone for Socket<D> {
+impl<D: Send + Sync + Clone + Default + 'static> Clone for Socket<D> {
     fn clone(&self) -> Self {
         Socket {
             io: self.io.clone(),
@@ -221,7 +483,7 @@ impl<D> Clone for Socket<D> {
     }
 }
 
-impl<D> std::fmt::Debug for Socket<D> {
+impl<D: Send + Sync + Clone + Default + 'static> std::fmt::Debug for Socket<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Socket({} {})", self.nsp, self.id)
     }
@@ -251,25 +513,25 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
         &self.io
     }
 
-    /// Emits an event to this socket. Arguments as for [`Encoded::event`].
-    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), Error> {
-        let e = Encoded::event(&self.nsp, None, event, args)?;
+    /// Emits an event to this socket. Arguments as for [`Encoded::event`]. Never waits:
+    /// refused with [`CallError::Full`] when the driver's call queue is full.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), CallError> {
+        let e = Encoded::event(&self.nsp, None, event, args).map_err(crate::Error::from)?;
         let s = self.handle;
         self.io.call(move |ctx| {
             let _ = ctx.server.emit_encoded(s, &e);
-        });
-        Ok(())
+        })
     }
 
     /// Emits `event` with the arguments of a received event (binary included), without parsing
     /// them: `message-back` style echoes and relays.
-    pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), Error> {
-        let e = Encoded::event_with_args_of(&self.nsp, None, event, received)?;
+    pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), CallError> {
+        let e = Encoded::event_with_args_of(&self.nsp, None, event, received)
+            .map_err(crate::Error::from)?;
         let s = self.handle;
         self.io.call(move |ctx| {
             let _ = ctx.server.emit_encoded(s, &e);
-        });
-        Ok(())
+        })
     }
 
     /// Emits an event and waits for the client's answer, at most `timeout`.
@@ -281,30 +543,43 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     ) -> Result<Payload, AckError> {
         let (tx, rx) = oneshot::channel();
         let (s, event) = (self.handle, event.to_owned());
-        self.io.call(move |ctx| {
-            let now = ctx.now();
-            match ctx.server.emit_with_ack(now, s, &event, &args, timeout) {
-                Ok(h) => {
-                    ctx.acks.insert(h, tx);
+        let sent = self
+            .io
+            .link
+            .call(Box::new(move |ctx| {
+                let now = ctx.now();
+                match ctx.server.emit_with_ack(now, s, &event, &args, timeout) {
+                    Ok(h) => {
+                        ctx.acks.insert(h, tx);
+                    }
+                    Err(_) => {
+                        let _ = tx.send(Err(AckError::Disconnected));
+                    }
                 }
-                Err(_) => {
-                    let _ = tx.send(Err(AckError::Disconnected));
-                }
-            }
-        });
+            }))
+            .await;
+        if sent.is_err() {
+            return Err(AckError::Disconnected);
+        }
         rx.await.unwrap_or(Err(AckError::Disconnected))
     }
 
-    /// Joins a room.
+    /// Joins a room. Never waits; if the call queue is full, the refusal is logged and
+    /// counted ([`SocketIo::refused_calls`]).
     pub fn join(&self, room: impl Into<String>) {
         let (s, room) = (self.handle, room.into());
-        self.io.call(move |ctx| drop(ctx.server.join(s, &room)));
+        self.io
+            .link
+            .call_or_log("join", Box::new(move |ctx| drop(ctx.server.join(s, &room))));
     }
 
-    /// Leaves a room.
+    /// Leaves a room. Never waits; refusal as for [`join`](Self::join).
     pub fn leave(&self, room: impl Into<String>) {
         let (s, room) = (self.handle, room.into());
-        self.io.call(move |ctx| drop(ctx.server.leave(s, &room)));
+        self.io.link.call_or_log(
+            "leave",
+            Box::new(move |ctx| drop(ctx.server.leave(s, &room))),
+        );
     }
 
     /// The rooms of this socket (its own id first).
@@ -343,15 +618,19 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
         BroadcastOp::new(self.io.clone(), self.nsp.to_string(), Some(self.handle))
     }
 
-    /// Disconnects this socket from its namespace.
+    /// Disconnects this socket from its namespace. Never waits; refusal as for
+    /// [`join`](Self::join).
     pub fn disconnect(&self) {
         let s = self.handle;
-        self.io.call(move |ctx| drop(ctx.server.disconnect(s)));
+        self.io.link.call_or_log(
+            "disconnect",
+            Box::new(move |ctx| drop(ctx.server.disconnect(s))),
+        );
     }
 }
 
 /// An event a client sent, with the means to answer it if it asked for an answer.
-pub struct Message<D> {
+pub struct Message<D: Send + Sync + Clone + Default + 'static> {
     /// Its name and arguments.
     pub event: packet::Event,
     ack: Option<Ack<D>>,
@@ -397,11 +676,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
     }
 }
 
-/// The means to answer one event, once.
+/// The means to answer one event, once (sending it uses it up). It holds a slot of the driver's
+/// call queue, reserved before its handler ran, so the answer is never refused.
 #[must_use = "the client waits for this acknowledgement"]
-pub struct Ack<D> {
+pub struct Ack<D: Send + Sync + Clone + Default + 'static> {
     socket: Socket<D>,
     request: crate::AckRequest,
+    slot: Option<mpsc::OwnedPermit<Cmd<Server<D>>>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
@@ -415,14 +696,16 @@ impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
 
     fn send_encoded(self, e: Encoded) {
         let request = self.request;
-        self.socket
-            .io
-            .call(move |ctx| drop(ctx.server.ack_encoded(request, &e)));
+        let f: CallFn<Server<D>> = Box::new(move |ctx| drop(ctx.server.ack_encoded(request, &e)));
+        match self.slot {
+            Some(slot) => drop(slot.send(Cmd::Call(f))),
+            None => self.socket.io.link.call_or_log("ack", f),
+        }
     }
 }
 
 /// A broadcast under construction: `to`, `except`, `volatile`, then an action.
-pub struct BroadcastOp<D> {
+pub struct BroadcastOp<D: Send + Sync + Clone + Default + 'static> {
     io: SocketIo<D>,
     sel: Selection,
 }
@@ -499,27 +782,36 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     }
 
     /// Emits an event to the selection, encoded once, here, before it reaches the driver.
-    pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<(), Error> {
-        let e = Encoded::event(&self.sel.nsp, None, event, args)?;
-        self.emit_encoded(e);
-        Ok(())
+    /// Never waits: refused with [`CallError::Full`] when the call queue is full.
+    pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<(), CallError> {
+        let e = Encoded::event(&self.sel.nsp, None, event, args).map_err(crate::Error::from)?;
+        let link = self.io.link.clone();
+        link.try_call(self.emit_call(e))
     }
 
-    /// Sends an already encoded packet to the selection.
+    /// Sends an already encoded packet to the selection. Never waits; if the call queue is
+    /// full, the refusal is logged and counted ([`SocketIo::refused_calls`]).
     pub fn emit_encoded(self, encoded: Encoded) {
+        let link = self.io.link.clone();
+        link.call_or_log("broadcast", self.emit_call(encoded));
+    }
+
+    fn emit_call(self, encoded: Encoded) -> CallFn<Server<D>> {
         let sel = self.sel;
-        self.io.call(move |ctx| {
+        Box::new(move |ctx| {
             if let Some(b) = sel.build(&mut ctx.server) {
                 b.emit_encoded(&encoded);
             }
-        });
+        })
     }
 
     /// Emits `event` with the arguments of a received event (binary included), unparsed.
-    pub fn emit_args_of(self, event: &str, received: &packet::Event) -> Result<(), Error> {
-        let e = Encoded::event_with_args_of(&self.sel.nsp, None, event, received)?;
-        self.emit_encoded(e);
-        Ok(())
+    /// Refused as [`emit`](Self::emit) is.
+    pub fn emit_args_of(self, event: &str, received: &packet::Event) -> Result<(), CallError> {
+        let e = Encoded::event_with_args_of(&self.sel.nsp, None, event, received)
+            .map_err(crate::Error::from)?;
+        let link = self.io.link.clone();
+        link.try_call(self.emit_call(e))
     }
 
     /// Emits an event every recipient must answer (one ack id for all); resolves with the
@@ -533,22 +825,29 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     ) -> Replies {
         let (tx, rx) = oneshot::channel();
         let (sel, event) = (self.sel, event.to_owned());
-        self.io.call(move |ctx| {
-            let now = ctx.now();
-            let sent = sel
-                .build(&mut ctx.server)
-                .map(|b| b.emit_with_ack(now, &event, &args, timeout));
-            match sent {
-                Some(Ok((h, _))) => {
-                    // The broadcast may already be over (nobody reached): its event is still
-                    // queued in the core, so the reply channel is in place in time.
-                    ctx.broadcast_acks.insert(h, tx);
+        let sent = self
+            .io
+            .link
+            .call(Box::new(move |ctx| {
+                let now = ctx.now();
+                let sent = sel
+                    .build(&mut ctx.server)
+                    .map(|b| b.emit_with_ack(now, &event, &args, timeout));
+                match sent {
+                    Some(Ok((h, _))) => {
+                        // The broadcast may already be over (nobody reached): its event is
+                        // still queued in the core, so the reply channel is in place in time.
+                        ctx.broadcast_acks.insert(h, tx);
+                    }
+                    _ => {
+                        let _ = tx.send((Vec::new(), 0, false));
+                    }
                 }
-                _ => {
-                    let _ = tx.send((Vec::new(), 0, false));
-                }
-            }
-        });
+            }))
+            .await;
+        if sent.is_err() {
+            return (Vec::new(), 0, false);
+        }
         rx.await.unwrap_or((Vec::new(), 0, false))
     }
 
@@ -585,7 +884,3 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
         self.with(|b| b.fetch()).await.unwrap_or_default()
     }
 }
-
-/// Replies of a broadcast with acks: each answer with its socket, how many sockets were
-/// reached, and whether the timeout ended the wait.
-pub type Replies = BroadcastReplies;

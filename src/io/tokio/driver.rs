@@ -1,39 +1,91 @@
-//! The driver task: the one owner of the core. Inputs arrive as commands on one channel;
-//! after each batch of them, the core's outputs go to connection writers, waiting requests and
-//! socket tasks.
+//! The driver task: the one owner of the core. Inputs arrive as commands on two bounded lanes
+//! (network input, application calls); after each batch of them, the core's outputs go to
+//! connection writers, waiting requests and socket tasks.
+//!
+//! The driver knows nothing of the application API above it: what it needs from there (the
+//! middleware of a namespace, starting a socket's task) it asks through hooks. It drives any
+//! [`Core`]: the Socket.IO [`Server`], or a bare Engine.IO [`Engine`] (the I/O side is the
+//! same, through [`Driven`]; only what becomes of their events differs).
 
-use super::api::{spawn_socket_task, Handlers, SocketEvent};
-use super::{lock, Options, SocketIo};
+use super::credit::ConnCredit;
+use super::shared::{
+    panic_message, AuthFn, CallError, Credit, Rejection, Replies, SocketEvent, SocketTx,
+};
+use super::Options;
+use crate::engine::session::{Driven, Engine, EngineEvent};
 use crate::engine::Frame;
 use crate::packet::Payload;
 use crate::{
-    AckError, AckHandle, BroadcastAckHandle, Config, ConnectionHandle, Event, HttpAction,
-    HttpRequest, HttpResponse, Method, RequestId, Server, SocketHandle, Transmit,
+    AckError, AckHandle, BroadcastAckHandle, Config, ConfigError, ConnectRequest, ConnectionHandle,
+    Event, HttpAction, HttpRequest, HttpResponse, Method, RequestId, Server, SocketHandle, Str,
+    Transmit,
 };
 use bytes::Bytes;
+use futures_util::FutureExt;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// A boxed application call run inside the driver.
-pub(crate) type CallFn<D> = Box<dyn FnOnce(&mut Ctx<D>) + Send>;
+pub(crate) type CallFn<C> = Box<dyn FnOnce(&mut Ctx<C>) + Send>;
 
-/// Replies of a broadcast with acks: the answers, how many were reached, whether it timed out.
-pub(crate) type BroadcastReplies = (Vec<(SocketHandle, Payload)>, usize, bool);
+/// A core the driver can own: the Socket.IO [`Server`] or a bare Engine.IO [`Engine`].
+pub trait Core: Driven + Send + Sized + 'static {
+    /// What the layer above registers to receive the core's events.
+    #[doc(hidden)]
+    type Hooks: ?Sized + Send + Sync + 'static;
+    /// Builds the core (the configuration was validated).
+    #[doc(hidden)]
+    fn build(config: Config) -> Result<Self, ConfigError>;
+    /// Hands every event the core has to its destination; whether there was any.
+    #[doc(hidden)]
+    fn dispatch_events(ctx: &mut Ctx<Self>) -> bool;
+}
 
-pub(crate) enum Cmd<D> {
+/// What the driver asks of the Socket.IO layer above it. Public only because [`Core`] names
+/// it; it lives in this private module, so nothing outside the crate can use or implement it.
+#[doc(hidden)]
+#[allow(private_interfaces)]
+pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
+    /// The connection middleware of a namespace, if it has one.
+    fn auth(&self, nsp: &str) -> Option<AuthFn<D>>;
+    /// Starts the task running a new socket's handlers; returns its queue.
+    fn connected(
+        &self,
+        link: &Link<Server<D>>,
+        socket: SocketHandle,
+        sid: Str,
+        nsp: String,
+        data: Option<D>,
+    ) -> SocketTx;
+}
+
+/// Handles bare Engine.IO messages, inside the driver.
+pub(crate) type EngineFn =
+    Arc<dyn Fn(&mut Ctx<Engine>, ConnectionHandle, crate::engine::Message) + Send + Sync>;
+
+/// What the driver asks of a bare Engine.IO application.
+#[doc(hidden)]
+pub trait EngineHooks: Send + Sync {
+    /// The handler of messages, if any.
+    fn message(&self) -> Option<EngineFn>;
+}
+
+pub(crate) enum Cmd<C: Core> {
     Http {
         method: Method,
         query: String,
         websocket: bool,
         content_length: Option<u64>,
-        reply: oneshot::Sender<(HttpAction, Option<oneshot::Receiver<Bytes>>)>,
+        reply: oneshot::Sender<HttpReply>,
     },
     PostBody {
         request: RequestId,
         body: Option<Bytes>,
-        reply: oneshot::Sender<HttpResponse>,
+        reply: oneshot::Sender<PostReply>,
     },
     Aborted(RequestId),
     WsOpen {
@@ -43,13 +95,170 @@ pub(crate) enum Cmd<D> {
     WsMessage {
         conn: ConnectionHandle,
         frame: Frame,
+        /// Taken by the reader for a frame that may carry an event.
+        credit: Credit,
     },
     WsClosed {
         conn: ConnectionHandle,
     },
     Unblock(ConnectionHandle),
-    Call(CallFn<D>),
+    Call(CallFn<C>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// The driver's answer to an HTTP request.
+pub(crate) struct HttpReply {
+    pub(crate) action: HttpAction,
+    /// For a held GET: where its body will come from.
+    pub(crate) poll: Option<oneshot::Receiver<Bytes>>,
+    /// For an accepted WebSocket: the connection's input credit.
+    pub(crate) credit: Option<Arc<ConnCredit>>,
+}
+
+/// The driver's answer to a POST body.
+pub(crate) struct PostReply {
+    pub(crate) response: HttpResponse,
+    /// Events of this POST that found no credit: the answer waits until they would fit, so
+    /// the client's next POST waits too.
+    pub(crate) owed: Option<Owed>,
+}
+
+/// Events queued past their connection's credit.
+pub(crate) struct Owed {
+    pub(crate) credit: Arc<ConnCredit>,
+    pub(crate) events: u32,
+    pub(crate) bytes: usize,
+}
+
+/// The ways into the driver: the network lane (awaited: back-pressure) and the application
+/// lane (synchronous calls: refused when full, never blocking).
+pub(crate) struct Link<C: Core> {
+    net: mpsc::Sender<Cmd<C>>,
+    calls: mpsc::Sender<Cmd<C>>,
+    refused: Arc<AtomicU64>,
+}
+
+impl<C: Core> Clone for Link<C> {
+    fn clone(&self) -> Self {
+        Link {
+            net: self.net.clone(),
+            calls: self.calls.clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
+/// The receiving ends of a [`Link`], for [`run`].
+pub(crate) struct Lanes<C: Core> {
+    net: mpsc::Receiver<Cmd<C>>,
+    calls: mpsc::Receiver<Cmd<C>>,
+}
+
+/// A link and its lanes, bounded by `options` (validated).
+pub(crate) fn link<C: Core>(options: &Options) -> (Link<C>, Lanes<C>) {
+    let (net, net_rx) = mpsc::channel(options.input_queue);
+    let (calls, calls_rx) = mpsc::channel(options.call_queue);
+    (
+        Link {
+            net,
+            calls,
+            refused: Arc::default(),
+        },
+        Lanes {
+            net: net_rx,
+            calls: calls_rx,
+        },
+    )
+}
+
+impl<C: Core> Link<C> {
+    /// Network input: waits while the driver is behind. Queued at once when there is room;
+    /// only a wait allocates, so a connection's resident task stays small.
+    pub(crate) fn input(&self, cmd: Cmd<C>) -> impl std::future::Future<Output = ()> + Send + '_
+    where
+        C: Send,
+    {
+        let wait = match self.net.try_send(cmd) {
+            Err(mpsc::error::TrySendError::Full(cmd)) => Some(Box::pin(self.net.send(cmd))),
+            _ => None,
+        };
+        async move {
+            if let Some(wait) = wait {
+                let _ = wait.await;
+            }
+        }
+    }
+
+    /// Network input from where nothing can wait (a `Drop`): queued now if there is room, else
+    /// by a task of its own. Only used once per request, so those tasks are bounded by the
+    /// requests in progress.
+    pub(crate) fn input_detached(&self, cmd: Cmd<C>)
+    where
+        C: Send,
+    {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.net.try_send(cmd) {
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                let _ = net.send(cmd).await;
+            });
+        }
+    }
+
+    /// A synchronous application call: queued, or refused at once.
+    pub(crate) fn try_call(&self, f: CallFn<C>) -> Result<(), CallError> {
+        self.calls.try_send(Cmd::Call(f)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CallError::Full,
+            mpsc::error::TrySendError::Closed(_) => CallError::Stopped,
+        })
+    }
+
+    /// A configuration call that must arrive, from where nothing can wait: queued now if there
+    /// is room, else by a task of its own (bounded by how often the application configures).
+    pub(crate) fn call_detached(&self, f: CallFn<C>)
+    where
+        C: Send,
+    {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.calls.try_send(Cmd::Call(f)) {
+            let calls = self.calls.clone();
+            tokio::spawn(async move {
+                let _ = calls.send(cmd).await;
+            });
+        }
+    }
+
+    /// A synchronous call whose signature cannot carry the refusal: logged and counted.
+    pub(crate) fn call_or_log(&self, what: &'static str, f: CallFn<C>) {
+        if let Err(e) = self.try_call(f) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%e, "{what} refused");
+        }
+    }
+
+    /// An application call from async code: waits for room.
+    pub(crate) async fn call(&self, f: CallFn<C>) -> Result<(), CallError> {
+        self.calls
+            .send(Cmd::Call(f))
+            .await
+            .map_err(|_| CallError::Stopped)
+    }
+
+    /// Shutdown goes down the call lane, behind the calls already made.
+    pub(crate) async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.calls.send(Cmd::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A slot of the call lane reserved in advance, for an answer that must not be refused.
+    pub(crate) async fn reserve(&self) -> Option<mpsc::OwnedPermit<Cmd<C>>> {
+        self.calls.clone().reserve_owned().await.ok()
+    }
+
+    /// How many calls were refused by [`call_or_log`](Self::call_or_log).
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
 }
 
 /// A connection's writer queue as the driver sees it.
@@ -59,83 +268,61 @@ struct Writer {
     blocked: bool,
 }
 
-/// Handlers registered per namespace, and the dynamic-namespace rule.
-pub(crate) struct Registry<D> {
-    pub(crate) nsps: HashMap<String, Handlers<D>>,
-    pub(crate) dynamic: Option<(String, DynamicFilter)>,
-    pub(crate) engine: Option<EngineFn<D>>,
-}
-
-/// Handles bare Engine.IO messages, inside the driver.
-pub(crate) type EngineFn<D> =
-    Arc<dyn Fn(&mut Ctx<D>, ConnectionHandle, crate::engine::Message) + Send + Sync>;
-
-pub(crate) type DynamicFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-impl<D> Default for Registry<D> {
-    fn default() -> Self {
-        Registry {
-            nsps: HashMap::new(),
-            dynamic: None,
-            engine: None,
-        }
-    }
-}
-
-impl<D> Registry<D> {
-    fn handlers(&self, nsp: &str) -> Handlers<D> {
-        if let Some(h) = self.nsps.get(nsp) {
-            return h.clone();
-        }
-        match &self.dynamic {
-            Some((template, _)) => self.nsps.get(template).cloned().unwrap_or_default(),
-            None => Handlers::default(),
-        }
-    }
-}
-
-/// The driver's state, lent to application calls ([`SocketIo::call`]): the core itself, and
-/// the adapter's tables.
-pub struct Ctx<D> {
+/// The driver's state, lent to application calls ([`SocketIo::call`](super::SocketIo::call)):
+/// the core itself, and the adapter's tables.
+pub struct Ctx<C: Core> {
     /// The core.
-    pub server: Server<D>,
-    pub(crate) io: SocketIo<D>,
+    pub server: C,
+    link: Link<C>,
+    hooks: Arc<C::Hooks>,
     options: Arc<Options>,
     writers: Vec<Option<Writer>>,
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
-    pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<BroadcastReplies>>,
-    sockets: HashMap<SocketHandle, mpsc::UnboundedSender<Box<SocketEvent>>>,
+    pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
+    sockets: HashMap<SocketHandle, SocketTx>,
+    /// Each connection's input credit, created on first need.
+    credits: HashMap<ConnectionHandle, Arc<ConnCredit>>,
+    /// The credit the WebSocket frame being handled came with.
+    current: Credit,
+    /// Events of the POST being handled that found no credit.
+    owed: Option<Owed>,
 }
 
-impl<D> Ctx<D> {
+impl<C: Core> Ctx<C> {
     /// The time to pass to the core's calls that take one.
     pub fn now(&self) -> Instant {
         Instant::now()
     }
 }
 
-pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
+pub(crate) async fn run<C: Core>(
     config: Config,
     options: Arc<Options>,
-    mut rx: mpsc::UnboundedReceiver<Cmd<D>>,
-    io: SocketIo<D>,
+    mut lanes: Lanes<C>,
+    link: Link<C>,
+    hooks: Arc<C::Hooks>,
 ) {
     let mut ctx = Ctx {
-        server: match Server::new(config) {
+        server: match C::build(config) {
             Ok(server) => server,
             Err(e) => {
+                // `SocketIo::try_new` validated it: unreachable, but never a panic.
                 tracing::error!(%e, "invalid configuration: the server does not start");
                 return;
             }
         },
-        io,
+        link,
+        hooks,
         options,
         writers: Vec::new(),
         polls: HashMap::new(),
         acks: HashMap::new(),
         broadcast_acks: HashMap::new(),
         sockets: HashMap::new(),
+        credits: HashMap::new(),
+        current: None,
+        owed: None,
     };
     loop {
         let deadline = ctx.server.poll_timeout();
@@ -146,20 +333,15 @@ pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
             }
         };
         tokio::select! {
-            cmd = rx.recv() => {
+            // Application calls first: they are answers and releases, which let input drain.
+            biased;
+            cmd = lanes.calls.recv() => {
                 let Some(cmd) = cmd else { break };
-                let mut shutdown = ctx.handle(cmd);
-                // Take what else is already queued before writing: one flush for the batch.
-                for _ in 0..256 {
-                    match rx.try_recv() {
-                        Ok(cmd) => shutdown = shutdown.or(ctx.handle(cmd)),
-                        Err(_) => break,
-                    }
-                }
-                ctx.flush();
-                if let Some(done) = shutdown {
-                    let _ = done.send(());
-                }
+                ctx.batch(cmd, &mut lanes);
+            }
+            cmd = lanes.net.recv() => {
+                let Some(cmd) = cmd else { break };
+                ctx.batch(cmd, &mut lanes);
             }
             () = sleep => {
                 ctx.server.handle_timeout(Instant::now());
@@ -169,8 +351,27 @@ pub(crate) async fn run<D: Send + Sync + Clone + Default + 'static>(
     }
 }
 
-impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
-    fn handle(&mut self, cmd: Cmd<D>) -> Option<oneshot::Sender<()>> {
+impl<C: Core> Ctx<C> {
+    /// Handles `first` and what else is already queued, then writes: one flush per batch.
+    fn batch(&mut self, first: Cmd<C>, lanes: &mut Lanes<C>) {
+        let mut shutdown = self.handle(first);
+        for _ in 0..256 {
+            let cmd = match lanes.calls.try_recv() {
+                Ok(cmd) => cmd,
+                Err(_) => match lanes.net.try_recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                },
+            };
+            shutdown = shutdown.or(self.handle(cmd));
+        }
+        self.flush();
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd<C>) -> Option<oneshot::Sender<()>> {
         let now = Instant::now();
         match cmd {
             Cmd::Http {
@@ -189,15 +390,21 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                         content_length,
                     },
                 );
-                let poll = match action {
+                let mut r = HttpReply {
+                    action,
+                    poll: None,
+                    credit: None,
+                };
+                match r.action {
                     HttpAction::Hold(id) => {
                         let (tx, rx) = oneshot::channel();
                         self.polls.insert(id, tx);
-                        Some(rx)
+                        r.poll = Some(rx);
                     }
-                    _ => None,
-                };
-                let _ = reply.send((action, poll));
+                    HttpAction::AcceptWebSocket(conn) => r.credit = Some(self.credit(conn)),
+                    _ => {}
+                }
+                let _ = reply.send(r);
             }
             Cmd::PostBody {
                 request,
@@ -208,7 +415,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     Some(body) => self.server.handle_post_body(now, request, body),
                     None => self.server.handle_post_too_large(now, request),
                 };
-                let _ = reply.send(response);
+                // Its events now, while it is known which of them found no credit.
+                self.owed = None;
+                self.dispatch_events();
+                let owed = self.owed.take();
+                let _ = reply.send(PostReply { response, owed });
             }
             Cmd::Aborted(request) => {
                 self.polls.remove(&request);
@@ -226,13 +437,20 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 });
                 self.server.handle_ws_open(now, conn);
             }
-            Cmd::WsMessage { conn, frame } => self.server.handle_ws_message(now, conn, frame),
+            Cmd::WsMessage {
+                conn,
+                frame,
+                credit,
+            } => {
+                self.server.handle_ws_message(now, conn, frame);
+                // Its event now, so the frame's credit goes with it; a frame that carried none
+                // (an attachment still incomplete, a ping) releases it here.
+                self.current = credit;
+                self.dispatch_events();
+                self.current = None;
+            }
             Cmd::WsClosed { conn } => {
-                if let Some(slot) = self.writers.get_mut(conn.index()) {
-                    if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                        *slot = None;
-                    }
-                }
+                self.drop_writer(conn);
                 self.server.handle_ws_closed(now, conn);
             }
             Cmd::Unblock(conn) => {
@@ -241,13 +459,26 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     self.server.set_blocked(conn, false);
                 }
             }
-            Cmd::Call(f) => f(self),
+            Cmd::Call(f) => {
+                if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+                    tracing::error!(panic = panic_message(&*p), "application call panicked");
+                }
+            }
             Cmd::Shutdown(done) => {
                 self.server.shutdown();
                 return Some(done);
             }
         }
         None
+    }
+
+    /// The input credit of a connection.
+    fn credit(&mut self, conn: ConnectionHandle) -> Arc<ConnCredit> {
+        let (events, bytes) = (self.options.socket_queue, self.options.socket_queue_bytes);
+        self.credits
+            .entry(conn)
+            .or_insert_with(|| ConnCredit::new(events, bytes))
+            .clone()
     }
 
     fn writer(&mut self, conn: ConnectionHandle) -> Option<&mut Writer> {
@@ -257,12 +488,27 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             .filter(|w| w.conn == conn)
     }
 
+    /// Dropping a queue's sender ends its writer, which closes the WebSocket once it has
+    /// written what was queued.
+    fn drop_writer(&mut self, conn: ConnectionHandle) {
+        if let Some(slot) = self.writers.get_mut(conn.index()) {
+            if slot.as_ref().is_some_and(|w| w.conn == conn) {
+                *slot = None;
+            }
+        }
+    }
+
+    fn dispatch_events(&mut self) -> bool {
+        C::dispatch_events(self)
+    }
+
     /// Hands every output of the core to its destination, until there is none.
     pub(crate) fn flush(&mut self) {
         let high_water = self.options.ws_queue / 4;
         loop {
             let mut slow = Vec::new();
             let mut blocked = Vec::new();
+            let mut closed = Vec::new();
             let mut any = false;
             while let Some(t) = self.server.poll_transmit() {
                 any = true;
@@ -298,22 +544,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     }
                     Transmit::Close { conn, reason } => {
                         tracing::debug!(?conn, %reason, "connection closed");
-                        if let Some(slot) = self.writers.get_mut(conn.index()) {
-                            if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                                // Dropping the queue's sender ends the writer, which closes
-                                // the WebSocket once it has written what was queued.
-                                *slot = None;
-                            }
-                        }
+                        closed.push(conn);
                     }
-                    Transmit::CloseWebSocket { conn } => {
-                        if let Some(slot) = self.writers.get_mut(conn.index()) {
-                            if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                                *slot = None;
-                            }
-                        }
-                    }
+                    Transmit::CloseWebSocket { conn } => closed.push(conn),
                 }
+            }
+            for conn in closed {
+                self.drop_writer(conn);
             }
             let now = Instant::now();
             for conn in slow {
@@ -323,14 +560,53 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
             for conn in blocked {
                 self.server.set_blocked(conn, true);
             }
-            while let Some(e) = self.server.poll_event() {
-                any = true;
-                self.dispatch(e);
-            }
+            any |= self.dispatch_events();
             if !any {
                 break;
             }
         }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
+    type Hooks = dyn SocketHooks<D>;
+
+    fn build(config: Config) -> Result<Self, ConfigError> {
+        Server::new(config)
+    }
+
+    fn dispatch_events(ctx: &mut Ctx<Self>) -> bool {
+        let mut any = false;
+        while let Some(e) = ctx.server.poll_event() {
+            any = true;
+            ctx.dispatch(e);
+        }
+        any
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
+    /// The credit for an event of `socket`: the frame's own, else one taken from its
+    /// connection now; failing that, none, and the POST being handled owes one.
+    fn credit_for(&mut self, socket: SocketHandle, event: &crate::packet::Event) -> Credit {
+        if let Some(p) = self.current.take() {
+            return Some(p);
+        }
+        let conn = self.server.socket_connection(socket)?;
+        let credit = self.credit(conn);
+        let data = event.data();
+        let len = data.json().len() + data.attachments().iter().map(|a| a.len()).sum::<usize>();
+        let permit = credit.try_acquire(len);
+        if permit.is_none() {
+            let owed = self.owed.get_or_insert(Owed {
+                credit,
+                events: 0,
+                bytes: 0,
+            });
+            owed.events = owed.events.saturating_add(1);
+            owed.bytes = owed.bytes.saturating_add(len);
+        }
+        permit
     }
 
     fn dispatch(&mut self, e: Event) {
@@ -340,44 +616,46 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                 nsp_name,
                 auth,
                 ..
-            } => {
-                let handlers = lock(&self.io.registry).handlers(&nsp_name);
-                match handlers.auth {
-                    Some(auth_fn) => {
-                        let io = self.io.clone();
-                        let auth = auth.map(|a| a.to_string());
-                        tokio::spawn(async move {
-                            let decision = auth_fn(auth).await;
-                            io.call(move |ctx| {
-                                let r = match decision {
-                                    Ok(data) => ctx.server.accept(request, data).map(drop),
-                                    Err(rejection) => ctx.server.reject(
-                                        request,
-                                        &rejection.message,
-                                        rejection.data.as_ref(),
-                                    ),
-                                };
-                                if let Err(e) = r {
-                                    tracing::debug!(%e, "connect decision too late");
-                                }
+            } => match self.hooks.auth(&nsp_name) {
+                Some(auth_fn) => {
+                    let link = self.link.clone();
+                    let auth = auth.map(|a| a.to_string());
+                    tokio::spawn(async move {
+                        let decision = AssertUnwindSafe(async move { auth_fn(auth).await })
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|p| {
+                                tracing::error!(
+                                    panic = panic_message(&*p),
+                                    nsp = %nsp_name,
+                                    "connection middleware panicked"
+                                );
+                                Err(Rejection::new("Internal server error"))
                             });
-                        });
-                    }
-                    None => {
-                        let _ = self.server.accept(request, D::default());
-                    }
+                        let r = link
+                            .call(Box::new(move |ctx| decide(ctx, request, decision)))
+                            .await;
+                        if let Err(e) = r {
+                            tracing::debug!(%e, "connect decision not delivered");
+                        }
+                    });
                 }
-            }
+                None => decide(self, request, Ok(D::default())),
+            },
             Event::Connected { socket, sid, nsp } => {
                 let name = self.server.namespace_name(nsp).to_string();
-                let handlers = lock(&self.io.registry).handlers(&name);
                 let data = self.server.data(socket).cloned();
-                let tx = spawn_socket_task(self.io.clone(), socket, sid, name, data, handlers);
+                let tx = self.hooks.connected(&self.link, socket, sid, name, data);
                 self.sockets.insert(socket, tx);
             }
             Event::Message { socket, event, ack } => {
-                if let Some(tx) = self.sockets.get(&socket) {
-                    let _ = tx.send(Box::new(SocketEvent::Message(event, ack)));
+                let credit = self.credit_for(socket, &event);
+                let delivered = self.sockets.get(&socket).is_some_and(|tx| {
+                    tx.send(Box::new(SocketEvent::Message { event, ack, credit }))
+                        .is_ok()
+                });
+                if !delivered {
+                    tracing::warn!(?socket, "event for a socket without a task");
                 }
             }
             Event::Ack { ack, result, .. } => {
@@ -400,7 +678,69 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<D> {
                     let _ = tx.send(Box::new(SocketEvent::Disconnected(reason)));
                 }
             }
+            Event::ConnectionClosed { conn, .. } => {
+                // Closed, it ends the waits on it: a reader, a POST holding its answer back.
+                if let Some(credit) = self.credits.remove(&conn) {
+                    credit.close();
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// Applies the middleware's decision on a connect request.
+fn decide<D: Send + Sync + Clone + Default + 'static>(
+    ctx: &mut Ctx<Server<D>>,
+    request: ConnectRequest,
+    decision: Result<D, Rejection>,
+) {
+    let r = match decision {
+        Ok(data) => ctx.server.accept(request, data).map(drop),
+        Err(rejection) => ctx
+            .server
+            .reject(request, &rejection.message, rejection.data.as_ref()),
+    };
+    if let Err(e) = r {
+        tracing::debug!(%e, "connect decision too late");
+    }
+}
+
+impl Core for Engine {
+    type Hooks = dyn EngineHooks;
+
+    fn build(config: Config) -> Result<Self, ConfigError> {
+        Engine::new(config)
+    }
+
+    fn dispatch_events(ctx: &mut Ctx<Self>) -> bool {
+        let mut any = false;
+        while let Some(e) = ctx.server.poll_event() {
+            any = true;
+            match e {
+                EngineEvent::Message { conn, message } => {
+                    let Some(f) = ctx.hooks.message() else {
+                        continue;
+                    };
+                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx, conn, message)));
+                    if let Err(p) = r {
+                        tracing::error!(
+                            panic = panic_message(&*p),
+                            "engine message handler panicked"
+                        );
+                        let _ = ctx.server.close_connection(conn);
+                    }
+                }
+                EngineEvent::Closed { conn, .. } => {
+                    if let Some(credit) = ctx.credits.remove(&conn) {
+                        credit.close();
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A message holds no credit past its handler: the handler ran.
+        ctx.current = None;
+        any
     }
 }

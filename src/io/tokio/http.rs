@@ -1,11 +1,12 @@
 //! The HTTP side: a hyper service for the Engine.IO path (long-polling and the WebSocket
 //! upgrade), and an accept loop with graceful shutdown.
 
-use super::driver::Cmd;
-use super::{ws, SocketIo};
+use super::driver::Core;
+use super::driver::{Cmd, HttpReply, Link, PostReply};
+use super::{ws, Options};
 use crate::{HttpAction, HttpResponse, Method, RequestId};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -14,7 +15,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// How long the rest of an oversized POST body may take to be read and thrown away.
+const DISCARD_TIME: Duration = Duration::from_secs(10);
 
 /// The response body type of [`IoService`].
 pub type Body = Full<Bytes>;
@@ -26,26 +31,30 @@ type Fallback = Arc<
 /// A hyper service for the Engine.IO path (requests elsewhere get 404). It takes any request
 /// body type, so it mounts as it is in an existing hyper or axum application
 /// (`Router::route_service("/socket.io/", io.service())`), or serves alone with
-/// [`SocketIo::serve`]. [`with_fallback`](Self::with_fallback) puts another handler behind it.
-pub struct IoService<D> {
-    io: SocketIo<D>,
+/// [`SocketIo::serve`](super::SocketIo::serve). [`with_fallback`](Self::with_fallback) puts another handler behind it.
+pub struct IoService<C: Core> {
+    link: Link<C>,
+    options: Arc<Options>,
+    max_payload: usize,
 }
 
-impl<D> Clone for IoService<D> {
+impl<C: Core> Clone for IoService<C> {
     fn clone(&self) -> Self {
         IoService {
-            io: self.io.clone(),
+            link: self.link.clone(),
+            options: self.options.clone(),
+            max_payload: self.max_payload,
         }
     }
 }
 
 /// An [`IoService`] with a handler for every request outside the Engine.IO path.
-pub struct WithFallback<D> {
-    io: IoService<D>,
+pub struct WithFallback<C: Core> {
+    io: IoService<C>,
     fallback: Fallback,
 }
 
-impl<D> Clone for WithFallback<D> {
+impl<C: Core> Clone for WithFallback<C> {
     fn clone(&self) -> Self {
         WithFallback {
             io: self.io.clone(),
@@ -54,13 +63,17 @@ impl<D> Clone for WithFallback<D> {
     }
 }
 
-impl<D: Send + Sync + Clone + Default + 'static> IoService<D> {
-    pub(crate) fn new(io: SocketIo<D>) -> Self {
-        IoService { io }
+impl<C: Core> IoService<C> {
+    pub(crate) fn new(link: Link<C>, options: Arc<Options>, max_payload: usize) -> Self {
+        IoService {
+            link,
+            options,
+            max_payload,
+        }
     }
 
     /// Answers requests outside the Engine.IO path with `f` (a page, static files...).
-    pub fn with_fallback<F, Fut>(self, f: F) -> WithFallback<D>
+    pub fn with_fallback<F, Fut>(self, f: F) -> WithFallback<C>
     where
         F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
@@ -73,11 +86,11 @@ impl<D: Send + Sync + Clone + Default + 'static> IoService<D> {
 
     /// Whether a request is for the Engine.IO path.
     pub fn handles<B>(&self, req: &Request<B>) -> bool {
-        req.uri().path().starts_with(self.io.options.path.as_str())
+        req.uri().path().starts_with(self.options.path.as_str())
     }
 }
 
-impl<D: Send + Sync + Clone + Default + 'static> WithFallback<D> {
+impl<C: Core> WithFallback<C> {
     /// Serves `listener` until `shutdown` completes.
     pub async fn serve(
         self,
@@ -88,9 +101,9 @@ impl<D: Send + Sync + Clone + Default + 'static> WithFallback<D> {
     }
 }
 
-impl<D, B> hyper::service::Service<Request<B>> for IoService<D>
+impl<C, B> hyper::service::Service<Request<B>> for IoService<C>
 where
-    D: Send + Sync + Clone + Default + 'static,
+    C: Core,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -103,21 +116,44 @@ where
         if !self.handles(&req) {
             return Box::pin(async { Ok(status(StatusCode::NOT_FOUND)) });
         }
-        let io = self.io.clone();
+        let io = self.clone();
         Box::pin(async move { Ok(handle(io, req).await) })
     }
 }
 
-impl<D: Send + Sync + Clone + Default + 'static> hyper::service::Service<Request<Incoming>>
-    for WithFallback<D>
+/// The same service for tower stacks: axum's `Router::route_service`, tower layers. Always
+/// ready; back-pressure happens per connection, inside.
+impl<C, B> tower_service::Service<Request<B>> for IoService<C>
+where
+    C: Core,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        hyper::service::Service::call(&*self, req)
+    }
+}
+
+impl<C: Core> hyper::service::Service<Request<Incoming>> for WithFallback<C> {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         if self.io.handles(&req) {
-            return self.io.call(req);
+            return hyper::service::Service::call(&self.io, req);
         }
         let fallback = self.fallback.clone();
         Box::pin(async move { Ok(fallback(req).await) })
@@ -130,7 +166,7 @@ fn status(code: StatusCode) -> Response<Body> {
     r
 }
 
-fn respond(io: &SocketIo<impl Sized>, r: HttpResponse) -> Response<Body> {
+fn respond(io: &IoService<impl Core>, r: HttpResponse) -> Response<Body> {
     let mut resp = Response::new(Full::new(r.body));
     *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     resp.headers_mut().insert(
@@ -138,8 +174,8 @@ fn respond(io: &SocketIo<impl Sized>, r: HttpResponse) -> Response<Body> {
         HeaderValue::from_static(r.content_type),
     );
     if r.status == 413 {
-        // The rest of the body is never read: close, so the client is not left writing into
-        // a connection that will be reset.
+        // The session is gone and the body was at best thrown away: nothing more to say on
+        // this connection.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -147,7 +183,7 @@ fn respond(io: &SocketIo<impl Sized>, r: HttpResponse) -> Response<Body> {
     resp
 }
 
-fn cors(io: &SocketIo<impl Sized>, resp: &mut Response<Body>) {
+fn cors(io: &IoService<impl Core>, resp: &mut Response<Body>) {
     let Some(origin) = io.options.cors_origin.as_deref() else {
         return;
     };
@@ -164,22 +200,85 @@ fn cors(io: &SocketIo<impl Sized>, resp: &mut Response<Body>) {
 }
 
 /// Tells the core a held GET is gone when hyper drops its future (the client went away).
-struct AbortGuard<D> {
-    io: SocketIo<D>,
+struct AbortGuard<C: Core> {
+    link: Link<C>,
     request: Option<RequestId>,
 }
 
-impl<D> Drop for AbortGuard<D> {
+impl<C: Core> Drop for AbortGuard<C> {
     fn drop(&mut self) {
         if let Some(r) = self.request.take() {
-            let _ = self.io.cmd.send(Cmd::Aborted(r));
+            self.link.input_detached(Cmd::Aborted(r));
         }
     }
 }
 
-async fn handle<D, B>(io: SocketIo<D>, mut req: Request<B>) -> Response<Body>
+/// A POST body, read with memory bounded by `max`.
+enum BodyRead {
+    Complete(Bytes),
+    /// Larger than `max`; `drained` when the rest was read and thrown away, so the client is
+    /// done sending and will read the answer.
+    TooLarge {
+        drained: bool,
+    },
+    Failed,
+}
+
+/// Reads a body up to `max` bytes; past that, reads and discards up to `discard` more bytes
+/// (within [`DISCARD_TIME`]), keeping nothing.
+async fn read_body<B>(body: B, max: usize, discard: usize) -> BodyRead
 where
-    D: Send + Sync + Clone + Default + 'static,
+    B: hyper::body::Body + Send,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    let mut deadline = None;
+    loop {
+        let next = body.frame();
+        let frame = match deadline {
+            None => next.await,
+            Some(d) => match tokio::time::timeout_at(d, next).await {
+                Ok(f) => f,
+                Err(_) => return BodyRead::TooLarge { drained: false },
+            },
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(_)) => return BodyRead::Failed,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue, // trailers
+            },
+        };
+        seen = seen.saturating_add(data.remaining());
+        if seen <= max {
+            let mut data = data;
+            while data.has_remaining() {
+                let n = data.chunk().len();
+                buf.extend_from_slice(data.chunk());
+                data.advance(n);
+            }
+        } else {
+            if deadline.is_none() {
+                buf = BytesMut::new();
+                deadline = Some(tokio::time::Instant::now() + DISCARD_TIME);
+            }
+            if seen - max > discard {
+                return BodyRead::TooLarge { drained: false };
+            }
+        }
+    }
+    if seen > max {
+        BodyRead::TooLarge { drained: true }
+    } else {
+        BodyRead::Complete(buf.freeze())
+    }
+}
+
+async fn handle<C, B>(io: IoService<C>, mut req: Request<B>) -> Response<Body>
+where
+    C: Core,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -214,38 +313,78 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     let (tx, rx) = oneshot::channel();
-    io.send(Cmd::Http {
-        method,
-        query: req.uri().query().unwrap_or_default().to_owned(),
-        websocket,
-        content_length,
-        reply: tx,
-    });
-    let Ok((action, poll)) = rx.await else {
+    io.link
+        .input(Cmd::Http {
+            method,
+            query: req.uri().query().unwrap_or_default().to_owned(),
+            websocket,
+            content_length,
+            reply: tx,
+        })
+        .await;
+    let Ok(HttpReply {
+        action,
+        poll,
+        credit,
+    }) = rx.await
+    else {
         return status(StatusCode::SERVICE_UNAVAILABLE);
     };
     match action {
-        HttpAction::Respond(r) => respond(&io, r),
-        HttpAction::ReadBody(request) => {
-            let max = io.max_payload;
-            let body = Limited::new(req.into_body(), max)
-                .collect()
-                .await
-                .map(|c| c.to_bytes());
-            let (tx, rx) = oneshot::channel();
-            io.send(Cmd::PostBody {
-                request,
-                body: body.ok(),
-                reply: tx,
-            });
-            match rx.await {
-                Ok(r) => respond(&io, r),
-                Err(_) => status(StatusCode::SERVICE_UNAVAILABLE),
+        HttpAction::Respond(r) => {
+            if r.status == 413 && method == Method::Post {
+                // Refused on its Content-Length: still read the body away (up to the bound),
+                // or the client, still sending, would see a reset instead of the answer.
+                let within = content_length.is_none_or(|n| {
+                    n <= (io.max_payload as u64).saturating_add(io.options.discard_limit as u64)
+                });
+                if within {
+                    let _ = read_body(req.into_body(), 0, io.options.discard_limit).await;
+                }
             }
+            respond(&io, r)
+        }
+        HttpAction::ReadBody(request) => {
+            let mut guard = AbortGuard {
+                link: io.link.clone(),
+                request: Some(request),
+            };
+            let body =
+                match read_body(req.into_body(), io.max_payload, io.options.discard_limit).await {
+                    BodyRead::Complete(b) => Some(b),
+                    BodyRead::TooLarge { drained } => {
+                        if !drained {
+                            tracing::debug!("oversized POST body past the discard bound");
+                        }
+                        None
+                    }
+                    BodyRead::Failed => {
+                        // The client went away mid-body: the guard tells the core.
+                        return status(StatusCode::BAD_REQUEST);
+                    }
+                };
+            guard.request = None;
+            let (tx, rx) = oneshot::channel();
+            io.link
+                .input(Cmd::PostBody {
+                    request,
+                    body,
+                    reply: tx,
+                })
+                .await;
+            let Ok(PostReply { response, owed }) = rx.await else {
+                return status(StatusCode::SERVICE_UNAVAILABLE);
+            };
+            if let Some(owed) = owed {
+                // Events past the connection's credit were queued anyway (nothing is dropped);
+                // answering only once there is room for them keeps the client's next POST back.
+                owed.credit.wait_room(owed.events, owed.bytes).await;
+            }
+            respond(&io, response)
         }
         HttpAction::Hold(request) => {
             let mut guard = AbortGuard {
-                io: io.clone(),
+                link: io.link.clone(),
                 request: Some(request),
             };
             let body = match poll {
@@ -268,20 +407,23 @@ where
         HttpAction::AcceptAndClose => accept_and_close(req),
         HttpAction::AcceptWebSocket(conn) => {
             let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-            let Some(key) = key else {
-                io.send(Cmd::WsClosed { conn });
+            let (Some(key), Some(credit)) = (key, credit) else {
+                io.link.input(Cmd::WsClosed { conn }).await;
                 return respond(&io, crate::RequestError::BadRequest.response());
             };
             let accept =
                 tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
             let upgrade = hyper::upgrade::on(&mut req);
-            let max = io.max_payload;
-            let queue = io.options.ws_queue;
-            let io2 = io.clone();
+            let params = ws::WsParams {
+                max_payload: io.max_payload,
+                queue: io.options.ws_queue,
+                credit,
+            };
+            let link = io.link.clone();
             tokio::spawn(async move {
                 match upgrade.await {
-                    Ok(upgraded) => ws::run(io2, conn, TokioIo::new(upgraded), max, queue).await,
-                    Err(_) => io2.send(Cmd::WsClosed { conn }),
+                    Ok(upgraded) => ws::run(link, conn, TokioIo::new(upgraded), params).await,
+                    Err(_) => link.input(Cmd::WsClosed { conn }).await,
                 }
             });
             switching_protocols(&accept)

@@ -1,10 +1,12 @@
 //! One WebSocket: a reader feeding the driver, a writer draining the connection's queue.
 
-use super::driver::Cmd;
-use super::SocketIo;
+use super::credit::ConnCredit;
+use super::driver::Core;
+use super::driver::{Cmd, Link};
 use crate::engine::Frame as EioFrame;
 use crate::{ConnectionHandle, Str};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -26,16 +28,36 @@ fn to_message(f: EioFrame) -> Message {
     }
 }
 
-pub(crate) async fn run<D, S>(
-    io: SocketIo<D>,
-    conn: ConnectionHandle,
-    stream: S,
-    max_payload: usize,
-    queue: usize,
-) where
-    D: Send + Sync + Clone + Default + 'static,
+/// Whether a frame may carry (part of) an event for a handler, so must wait for credit: an
+/// Engine.IO `message` whose Socket.IO type is EVENT (`2`) or BINARY_EVENT (`5`), or a binary
+/// attachment. Heartbeats, acks, connects and disconnects pass without: a handler awaiting an
+/// ack must still get it while its socket's queue is full.
+fn needs_credit(f: &EioFrame) -> bool {
+    match f {
+        EioFrame::Text(s) => {
+            let b = s.as_bytes();
+            b.first() == Some(&b'4') && matches!(b.get(1), Some(b'2' | b'5'))
+        }
+        EioFrame::Binary(_) => true,
+    }
+}
+
+pub(crate) struct WsParams {
+    pub(crate) max_payload: usize,
+    pub(crate) queue: usize,
+    pub(crate) credit: Arc<ConnCredit>,
+}
+
+pub(crate) async fn run<C, S>(link: Link<C>, conn: ConnectionHandle, stream: S, p: WsParams)
+where
+    C: Core,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let WsParams {
+        max_payload,
+        queue,
+        credit,
+    } = p;
     // Small buffers: clients mostly listen, and a server holds many of them (tungstenite fills
     // the whole read buffer on first use, so its size is resident per connection). The write
     // buffer is flushed per batch anyway.
@@ -47,9 +69,9 @@ pub(crate) async fn run<D, S>(
     let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::channel::<EioFrame>(queue.max(4));
-    io.send(Cmd::WsOpen { conn, writer: tx });
+    link.input(Cmd::WsOpen { conn, writer: tx }).await;
 
-    let writer_io = io.clone();
+    let writer_link = link.clone();
     let writer = tokio::spawn(async move {
         let low_water = queue / 4;
         while let Some(first) = rx.recv().await {
@@ -65,7 +87,7 @@ pub(crate) async fn run<D, S>(
                 return;
             }
             if was_full && rx.len() < low_water {
-                writer_io.send(Cmd::Unblock(conn));
+                writer_link.input(Cmd::Unblock(conn)).await;
             }
         }
         // The core closed the connection: say goodbye properly.
@@ -82,9 +104,54 @@ pub(crate) async fn run<D, S>(
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => continue, // pings and pongs: tungstenite answers pings itself
         };
-        io.send(Cmd::WsMessage { conn, frame });
+        // No credit, no further read: the socket's handlers are behind, and the client's
+        // writes back up into TCP.
+        let credit = if needs_credit(&frame) {
+            let len = match &frame {
+                EioFrame::Text(s) => s.len(),
+                EioFrame::Binary(b) => b.len(),
+            };
+            // Boxed only when it has to wait, for the same reason as `Link::input`.
+            let permit = match credit.try_acquire(len) {
+                Some(p) => Some(p),
+                None => Box::pin(credit.acquire(len)).await,
+            };
+            match permit {
+                Some(p) => Some(p),
+                None => break,
+            }
+        } else {
+            None
+        };
+        link.input(Cmd::WsMessage {
+            conn,
+            frame,
+            credit,
+        })
+        .await;
     }
-    io.send(Cmd::WsClosed { conn });
+    link.input(Cmd::WsClosed { conn }).await;
     // The writer ends when the core drops its queue; don't keep a dead socket's writer alive.
     writer.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_events_and_attachments_need_credit() {
+        let text = |s: &'static str| EioFrame::Text(Str::from(s));
+        assert!(needs_credit(&text("42[\"a\"]")));
+        assert!(needs_credit(&text("42/chat,1[\"a\"]")));
+        assert!(needs_credit(&text(
+            "451-[\"a\",{\"_placeholder\":true,\"num\":0}]"
+        )));
+        assert!(needs_credit(&EioFrame::Binary(bytes::Bytes::from_static(
+            b"x"
+        ))));
+        for s in ["2", "3", "3probe", "5", "40", "41", "431[]", "46", "1"] {
+            assert!(!needs_credit(&text(s)), "{s}");
+        }
+    }
 }

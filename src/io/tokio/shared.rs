@@ -1,0 +1,100 @@
+//! What the driver and the application API both speak: the events a socket's task receives,
+//! the middleware's signature, reply shapes and errors. It depends on neither, so the driver
+//! never needs to know the application API above it.
+
+use super::credit::CreditPermit;
+use crate::packet::{self, Payload};
+use crate::{DisconnectReason, SocketHandle};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Replies of a broadcast with acks: each answer with its socket, how many sockets were
+/// reached, and whether the timeout ended the wait.
+pub type Replies = (Vec<(SocketHandle, Payload)>, usize, bool);
+
+/// The connection middleware of a namespace.
+pub(crate) type AuthFn<D> =
+    Arc<dyn Fn(Option<String>) -> BoxFuture<Result<D, Rejection>> + Send + Sync>;
+
+/// An event's part of its connection's input credit: held from the moment it is read until its
+/// handler has finished. `None` for an event that arrived past the credit (a long-polling POST
+/// holds its answer back for those).
+pub(crate) type Credit = Option<CreditPermit>;
+
+/// What the driver tells a socket's task.
+pub(crate) enum SocketEvent {
+    Message {
+        event: packet::Event,
+        /// Set when the client waits for an answer.
+        ack: Option<crate::AckRequest>,
+        credit: Credit,
+    },
+    Disconnected(DisconnectReason),
+}
+
+/// A socket task's queue. Unbounded as a channel, bounded by credit: every message in it holds
+/// its part of its connection's credit ([`Options::socket_queue`](super::Options), and
+/// `socket_queue_bytes`), except at most one long-polling POST's worth, whose answer waits
+/// until they fit. Events are boxed: the
+/// channel's first block holds 32 slots, paid per socket whether or not anything is queued.
+pub(crate) type SocketTx = mpsc::UnboundedSender<Box<SocketEvent>>;
+
+/// Why a connection to a namespace is refused: the client's `connect_error` gets
+/// `message` as its message and `data` as its data.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The message (`err.message` on the client).
+    pub message: String,
+    /// Extra data (`err.data` on the client).
+    pub data: Option<serde_json::Value>,
+}
+
+impl Rejection {
+    /// A refusal with a message and no data.
+    pub fn new(message: impl Into<String>) -> Self {
+        Rejection {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds data to the refusal.
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// Why an application call did not reach the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The driver's call queue ([`Options::call_queue`](super::Options)) is full: the call was
+    /// not queued. Retry after yielding, or slow down.
+    #[error("the driver's call queue is full")]
+    Full,
+    /// The driver task has stopped (its runtime is shutting down).
+    #[error("the server has stopped")]
+    Stopped,
+    /// The core refused the call (an argument could not be encoded...).
+    #[error(transparent)]
+    Core(#[from] crate::Error),
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A panic's message, for the log.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "(not a string)"
+    }
+}
