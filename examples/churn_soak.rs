@@ -406,7 +406,7 @@ fn run(
         stats_end["room_sample"]
     );
     println!(
-        "  timers             next deadline at the end: {}; after the wait: {}{}; pending timers: {} (no core accessor yet)",
+        "  timers             next deadline at the end: {}; after the wait: {}{}; core timer entries and waits: {} at the end, {} after the wait",
         match stats_end["next_timer_in_ms"].as_u64() {
             Some(ms) => format!("in {ms} ms"),
             None => "none".into(),
@@ -416,6 +416,7 @@ fn run(
             None => "none".into(),
         },
         timers_gone_after.map_or(String::new(), |t| format!(" (none left after {t:.0} s)")),
+        stats_end["pending_timers"],
         stats_timers["pending_timers"]
     );
     println!(
