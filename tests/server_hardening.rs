@@ -228,7 +228,8 @@ fn an_accepted_websocket_that_never_opens_does_not_hold_the_session() {
     let mut config = Config::default();
     config.upgrade_timeout = Duration::from_millis(1000);
     let mut net = Net::new(config);
-    // A WebSocket-only session whose handshake never completes is closed.
+    // A WebSocket-only session whose handshake never completes is closed at its first ping
+    // deadline.
     let HttpAction::AcceptWebSocket(ws) =
         net.http(roomcast::Method::Get, "EIO=4&transport=websocket", true)
     else {
@@ -241,15 +242,19 @@ fn an_accepted_websocket_that_never_opens_does_not_hold_the_session() {
         panic!()
     };
     net.advance(Duration::from_millis(1001));
+    assert_eq!(net.ws_closed, [up]);
+    // The WebSocket-only session goes at its first ping deadline (one timer a session).
+    assert!(net.is_closed(ws).is_none());
+    net.advance(Duration::from_secs(25));
     assert_eq!(
         net.is_closed(ws),
         Some(roomcast::DisconnectReason::TransportError)
     );
-    assert_eq!(net.ws_closed, [up]);
     assert!(net.is_closed(up).is_none());
     net.server.emit(sockets[0], "still", &()).unwrap();
     net.drain();
-    assert_eq!(net.get_text(&sid), r#"42["still"]"#);
+    // Its heartbeat's ping, then the event.
+    assert_eq!(net.get_text(&sid), "2\u{1e}42[\"still\"]");
     // And it may try again.
     assert!(matches!(
         net.http(roomcast::Method::Get, &q, true),

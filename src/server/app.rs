@@ -16,12 +16,10 @@ impl<D> Server<D> {
             .clients
             .get_mut(request.conn)
             .ok_or(Error::UnknownRequest)?;
-        let i = c
-            .pending
-            .iter()
-            .position(|&(n, seq)| n == request.nsp && seq == request.seq)
-            .ok_or(Error::UnknownRequest)?;
-        c.pending.swap_remove(i);
+        // Request numbers are unique: at most one matches.
+        if c.remove_pending(|n, seq| n == request.nsp && seq == request.seq) == 0 {
+            return Err(Error::UnknownRequest);
+        }
         Ok(())
     }
 

@@ -12,8 +12,9 @@ pub(crate) struct Client {
     pub(crate) decoder: Decoder,
     /// Most connections join one namespace.
     pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 1]>,
-    /// CONNECTs the application has not decided yet: (namespace, request number).
-    pub(crate) pending: SmallVec<[(NamespaceId, u64); 1]>,
+    /// CONNECTs the application has not decided yet: (namespace, request number). Boxed: they
+    /// are transient, and an idle connection should not carry room for them.
+    pending: Option<Box<SmallVec<[(NamespaceId, u64); 2]>>>,
 }
 
 impl Client {
@@ -22,12 +23,40 @@ impl Client {
             conn,
             decoder,
             sockets: SmallVec::new(),
-            pending: SmallVec::new(),
+            pending: None,
         }
     }
 
     pub(crate) fn has_namespace(&self, nsp: NamespaceId) -> bool {
-        self.sockets.iter().any(|(n, _)| *n == nsp) || self.pending.iter().any(|(n, _)| *n == nsp)
+        self.sockets.iter().any(|(n, _)| *n == nsp) || self.pending().iter().any(|(n, _)| *n == nsp)
+    }
+
+    /// The undecided CONNECTs.
+    pub(crate) fn pending(&self) -> &[(NamespaceId, u64)] {
+        self.pending.as_deref().map_or(&[], |p| p.as_slice())
+    }
+
+    pub(crate) fn add_pending(&mut self, nsp: NamespaceId, seq: u64) {
+        self.pending
+            .get_or_insert_with(Box::default)
+            .push((nsp, seq));
+    }
+
+    /// Removes the pending CONNECTs `gone` picks; how many went.
+    pub(crate) fn remove_pending(
+        &mut self,
+        mut gone: impl FnMut(NamespaceId, u64) -> bool,
+    ) -> usize {
+        let Some(p) = self.pending.as_mut() else {
+            return 0;
+        };
+        let before = p.len();
+        p.retain(|(n, seq)| !gone(*n, *seq));
+        let removed = before - p.len();
+        if p.is_empty() {
+            self.pending = None;
+        }
+        removed
     }
 
     pub(crate) fn socket_in(&self, nsp: NamespaceId) -> Option<SocketHandle> {

@@ -58,7 +58,7 @@ impl<D> Server<D> {
                 }
                 let seq = self.next();
                 if let Some(c) = self.clients.get_mut(h) {
-                    c.pending.push((id, seq));
+                    c.add_pending(id, seq);
                 }
                 self.events.push_back(Event::ConnectRequest {
                     request: ConnectRequest {
@@ -80,9 +80,7 @@ impl<D> Server<D> {
                         let Some(c) = self.clients.get_mut(h) else {
                             return;
                         };
-                        let before = c.pending.len();
-                        c.pending.retain(|(n, _)| Some(*n) != id);
-                        if c.pending.len() == before {
+                        if c.remove_pending(|n, _| Some(n) == id) == 0 {
                             self.close(h, DisconnectReason::ParseError);
                         }
                     }

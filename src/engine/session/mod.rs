@@ -96,8 +96,6 @@ const CLOSE: Frame = Frame::Text(Str::from_static("1"));
 const PONG_PROBE: Frame = Frame::Text(Str::from_static("3probe"));
 const NOOP: &[u8] = b"6";
 const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
-/// The upgrade timer's tag for a WebSocket-only session that has not opened yet.
-const OPENING: u32 = u32::MAX;
 
 /// Every Engine.IO session of a server, as one deterministic state machine with no I/O.
 ///
@@ -217,6 +215,12 @@ impl Engine {
             let Some(s) = self.sessions.get_mut(h.key()) else {
                 continue;
             };
+            // A WebSocket-only session's first ping deadline runs from its handshake: one that
+            // never opened by then is given up (one timer entry a session, not two).
+            if matches!(s.transport, Transport::WsOpening) {
+                self.close(h, DisconnectReason::TransportError);
+                continue;
+            }
             if s.heartbeat != (Heartbeat::Waiting { round }) {
                 continue;
             }
@@ -234,12 +238,10 @@ impl Engine {
         }
         while let Some((_, (h, n))) = self.upgrade_due.pop_due(now) {
             let Some(s) = self.session(h) else { continue };
-            match &s.transport {
-                Transport::WsOpening if n == OPENING => {
-                    self.close(h, DisconnectReason::TransportError)
+            if let Transport::Polling(p) = &s.transport {
+                if p.upgrade.attempt() == Some(n) {
+                    self.abort_upgrade(h);
                 }
-                Transport::Polling(p) if p.upgrade.attempt() == Some(n) => self.abort_upgrade(h),
-                _ => {}
             }
         }
     }
@@ -380,12 +382,11 @@ impl Engine {
         let sessions = &self.sessions;
         self.by_sid
             .insert(&sid, key.slot, |s| sessions.any_at(s).sid);
+        self.start_heartbeat(h, now);
         if websocket {
-            self.upgrade_due.push(now, (h, OPENING));
             return HttpAction::AcceptWebSocket(h);
         }
         let open = self.open_packet(h, self.config.allow_upgrades);
-        self.start_heartbeat(h, now);
         self.events.push_back(EngineEvent::Opened { conn: h });
         HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, open.into_bytes()))
     }
@@ -461,10 +462,10 @@ impl Engine {
         };
         match &mut s.transport {
             Transport::WsOpening => {
+                // Its heartbeat started with the handshake.
                 s.transport = Transport::WebSocket { blocked: false };
                 let open = self.open_packet(conn, false);
                 self.send(conn, &[Frame::Text(open)], false);
-                self.start_heartbeat(conn, now);
                 self.changed(conn);
                 self.events.push_back(EngineEvent::Opened { conn });
             }
