@@ -14,8 +14,11 @@ pub(crate) struct Client {
     pub(crate) sockets: SmallVec<[(NamespaceId, SocketHandle); 1]>,
     /// CONNECTs the application has not decided yet: (namespace, request number). Boxed: they
     /// are transient, and an idle connection should not carry room for them.
-    pending: Option<Box<SmallVec<[(NamespaceId, u64); 2]>>>,
+    pending: Option<Box<Pending>>,
 }
+
+/// Undecided CONNECTs: (namespace, request number).
+type Pending = SmallVec<[(NamespaceId, u64); 2]>;
 
 impl Client {
     pub(crate) fn new(conn: ConnectionHandle, decoder: Decoder) -> Self {
