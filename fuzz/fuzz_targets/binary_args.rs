@@ -55,8 +55,10 @@ fn attachment(i: usize) -> Bytes {
     Bytes::from(vec![i as u8; i % 5])
 }
 
-/// The `Value` the earlier path built: the JSON parsed, every placeholder replaced.
-fn oracle(payload: &Payload) -> Value {
+/// The `Value` the earlier path built: the JSON parsed, every placeholder replaced. `None`
+/// when valid JSON has no `Value` (a number out of `f64`'s range, such as `1e999`): then
+/// deserializing into `Value` must fail too.
+fn oracle(payload: &Payload) -> Option<Value> {
     fn restore(v: &mut Value, attachments: &[Bytes]) {
         let index = v.as_object().and_then(|o| {
             (o.get("_placeholder")? == &Value::Bool(true)).then_some(())?;
@@ -72,9 +74,9 @@ fn oracle(payload: &Payload) -> Value {
             _ => {}
         }
     }
-    let mut value: Value = serde_json::from_str(payload.json()).expect("decoded JSON parses");
+    let mut value: Value = serde_json::from_str(payload.json()).ok()?;
     restore(&mut value, payload.attachments());
-    value
+    Some(value)
 }
 
 fn typed(payload: &Payload) {
@@ -104,12 +106,16 @@ fuzz_target!(|data: &[u8]| {
     let Some(packet) = out else { return };
     let payload = match &packet {
         Packet::Event { event, .. } => {
-            let mut want = match oracle(event.data()) {
-                Value::Array(items) => items,
-                other => panic!("an event is an array, not {other}"),
-            };
-            want.remove(0);
-            assert_eq!(event.args::<Vec<Value>>().unwrap(), want);
+            match oracle(event.data()) {
+                Some(Value::Array(mut want)) => {
+                    want.remove(0);
+                    assert_eq!(event.args::<Vec<Value>>().unwrap(), want);
+                }
+                Some(other) => panic!("an event is an array, not {other}"),
+                // The name itself may be what has no `Value` (`81e999`): nothing to compare the
+                // arguments with; the whole payload is compared below.
+                None => {}
+            }
             let _ = event.args::<(Upload,)>();
             let _ = event.args::<(Bytes, Option<Bytes>, Vec<Bytes>)>();
             let _ = event.args::<(String, u64, Part)>();
@@ -118,6 +124,6 @@ fuzz_target!(|data: &[u8]| {
         Packet::Ack { data, .. } => data,
         _ => return,
     };
-    assert_eq!(payload.deserialize::<Value>().unwrap(), oracle(payload));
+    assert_eq!(payload.deserialize::<Value>().ok(), oracle(payload));
     typed(payload);
 });
