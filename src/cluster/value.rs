@@ -30,7 +30,7 @@ pub enum ValueError {
         /// How many there are.
         count: usize,
     },
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than 128 levels.
     #[error("value nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
 }

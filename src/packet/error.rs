@@ -15,7 +15,7 @@ pub enum DecodeError {
     /// A binary packet whose attachment count is not digits followed by `-`.
     #[error("malformed attachment count")]
     InvalidAttachmentCount,
-    /// More attachments announced than [`Limits::max_attachments`].
+    /// More attachments announced than [`Limits::max_attachments`](crate::Limits::max_attachments).
     #[error("{count} attachments announced, at most {max} allowed")]
     TooManyAttachments {
         /// The count announced (saturated at `u64::MAX`).
