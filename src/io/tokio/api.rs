@@ -218,9 +218,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        http::serve(self.service(), listener, shutdown).await?;
-        self.shutdown().await;
-        Ok(())
+        http::serve_and_close(self.service(), listener, shutdown).await
     }
 
     /// Closes every connection, telling each client the server is going away.

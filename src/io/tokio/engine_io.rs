@@ -106,9 +106,7 @@ impl EngineIo {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        http::serve(self.service(), listener, shutdown).await?;
-        self.shutdown().await;
-        Ok(())
+        http::serve_and_close(self.service(), listener, shutdown).await
     }
 
     /// Closes every session, telling each client the server is going away.

@@ -464,6 +464,19 @@ fn switching_protocols(accept: &str) -> Response<Body> {
     r
 }
 
+/// Serves the Engine.IO path with `service` until `shutdown` completes, then closes every
+/// connection of its core gracefully (each client is told with an Engine.IO `close` packet).
+pub(crate) async fn serve_and_close<C: Core>(
+    service: IoService<C>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let link = service.link.clone();
+    serve(service, listener, shutdown).await?;
+    link.shutdown().await;
+    Ok(())
+}
+
 /// Accepts connections and serves them with `service` until `shutdown` completes.
 pub(crate) async fn serve<S>(
     service: S,
