@@ -146,8 +146,8 @@ pub use id::{OsRandom, RandomError, RandomSource, SeededRandom};
 pub use limits::Limits;
 pub use reason::DisconnectReason;
 pub use server::{
-    AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ConnectRequest, Error, Event,
-    FetchedSocket, Server,
+    AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterTransmit,
+    ConnectRequest, Error, Event, FetchedSocket, Server,
 };
 pub use str::Str;
 

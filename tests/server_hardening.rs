@@ -261,3 +261,24 @@ fn an_accepted_websocket_that_never_opens_does_not_hold_the_session() {
         HttpAction::AcceptWebSocket(_)
     ));
 }
+
+// ---- Request ids ------------------------------------------------------------------------------
+
+#[test]
+fn a_request_id_that_is_not_a_post_being_read_is_refused_and_changes_nothing() {
+    let mut net = Net::new(Config::default());
+    let (sid, sockets) = net.polling_client(&["/"]);
+    let held = net.get(&sid).unwrap_err();
+    // The held GET's id given as a POST body: 400, and the GET is still held.
+    let r = net
+        .server
+        .handle_post_body(net.now, held, bytes::Bytes::from_static(b"1"));
+    assert_eq!(r.status, 400);
+    let r = net.server.handle_post_too_large(net.now, held);
+    assert_eq!(r.status, 413);
+    net.drain();
+    assert!(net.closed.is_empty());
+    net.server.emit(sockets[0], "still", &()).unwrap();
+    net.drain();
+    assert_eq!(net.take_answer(held).as_deref(), Some(r#"42["still"]"#));
+}

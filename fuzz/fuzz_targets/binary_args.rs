@@ -89,18 +89,30 @@ fn typed(payload: &Payload) {
     let _ = payload.deserialize::<(String, Bytes, Vec<Bytes>, Option<Bytes>, i64, Value)>();
     if let Ok(all) = payload.deserialize::<Vec<Bytes>>() {
         // Every element came from an attachment, a string's bytes or an array of numbers.
-        assert_eq!(all.len(), payload.deserialize::<Vec<Value>>().unwrap().len());
+        assert_eq!(
+            all.len(),
+            payload.deserialize::<Vec<Value>>().unwrap().len()
+        );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let limits = Limits { max_attachments: 8, ..Limits::default() };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let limits = Limits {
+        max_attachments: 8,
+        ..Limits::default()
+    };
     let mut decoder = Decoder::new(limits);
-    let Ok(mut out) = decoder.push_text(Str::from(text.to_owned())) else { return };
+    let Ok(mut out) = decoder.push_text(Str::from(text.to_owned())) else {
+        return;
+    };
     let mut i = 0;
     while out.is_none() {
-        out = decoder.push_binary(attachment(i)).expect("a pending packet takes attachments");
+        out = decoder
+            .push_binary(attachment(i))
+            .expect("a pending packet takes attachments");
         i += 1;
     }
     let Some(packet) = out else { return };

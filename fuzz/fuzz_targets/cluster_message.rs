@@ -20,7 +20,12 @@ fuzz_target!(|data: &[u8]| {
                 let again = decode_broadcast(&encode_broadcast(&b)).expect("re-decodes");
                 assert_eq!(again, b);
                 if let Some(name) = b.packet.data[0].as_str() {
-                    let _ = Encoded::event(&b.packet.nsp, None, name, &ClusterArgs(&b.packet.data[1..]));
+                    let _ = Encoded::event(
+                        &b.packet.nsp,
+                        None,
+                        name,
+                        &ClusterArgs(&b.packet.data[1..]),
+                    );
                 }
             }
         }
@@ -31,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Ok(r) = decode_response(bytes) {
-                assert_eq!(decode_response(&encode_response(&r)).expect("re-decodes"), r);
+                assert_eq!(
+                    decode_response(&encode_response(&r)).expect("re-decodes"),
+                    r
+                );
             }
         }
     }

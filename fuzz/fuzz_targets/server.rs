@@ -6,10 +6,11 @@
 use bytes::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use roomcast::cluster::classic;
 use roomcast::engine::Frame;
 use roomcast::{
-    AckRequest, Config, ConnectRequest, ConnectionHandle, Event, HttpAction, HttpRequest, Limits,
-    Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
+    AckRequest, ClusterTransmit, Config, ConnectRequest, ConnectionHandle, Event, HttpAction,
+    HttpRequest, Limits, Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
 };
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ struct Driver {
     sockets: Vec<SocketHandle>,
     requests: Vec<ConnectRequest>,
     acks: Vec<AckRequest>,
+    /// The last messages this node published (bounded).
+    published: Vec<ClusterTransmit>,
     held: Vec<RequestId>,
     bodies: Vec<RequestId>,
 }
@@ -71,6 +74,12 @@ impl Driver {
             if let Transmit::PollResponse { request, .. } = t {
                 self.held.retain(|r| *r != request);
             }
+        }
+        while let Some(t) = self.server.poll_cluster_transmit() {
+            if self.published.len() >= 8 {
+                self.published.remove(0);
+            }
+            self.published.push(t);
         }
         while let Some(e) = self.server.poll_event() {
             match e {
@@ -120,7 +129,7 @@ impl Driver {
                 Some(*u.choose(&d.conns)?)
             })
         };
-        match u.int_in_range(0..=22)? {
+        match u.int_in_range(0..=23)? {
             0 => {
                 if let HttpAction::AcceptWebSocket(h) =
                     self.http(Method::Get, "EIO=4&transport=websocket", true, None)
@@ -323,9 +332,52 @@ impl Driver {
                     }
                 }
             }
-            _ => {
+            22 => {
                 if u.ratio(1, 20)? {
                     self.server.shutdown();
+                }
+            }
+            _ => {
+                // The cluster: this node's own echo (dropped), a broadcast of another node
+                // built from the same pieces clients use, or raw bytes on a channel.
+                let channel =
+                    *u.choose(&["socket.io#/#", "socket.io#/#r1#", "socket.io#/a#", "x"])?;
+                match u.int_in_range(0..=2)? {
+                    0 if !self.published.is_empty() => {
+                        let t = self.published[u.choose_index(self.published.len())?].clone();
+                        let reached = self.server.handle_cluster_message(&t.channel, &t.payload);
+                        assert!(matches!(reached, Ok(0)), "own echo delivered: {reached:?}");
+                    }
+                    1 => {
+                        let pick = |u: &mut Unstructured| -> Result<Vec<String>> {
+                            let n = u.int_in_range(0..=2)?;
+                            (0..n)
+                                .map(|_| Ok(u.choose(&["r1", "r2", "r3"])?.to_string()))
+                                .collect()
+                        };
+                        let message = classic::Broadcast {
+                            uid: "other".into(),
+                            packet: classic::ClusterPacket {
+                                nsp: if u.arbitrary()? { "/" } else { "/a" }.into(),
+                                data: vec![
+                                    rmpv::Value::from(Self::text(u)?),
+                                    rmpv::Value::Binary(vec![1, 2]),
+                                ],
+                            },
+                            opts: classic::Options {
+                                rooms: pick(u)?,
+                                except: pick(u)?,
+                                flags: classic::Flags::default(),
+                            },
+                        };
+                        let _ = self
+                            .server
+                            .handle_cluster_message(channel, &classic::encode_broadcast(&message));
+                    }
+                    _ => {
+                        let bytes: Vec<u8> = u.arbitrary()?;
+                        let _ = self.server.handle_cluster_message(channel, &bytes);
+                    }
                 }
             }
         }
@@ -353,6 +405,12 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
+    server.join_cluster("socket.io");
+    for name in ["/", "/a"] {
+        if let Some(nsp) = server.namespace(name) {
+            let _ = server.cluster_adapter(nsp);
+        }
+    }
     let mut d = Driver {
         server,
         now: Instant::now(),
@@ -361,6 +419,7 @@ fuzz_target!(|data: &[u8]| {
         sockets: Vec::new(),
         requests: Vec::new(),
         acks: Vec::new(),
+        published: Vec::new(),
         held: Vec::new(),
         bodies: Vec::new(),
     };

@@ -38,9 +38,14 @@ pub enum ValueError {
 /// A Socket.IO payload (JSON text, placeholders pointing at attachments) as one value tree:
 /// each placeholder replaced by its attachment's bytes.
 pub fn from_payload(payload: &Payload) -> Result<Value, ValueError> {
+    from_parts(payload.json(), payload.attachments())
+}
+
+/// [`from_payload`] for JSON text and its attachments held apart (an encoded packet's).
+pub fn from_parts(json: &str, attachments: &[bytes::Bytes]) -> Result<Value, ValueError> {
     let mut value: Value =
-        serde_json::from_str(payload.json()).map_err(|e| ValueError::Json(e.to_string()))?;
-    restore(&mut value, payload.attachments(), 0)?;
+        serde_json::from_str(json).map_err(|e| ValueError::Json(e.to_string()))?;
+    restore(&mut value, attachments, 0)?;
     Ok(value)
 }
 

@@ -25,14 +25,14 @@ use std::time::{Duration, Instant};
 /// ```
 #[must_use = "a broadcast does nothing until emitted or applied"]
 pub struct Broadcast<'s, D> {
-    server: &'s mut Server<D>,
-    nsp: NamespaceId,
-    exclude: Option<SocketHandle>,
-    rooms: SmallVec<[Str; 4]>,
-    except: SmallVec<[Str; 2]>,
-    volatile: bool,
-    compress: bool,
-    local: bool,
+    pub(super) server: &'s mut Server<D>,
+    pub(super) nsp: NamespaceId,
+    pub(super) exclude: Option<SocketHandle>,
+    pub(super) rooms: SmallVec<[Str; 4]>,
+    pub(super) except: SmallVec<[Str; 2]>,
+    pub(super) volatile: bool,
+    pub(super) compress: bool,
+    pub(super) local: bool,
 }
 
 impl<'s, D> Broadcast<'s, D> {
@@ -77,8 +77,8 @@ impl<'s, D> Broadcast<'s, D> {
         self
     }
 
-    /// Only this server's sockets, for layers that span several servers (a single core has
-    /// only its own).
+    /// Only this server's sockets: in a cluster ([`Server::join_cluster`]), the broadcast is
+    /// not published to the other nodes.
     pub fn local(mut self) -> Self {
         self.local = true;
         self
@@ -96,7 +96,8 @@ impl<'s, D> Broadcast<'s, D> {
         Ok(self.emit_encoded(&encoded))
     }
 
-    /// Sends an already encoded packet to the selection. Returns the number of sockets reached.
+    /// Sends an already encoded packet to the selection. Returns the number of sockets reached
+    /// on this node; in a cluster, the broadcast is also published, once.
     pub fn emit_encoded(self, encoded: &Encoded) -> usize {
         self.deliver(encoded, None).len
     }
@@ -121,6 +122,8 @@ impl<'s, D> Broadcast<'s, D> {
     /// Walks the selection once: WebSocket recipients into one batch, long-polling ones into
     /// their queues; registers the broadcast's ack on each recipient when asked.
     fn deliver(self, encoded: &Encoded, ack: Option<(u64, Instant, Duration)>) -> Reached {
+        // Broadcasts with acks stay on this node until the cluster's request for them exists.
+        let outgoing = if ack.is_none() { self.outgoing() } else { None };
         let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
         let Broadcast {
             server: s,
@@ -181,6 +184,9 @@ impl<'s, D> Broadcast<'s, D> {
         });
         // A long-polling queue may have overflowed: its connection closed.
         s.pump(None);
+        if let Some(o) = outgoing {
+            s.publish(o, encoded);
+        }
         Reached { len, handle }
     }
 

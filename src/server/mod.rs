@@ -10,10 +10,12 @@ mod acks;
 mod app;
 mod broadcast;
 mod client;
+mod cluster;
 mod dispatch;
 mod event;
 
 pub use broadcast::{Broadcast, FetchedSocket};
+pub use cluster::ClusterTransmit;
 pub use event::{AckError, AckHandle, AckRequest, BroadcastAckHandle, ConnectRequest, Event};
 
 use crate::config::ConfigError;
@@ -80,6 +82,8 @@ pub struct Server<D = ()> {
     socks: Vec<Option<D>>,
     acks: Acks,
     connect_due: Fifo<ConnectionHandle>,
+    /// This node's part in a cluster, if it is in one.
+    cluster: Option<Box<cluster::ClusterNode>>,
     next_seq: u64,
     events: VecDeque<Event>,
 }
@@ -119,6 +123,7 @@ impl<D> Server<D> {
             socks: Vec::new(),
             acks: Acks::default(),
             connect_due,
+            cluster: None,
             next_seq: 0,
             events: VecDeque::new(),
         })

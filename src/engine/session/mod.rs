@@ -398,12 +398,9 @@ impl Engine {
         request: RequestId,
         body: Bytes,
     ) -> HttpResponse {
-        let Some(h) = self.take_request(request) else {
+        let Some(h) = self.take_post(request) else {
             return RequestError::BadRequest.response();
         };
-        if let Some(p) = self.polling_mut(h) {
-            p.post = None;
-        }
         if body.len() > self.config.limits.max_payload {
             self.close(h, DisconnectReason::TransportError);
             return HttpResponse::payload_too_large();
@@ -434,7 +431,7 @@ impl Engine {
     /// [`Limits::max_payload`](crate::Limits): the adapter stopped reading it. The session
     /// closes; the answer is 413.
     pub fn handle_post_too_large(&mut self, _now: Instant, request: RequestId) -> HttpResponse {
-        if let Some(h) = self.take_request(request) {
+        if let Some(h) = self.take_post(request) {
             self.close(h, DisconnectReason::TransportError);
         }
         HttpResponse::payload_too_large()
@@ -805,10 +802,18 @@ impl Engine {
             return;
         };
         let Polling {
-            held_get, queue, ..
+            held_get,
+            post,
+            queue,
+            ..
         } = *p;
         if let Some(get) = held_get {
             self.answer_noop(h, get);
+        }
+        // A POST still being read belongs to a transport that is gone: its body, when it comes,
+        // is refused (400), and nothing of it is kept meanwhile.
+        if let Some(post) = post {
+            self.requests.remove(&post.0);
         }
         // Over WebSocket now: what waited for a GET goes to the new transport.
         if !queue.is_empty() {
@@ -899,6 +904,19 @@ impl Engine {
         self.next_request += 1;
         self.requests.insert(self.next_request, h);
         RequestId(self.next_request)
+    }
+
+    /// The session whose POST `r` is, once its body is in: a request id that is not a POST
+    /// being read (a held GET's, a stale one) is refused and changes nothing.
+    fn take_post(&mut self, r: RequestId) -> Option<ConnectionHandle> {
+        let h = *self.requests.get(&r.0)?;
+        let p = self.polling_mut(h)?;
+        if p.post != Some(r) {
+            return None;
+        }
+        p.post = None;
+        self.requests.remove(&r.0);
+        Some(h)
     }
 
     fn take_request(&mut self, r: RequestId) -> Option<ConnectionHandle> {

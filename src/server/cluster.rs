@@ -1,0 +1,222 @@
+//! The server as one node of a cluster (classic protocol, broadcasts): a broadcast leaves this
+//! node as one message with its rooms, except and flags; a broadcast from another node runs the
+//! same selection on this node's sockets. Nothing here knows Redis: messages to publish come
+//! out of [`Server::poll_cluster_transmit`], received ones go into
+//! [`Server::handle_cluster_message`].
+
+use super::broadcast::Broadcast;
+use super::Server;
+use crate::cluster::classic::{self, Channels, ClusterPacket, Flags, Options, WireError};
+use crate::cluster::requests::uid;
+use crate::cluster::value::{self, ClusterArgs};
+use crate::handle::NamespaceId;
+use crate::packet::Encoded;
+use crate::{RandomError, Str};
+use ahash::AHashMap;
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// A message for the cluster: publish `payload` on `channel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterTransmit {
+    /// The channel (`socket.io#/#`, `socket.io#/#<room>#`, ...).
+    pub channel: String,
+    /// The bytes, as Node nodes write them.
+    pub payload: Bytes,
+}
+
+/// One namespace's adapter: its uid (the reference draws one per namespace adapter) and
+/// channels.
+#[derive(Debug)]
+struct Adapter {
+    uid: String,
+    channels: Channels,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClusterNode {
+    prefix: String,
+    adapters: AHashMap<NamespaceId, Adapter>,
+    out: VecDeque<ClusterTransmit>,
+}
+
+/// What a broadcast selected, kept to publish it after the local delivery.
+pub(crate) struct Outgoing {
+    pub(crate) nsp: NamespaceId,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) except: Vec<String>,
+    pub(crate) volatile: bool,
+    pub(crate) compress: bool,
+}
+
+impl<D> Server<D> {
+    /// Makes this server a node of a cluster speaking the classic protocol of
+    /// `@socket.io/redis-adapter` with key `prefix` (its default is `socket.io`): from now on
+    /// every broadcast that is not [`local`](Broadcast::local) is also published, and
+    /// broadcasts of other nodes given to [`handle_cluster_message`](Self::handle_cluster_message)
+    /// reach this node's sockets.
+    pub fn join_cluster(&mut self, prefix: &str) {
+        self.cluster = Some(Box::new(ClusterNode {
+            prefix: prefix.to_owned(),
+            adapters: AHashMap::default(),
+            out: VecDeque::new(),
+        }));
+    }
+
+    /// This node's uid for a namespace (drawn on first use), and the pattern a transport must
+    /// subscribe to (`PSUBSCRIBE`) for that namespace's broadcasts. `None` outside a cluster,
+    /// or without randomness for the uid.
+    pub fn cluster_adapter(&mut self, nsp: NamespaceId) -> Option<(&str, String)> {
+        self.adapter(nsp).ok()?;
+        let a = self.cluster.as_ref()?.adapters.get(&nsp)?;
+        Some((a.uid.as_str(), a.channels.broadcast_pattern()))
+    }
+
+    fn adapter(&mut self, nsp: NamespaceId) -> Result<(), RandomError> {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return Ok(());
+        };
+        if !cluster.adapters.contains_key(&nsp) {
+            let uid = uid(self.engine.rng())?;
+            let channels = Channels::new(&cluster.prefix, &self.router.nsp(nsp).name, &uid);
+            cluster.adapters.insert(nsp, Adapter { uid, channels });
+        }
+        Ok(())
+    }
+
+    /// The next message to publish, if any. Call after every broadcast until it returns `None`.
+    #[must_use]
+    pub fn poll_cluster_transmit(&mut self) -> Option<ClusterTransmit> {
+        self.cluster.as_deref_mut()?.out.pop_front()
+    }
+
+    /// Publishes a broadcast this node delivered locally. The packet is taken from its
+    /// encoding: one message whatever the number of rooms and recipients.
+    pub(crate) fn publish(&mut self, o: Outgoing, encoded: &Encoded) {
+        if self.cluster.is_none() || self.adapter(o.nsp).is_err() {
+            return;
+        }
+        let Some(data) = event_data(encoded) else {
+            return;
+        };
+        let nsp = self.router.nsp(o.nsp).name.to_string();
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some(a) = cluster.adapters.get(&o.nsp) else {
+            return;
+        };
+        let channel = a.channels.for_rooms(&o.rooms);
+        let message = classic::Broadcast {
+            uid: a.uid.clone(),
+            packet: ClusterPacket { nsp, data },
+            opts: Options {
+                rooms: o.rooms,
+                except: o.except,
+                flags: Flags {
+                    volatile: o.volatile,
+                    compress: (!o.compress).then_some(false),
+                    ..Flags::default()
+                },
+            },
+        };
+        let payload = Bytes::from(classic::encode_broadcast(&message));
+        cluster.out.push_back(ClusterTransmit { channel, payload });
+    }
+
+    /// A message received on a channel of the broadcast pattern. A broadcast of another node
+    /// (or of `@socket.io/redis-emitter`) reaches this node's sockets as if broadcast here;
+    /// this node's own echo, another namespace's message and a room this node does not have
+    /// are dropped, as the reference does. Returns the number of local sockets reached.
+    pub fn handle_cluster_message(
+        &mut self,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<usize, WireError> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Ok(0);
+        };
+        let Some((nsp, room)) = cluster
+            .adapters
+            .iter()
+            .find_map(|(n, a)| a.channels.room_of(channel).map(|r| (*n, r)))
+        else {
+            return Ok(0);
+        };
+        if !room.is_empty() && self.members(nsp, room).is_empty() {
+            return Ok(0);
+        }
+        let message = classic::decode_broadcast(payload)?;
+        let own = cluster.adapters.get(&nsp).map(|a| a.uid.as_str());
+        if own == Some(message.uid.as_str())
+            || message.packet.nsp != self.router.nsp(nsp).name.as_ref() as &str
+        {
+            return Ok(0);
+        }
+        let Some((name, args)) = message.packet.data.split_first() else {
+            return Ok(0);
+        };
+        let Some(name) = name.as_str() else {
+            return Ok(0);
+        };
+        let mut b = self.to_namespace(nsp).local();
+        for r in &message.opts.rooms {
+            b = b.to(Str::from(r.as_str()));
+        }
+        for r in &message.opts.except {
+            b = b.except(Str::from(r.as_str()));
+        }
+        if message.opts.flags.volatile {
+            b = b.volatile();
+        }
+        if message.opts.flags.compress == Some(false) {
+            b = b.compress(false);
+        }
+        // Reserved names travel only from a broken or hostile publisher: refused, not sent.
+        b.emit(name, &ClusterArgs(args))
+            .map_err(|_| WireError::Malformed("event not encodable"))
+    }
+}
+
+/// `[name, ...args]` of an encoded event, binary attachments as bin leaves.
+fn event_data(encoded: &Encoded) -> Option<Vec<rmpv::Value>> {
+    let text: &str = encoded.text();
+    // `4` (Engine.IO message), the Socket.IO type, `<n>-` for binary, `<nsp>,` unless `/`,
+    // then the ack id digits: the JSON array starts at the first `[` after those. A namespace
+    // name holds no `,`, so the header ends at the first `,` or `[`.
+    let start = text.find(['[', ','])?;
+    let json_at = if text.as_bytes()[start] == b',' {
+        start + 1 + text[start + 1..].find('[')?
+    } else {
+        start
+    };
+    match value::from_parts(&text[json_at..], encoded.attachments()).ok()? {
+        rmpv::Value::Array(items) => Some(items),
+        _ => None,
+    }
+}
+
+impl<D> Broadcast<'_, D> {
+    /// What is needed to publish this broadcast after delivering it here, if it goes to the
+    /// cluster at all.
+    pub(crate) fn outgoing(&self) -> Option<Outgoing> {
+        if self.local || self.server.cluster.is_none() {
+            return None;
+        }
+        let mut except: Vec<String> = self.except.iter().map(|r| r.to_string()).collect();
+        // `socket.broadcast` travels as the sender's id in `except`, as the reference sends it.
+        if let Some(sid) = self.exclude.and_then(|s| self.server.sid(s)) {
+            if !except.iter().any(|e| e == sid) {
+                except.push(sid.to_owned());
+            }
+        }
+        Some(Outgoing {
+            nsp: self.nsp,
+            rooms: self.rooms.iter().map(|r| r.to_string()).collect(),
+            except,
+            volatile: self.volatile,
+            compress: self.compress,
+        })
+    }
+}
