@@ -185,3 +185,61 @@ fn what_the_emitter_and_node_nodes_publish_is_delivered() {
     b.drain();
     assert!(b.take_text(cb).is_empty());
 }
+
+#[test]
+fn sockets_join_leave_and_disconnect_apply_on_every_node() {
+    let (mut a, mut b) = (node(11), node(12));
+    let (_, sa) = a.client(&["/"]);
+    let (cb, sb) = b.client(&["/"]);
+    let (_, sb2) = b.client(&["/"]);
+    b.server.join(sb[0], "red").unwrap();
+    for n in [&mut a, &mut b] {
+        n.drain();
+    }
+    let root = a.server.namespace("/").unwrap();
+    // socketsJoin of the members of "red", on every node: none here, one there.
+    assert_eq!(a.server.to_namespace(root).to("red").join("blue"), 0);
+    let out = published(&mut a);
+    assert_eq!(out[0].channel, "socket.io-request#/#");
+    for t in &out {
+        assert_eq!(
+            b.server
+                .handle_cluster_message(&t.channel, &t.payload)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            a.server
+                .handle_cluster_message(&t.channel, &t.payload)
+                .unwrap(),
+            0,
+            "echo"
+        );
+    }
+    let rooms = |n: &Net, s| {
+        let mut r: Vec<String> = n.server.rooms_of(s).iter().map(|r| r.to_string()).collect();
+        r.sort();
+        r
+    };
+    assert!(rooms(&b, sb[0]).contains(&"blue".to_string()));
+    assert!(!rooms(&b, sb2[0]).contains(&"blue".to_string()));
+    assert!(!rooms(&a, sa[0]).contains(&"blue".to_string()));
+    // socketsLeave for everyone but the room "red".
+    a.server.to_namespace(root).except("red").leave("blue");
+    carry(&mut a, &mut b);
+    assert!(rooms(&b, sb[0]).contains(&"blue".to_string()), "excepted");
+    // The emitter's join has no uid: everyone applies it (JSON, redis-cluster.md §8).
+    let join = br#"{"type":2,"opts":{"rooms":[],"except":[]},"rooms":["orange"]}"#;
+    assert_eq!(
+        b.server
+            .handle_cluster_message("socket.io-request#/#", join)
+            .unwrap(),
+        2
+    );
+    assert!(rooms(&b, sb2[0]).contains(&"orange".to_string()));
+    // disconnectSockets of "blue" from the other node.
+    a.server.to_namespace(root).to("blue").disconnect(false);
+    carry(&mut a, &mut b);
+    assert_eq!(b.take_text(cb).last().map(String::as_str), Some("41"));
+    assert_eq!(b.server.socket_count(), 1);
+}

@@ -1,5 +1,6 @@
 //! [`Broadcast`]: the `to` / `except` / `volatile` builder over one namespace.
 
+use super::cluster::Remote;
 use super::{BroadcastAckHandle, Error, Server};
 use crate::engine::Frame;
 use crate::handle::{NamespaceId, SocketHandle};
@@ -209,26 +210,38 @@ impl<'s, D> Broadcast<'s, D> {
     }
 
     /// Makes every selected socket join `room` (`socketsJoin`). Returns how many were selected.
+    /// In a cluster, every other node does the same with its own sockets.
     pub fn join(self, room: &str) -> usize {
+        let outgoing = self.outgoing();
         let (server, handles) = self.take();
         for &s in &handles {
             let _ = server.join(s, room);
+        }
+        if let Some(o) = outgoing {
+            server.publish_request(o, Remote::Join(room.to_owned()));
         }
         handles.len()
     }
 
     /// Makes every selected socket leave `room` (`socketsLeave`). Returns how many were selected.
+    /// In a cluster, every other node does the same with its own sockets.
     pub fn leave(self, room: &str) -> usize {
+        let outgoing = self.outgoing();
         let (server, handles) = self.take();
         for &s in &handles {
             let _ = server.leave(s, room);
+        }
+        if let Some(o) = outgoing {
+            server.publish_request(o, Remote::Leave(room.to_owned()));
         }
         handles.len()
     }
 
     /// Disconnects every selected socket (`disconnectSockets`); with `close`, their whole
     /// connections. Returns how many were selected.
+    /// In a cluster, every other node does the same with its own sockets.
     pub fn disconnect(self, close: bool) -> usize {
+        let outgoing = self.outgoing();
         let (server, handles) = self.take();
         for &s in &handles {
             if close {
@@ -239,11 +252,14 @@ impl<'s, D> Broadcast<'s, D> {
                 let _ = server.disconnect(s);
             }
         }
+        if let Some(o) = outgoing {
+            server.publish_request(o, Remote::Disconnect(close));
+        }
         handles.len()
     }
 
     /// The selected sockets, and the server to act on them.
-    fn take(self) -> (&'s mut Server<D>, Vec<SocketHandle>) {
+    pub(super) fn take(self) -> (&'s mut Server<D>, Vec<SocketHandle>) {
         let sel = Selection {
             nsp: self.nsp,
             rooms: &self.rooms,

@@ -41,6 +41,14 @@ pub(crate) struct ClusterNode {
     out: VecDeque<ClusterTransmit>,
 }
 
+/// An operation on the selected sockets that every node applies to its own (`socketsJoin`,
+/// `socketsLeave`, `disconnectSockets`): fire and forget, no answer.
+pub(crate) enum Remote {
+    Join(String),
+    Leave(String),
+    Disconnect(bool),
+}
+
 /// What a broadcast selected, kept to publish it after the local delivery.
 pub(crate) struct Outgoing {
     pub(crate) nsp: NamespaceId,
@@ -64,13 +72,14 @@ impl<D> Server<D> {
         }));
     }
 
-    /// This node's uid for a namespace (drawn on first use), and the pattern a transport must
-    /// subscribe to (`PSUBSCRIBE`) for that namespace's broadcasts. `None` outside a cluster,
-    /// or without randomness for the uid.
-    pub fn cluster_adapter(&mut self, nsp: NamespaceId) -> Option<(&str, String)> {
+    /// This node's uid for a namespace (drawn on first use), and its channels: a transport
+    /// subscribes to their [broadcast pattern](Channels::broadcast_pattern) (`PSUBSCRIBE`) and
+    /// their [request channel](Channels::request) for that namespace. `None` outside a
+    /// cluster, or without randomness for the uid.
+    pub fn cluster_adapter(&mut self, nsp: NamespaceId) -> Option<(&str, &Channels)> {
         self.adapter(nsp).ok()?;
         let a = self.cluster.as_ref()?.adapters.get(&nsp)?;
-        Some((a.uid.as_str(), a.channels.broadcast_pattern()))
+        Some((a.uid.as_str(), &a.channels))
     }
 
     fn adapter(&mut self, nsp: NamespaceId) -> Result<(), RandomError> {
@@ -125,7 +134,98 @@ impl<D> Server<D> {
         cluster.out.push_back(ClusterTransmit { channel, payload });
     }
 
-    /// A message received on a channel of the broadcast pattern. A broadcast of another node
+    /// Publishes a join, leave or disconnect of the selection for the other nodes (this node
+    /// applied it already, and drops its own echo).
+    pub(crate) fn publish_request(&mut self, o: Outgoing, op: Remote) {
+        if self.adapter(o.nsp).is_err() {
+            return;
+        }
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some(a) = cluster.adapters.get(&o.nsp) else {
+            return;
+        };
+        let uid = Some(a.uid.clone());
+        let opts = Options {
+            rooms: o.rooms,
+            except: o.except,
+            flags: Flags::default(),
+        };
+        let request = match op {
+            Remote::Join(room) => classic::Request::Join {
+                uid,
+                opts,
+                rooms: vec![room],
+            },
+            Remote::Leave(room) => classic::Request::Leave {
+                uid,
+                opts,
+                rooms: vec![room],
+            },
+            Remote::Disconnect(close) => classic::Request::Disconnect { uid, opts, close },
+        };
+        let payload = Bytes::from(classic::encode_request(&request));
+        let channel = a.channels.request().to_owned();
+        cluster.out.push_back(ClusterTransmit { channel, payload });
+    }
+
+    /// A request from another node on a namespace's request channel: joins, leaves and
+    /// disconnects are applied to this node's matching sockets (the emitter's too; this
+    /// node's own echo is dropped: it applied them already). Returns the sockets selected.
+    fn handle_cluster_request(
+        &mut self,
+        nsp: NamespaceId,
+        payload: &[u8],
+    ) -> Result<usize, WireError> {
+        let request = classic::decode_request(payload)?;
+        let own = self
+            .cluster
+            .as_deref()
+            .and_then(|c| c.adapters.get(&nsp))
+            .map(|a| a.uid.clone());
+        let (uid, opts) = match &request {
+            classic::Request::Join { uid, opts, .. }
+            | classic::Request::Leave { uid, opts, .. }
+            | classic::Request::Disconnect { uid, opts, .. } => (uid, opts),
+            // Requests that want answers come with the rest of the cluster's requests.
+            _ => return Ok(0),
+        };
+        if uid.is_some() && *uid == own {
+            return Ok(0);
+        }
+        let mut b = self.to_namespace(nsp).local();
+        for r in &opts.rooms {
+            b = b.to(Str::from(r.as_str()));
+        }
+        for r in &opts.except {
+            b = b.except(Str::from(r.as_str()));
+        }
+        Ok(match &request {
+            classic::Request::Join { rooms, .. } => {
+                let (server, handles) = b.take();
+                for room in rooms {
+                    for &s in &handles {
+                        let _ = server.join(s, room);
+                    }
+                }
+                handles.len()
+            }
+            classic::Request::Leave { rooms, .. } => {
+                let (server, handles) = b.take();
+                for room in rooms {
+                    for &s in &handles {
+                        let _ = server.leave(s, room);
+                    }
+                }
+                handles.len()
+            }
+            classic::Request::Disconnect { close, .. } => b.disconnect(*close),
+            _ => 0,
+        })
+    }
+
+    /// A message received on a channel of the broadcast pattern or a request channel. A broadcast of another node
     /// (or of `@socket.io/redis-emitter`) reaches this node's sockets as if broadcast here;
     /// this node's own echo, another namespace's message and a room this node does not have
     /// are dropped, as the reference does. Returns the number of local sockets reached.
@@ -137,6 +237,13 @@ impl<D> Server<D> {
         let Some(cluster) = self.cluster.as_deref() else {
             return Ok(0);
         };
+        if let Some(nsp) = cluster
+            .adapters
+            .iter()
+            .find_map(|(n, a)| (a.channels.request() == channel).then_some(*n))
+        {
+            return self.handle_cluster_request(nsp, payload);
+        }
         let Some((nsp, room)) = cluster
             .adapters
             .iter()
