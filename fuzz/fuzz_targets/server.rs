@@ -341,7 +341,7 @@ impl Driver {
                 // The cluster: this node's own echo (dropped), a broadcast of another node
                 // built from the same pieces clients use, or raw bytes on a channel.
                 let channel =
-                    *u.choose(&["socket.io#/#", "socket.io#/#r1#", "socket.io#/a#", "x"])?;
+                    *u.choose(&["socket.io#/#", "socket.io#/#r1#", "socket.io#/a#", "socket.io-request#/#", "x"])?;
                 match u.int_in_range(0..=2)? {
                     0 if !self.published.is_empty() => {
                         let t = self.published[u.choose_index(self.published.len())?].clone();
