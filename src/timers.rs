@@ -18,39 +18,56 @@ pub(crate) fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> 
 
 /// Deadlines for one fixed duration: they come in the order they are pushed, so a FIFO
 /// suffices (no heap). Entries are tagged by the caller so stale ones can be skipped.
+///
+/// Deadlines are kept as nanoseconds since the first one pushed (8 bytes, not an `Instant`'s
+/// 16): a server holds one entry per connection in several of these. A deadline before that
+/// epoch (a caller's clock that went backwards) counts as the epoch itself: due at once.
 #[derive(Debug)]
 pub(crate) struct Fifo<T> {
     after: Duration,
-    queue: VecDeque<(Instant, T)>,
+    epoch: Option<Instant>,
+    queue: VecDeque<(u64, T)>,
 }
 
 impl<T: Copy> Fifo<T> {
     pub(crate) fn new(after: Duration) -> Self {
         Fifo {
             after,
+            epoch: None,
             queue: VecDeque::new(),
         }
+    }
+
+    fn offset(epoch: Instant, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Schedules `tag` at `from + after`; nothing when that never comes.
     pub(crate) fn push(&mut self, from: Instant, tag: T) {
         if let Some(at) = deadline(from, self.after) {
-            self.queue.push_back((at, tag));
+            let epoch = *self.epoch.get_or_insert(from);
+            self.queue.push_back((Self::offset(epoch, at), tag));
         }
     }
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.queue.front().map(|e| e.0)
+        let (off, _) = self.queue.front()?;
+        self.epoch?.checked_add(Duration::from_nanos(*off))
     }
 
     /// The next entry due at `now`, with its deadline.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, T)> {
-        if self.queue.front()?.0 <= now {
-            self.queue.pop_front()
-        } else {
-            None
+        let epoch = self.epoch?;
+        let (off, _) = self.queue.front()?;
+        if *off > Self::offset(epoch, now) {
+            return None;
         }
+        let (off, tag) = self.queue.pop_front()?;
+        Some((
+            epoch.checked_add(Duration::from_nanos(off)).unwrap_or(now),
+            tag,
+        ))
     }
 
     /// Entries held, stale ones included.
@@ -89,5 +106,25 @@ mod tests {
         assert_eq!(f.pop_due(later).map(|e| e.1), Some(1));
         assert_eq!(f.pop_due(later).map(|e| e.1), Some(2));
         assert_eq!(f.len(), 0);
+    }
+
+    #[test]
+    fn deadlines_come_back_exactly() {
+        let now = Instant::now();
+        let mut f = Fifo::new(Duration::from_millis(25_000));
+        f.push(now, 1u8);
+        f.push(now + Duration::from_nanos(7), 2);
+        assert_eq!(f.next(), Some(now + Duration::from_millis(25_000)));
+        let due = now + Duration::from_millis(25_000);
+        assert_eq!(f.pop_due(due), Some((due, 1)));
+        assert_eq!(f.pop_due(due), None);
+        let due = due + Duration::from_nanos(7);
+        assert_eq!(f.pop_due(due), Some((due, 2)));
+        // A clock that went backwards: due at once, not never.
+        f.push(now, 3);
+        f.push(now.checked_sub(Duration::from_secs(60)).unwrap_or(now), 4);
+        let later = now + Duration::from_secs(30);
+        assert_eq!(f.pop_due(later).map(|e| e.1), Some(3));
+        assert_eq!(f.pop_due(later).map(|e| e.1), Some(4));
     }
 }

@@ -70,51 +70,68 @@ impl Client {
     }
 }
 
-/// The clients of a server, indexed by connection slot (dense, like the sessions).
+/// The clients of a server, indexed by connection slot (dense, like the sessions). A vacant
+/// slot holds a client whose handle has generation 0, which no live connection has (their
+/// generations are odd): no `Option` tag, 8 bytes less a connection.
 #[derive(Debug, Default)]
 pub(crate) struct Clients {
-    by_slot: Vec<Option<Client>>,
+    by_slot: Vec<Client>,
     len: usize,
+}
+
+fn vacant(slot: usize) -> Client {
+    let conn = ConnectionHandle::from_key(crate::slots::Key {
+        slot: slot as u32,
+        gen: 0,
+    });
+    Client::new(conn, Decoder::new(crate::Limits::default()))
+}
+
+impl Client {
+    fn is_vacant(&self) -> bool {
+        self.conn.key().gen == 0
+    }
 }
 
 impl Clients {
     pub(crate) fn insert(&mut self, client: Client) {
         let i = client.conn.index();
-        if self.by_slot.len() <= i {
-            self.by_slot.resize_with(i + 1, || None);
+        while self.by_slot.len() <= i {
+            let slot = self.by_slot.len();
+            self.by_slot.push(vacant(slot));
         }
-        if self.by_slot[i].replace(client).is_none() {
+        if self.by_slot[i].is_vacant() {
             self.len += 1;
         }
+        self.by_slot[i] = client;
     }
 
     pub(crate) fn get(&self, conn: ConnectionHandle) -> Option<&Client> {
         self.by_slot
-            .get(conn.index())?
-            .as_ref()
-            .filter(|c| c.conn == conn)
+            .get(conn.index())
+            .filter(|c| c.conn == conn && !c.is_vacant())
     }
 
     pub(crate) fn get_mut(&mut self, conn: ConnectionHandle) -> Option<&mut Client> {
         self.by_slot
-            .get_mut(conn.index())?
-            .as_mut()
-            .filter(|c| c.conn == conn)
+            .get_mut(conn.index())
+            .filter(|c| c.conn == conn && !c.is_vacant())
     }
 
     /// The client in connection slot `slot`, whichever its generation.
     pub(crate) fn at_mut(&mut self, slot: u32) -> Option<&mut Client> {
-        self.by_slot.get_mut(slot as usize)?.as_mut()
+        self.by_slot
+            .get_mut(slot as usize)
+            .filter(|c| !c.is_vacant())
     }
 
     pub(crate) fn remove(&mut self, conn: ConnectionHandle) -> Option<Client> {
-        let slot = self.by_slot.get_mut(conn.index())?;
-        if slot.as_ref().is_some_and(|c| c.conn == conn) {
-            self.len -= 1;
-            slot.take()
-        } else {
-            None
+        let c = self.by_slot.get_mut(conn.index())?;
+        if c.conn != conn || c.is_vacant() {
+            return None;
         }
+        self.len -= 1;
+        Some(std::mem::replace(c, vacant(conn.index())))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -122,6 +139,6 @@ impl Clients {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Client> {
-        self.by_slot.iter().flatten()
+        self.by_slot.iter().filter(|c| !c.is_vacant())
     }
 }
