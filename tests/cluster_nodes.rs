@@ -243,3 +243,47 @@ fn sockets_join_leave_and_disconnect_apply_on_every_node() {
     assert_eq!(b.take_text(cb).last().map(String::as_str), Some("41"));
     assert_eq!(b.server.socket_count(), 1);
 }
+
+#[test]
+fn server_side_emit_reaches_the_other_nodes_servers_only() {
+    let (mut a, mut b) = (node(13), node(14));
+    let (cb, _) = b.client(&["/"]);
+    for n in [&mut a, &mut b] {
+        n.drain();
+        n.take_events();
+    }
+    let root = a.server.namespace("/").unwrap();
+    a.server
+        .server_side_emit(
+            root,
+            "cluster-ping",
+            &(serde_json::json!({"n": 1}), Bytes::from_static(b"\x07")),
+        )
+        .unwrap();
+    assert_eq!(carry(&mut a, &mut b), 1);
+    assert!(a.take_events().is_empty(), "not to itself");
+    let events = b.take_events();
+    let [roomcast::Event::ServerSideEmit { event, .. }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(event.name(), "cluster-ping");
+    let (obj, bin): (serde_json::Value, Bytes) = event.args().unwrap();
+    assert_eq!(
+        (obj, bin),
+        (serde_json::json!({"n": 1}), Bytes::from_static(b"\x07"))
+    );
+    assert!(b.take_text(cb).is_empty(), "no client hears it");
+    // What the emitter sends (redis-cluster.md §3).
+    let emitter = br#"{"uid":"emitter","type":6,"data":["cluster-ping",{"tag":"a"}]}"#;
+    assert_eq!(
+        b.server
+            .handle_cluster_message("socket.io-request#/#", emitter)
+            .unwrap(),
+        1
+    );
+    b.drain();
+    assert!(matches!(
+        &b.take_events()[..],
+        [roomcast::Event::ServerSideEmit { event, .. }] if event.name() == "cluster-ping"
+    ));
+}

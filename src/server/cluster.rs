@@ -170,6 +170,79 @@ impl<D> Server<D> {
         cluster.out.push_back(ClusterTransmit { channel, payload });
     }
 
+    /// Emits an event to the other nodes of the cluster (`serverSideEmit` without an ack):
+    /// each reports it as an [`Event::ServerSideEmit`](crate::Event::ServerSideEmit); this
+    /// node does not. Outside a cluster it reaches no one, as on a single Node server.
+    pub fn server_side_emit<T: serde::Serialize + ?Sized>(
+        &mut self,
+        nsp: NamespaceId,
+        event: &str,
+        args: &T,
+    ) -> Result<(), super::Error> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        // Encoded first: the name and arguments get the checks of any emit.
+        let name = self.router.nsp(nsp).name.clone();
+        let encoded = Encoded::event(&name, None, event, args)?;
+        let Some(data) = event_data(&encoded) else {
+            return Ok(());
+        };
+        self.adapter(nsp)?;
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return Ok(());
+        };
+        let Some(a) = cluster.adapters.get(&nsp) else {
+            return Ok(());
+        };
+        let request = classic::Request::ServerSideEmit {
+            uid: a.uid.clone(),
+            request_id: None,
+            data,
+        };
+        let payload = Bytes::from(classic::encode_request(&request));
+        let channel = a.channels.request().to_owned();
+        cluster.out.push_back(ClusterTransmit { channel, payload });
+        Ok(())
+    }
+
+    /// Another node's `serverSideEmit`: reported as an event whose arguments read like a
+    /// client's (binary included).
+    fn on_server_side_emit(
+        &mut self,
+        nsp: NamespaceId,
+        data: &[rmpv::Value],
+    ) -> Result<usize, WireError> {
+        let Some((name, args)) = data.split_first() else {
+            return Ok(0);
+        };
+        let Some(name) = name.as_str() else {
+            return Ok(0);
+        };
+        let nsp_name = self.router.nsp(nsp).name.clone();
+        let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
+            .map_err(|_| WireError::Malformed("event not encodable"))?;
+        // Decoded as a client's packet would be: the application reads it the same way.
+        let mut decoder = crate::packet::Decoder::new(self.engine.config().limits);
+        let mut frames = encoded.frames();
+        let mut out = None;
+        if let Some(crate::engine::Frame::Text(text)) = frames.next() {
+            let body = text.slice(1..text.len()).unwrap_or_default();
+            out = decoder.push_text(body).ok().flatten();
+        }
+        for f in frames {
+            if let crate::engine::Frame::Binary(b) = f {
+                out = decoder.push_binary(b).ok().flatten();
+            }
+        }
+        let Some(crate::packet::Packet::Event { event, .. }) = out else {
+            return Err(WireError::Malformed("event not decodable"));
+        };
+        self.events
+            .push_back(super::Event::ServerSideEmit { nsp, event });
+        Ok(1)
+    }
+
     /// A request from another node on a namespace's request channel: joins, leaves and
     /// disconnects are applied to this node's matching sockets (the emitter's too; this
     /// node's own echo is dropped: it applied them already). Returns the sockets selected.
@@ -188,6 +261,16 @@ impl<D> Server<D> {
             classic::Request::Join { uid, opts, .. }
             | classic::Request::Leave { uid, opts, .. }
             | classic::Request::Disconnect { uid, opts, .. } => (uid, opts),
+            classic::Request::ServerSideEmit {
+                uid,
+                request_id: None,
+                data,
+            } => {
+                if Some(uid) == own.as_ref() {
+                    return Ok(0);
+                }
+                return self.on_server_side_emit(nsp, data);
+            }
             // Requests that want answers come with the rest of the cluster's requests.
             _ => return Ok(0),
         };

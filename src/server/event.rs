@@ -148,6 +148,14 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// Another node of the cluster emitted an event to this namespace's server
+    /// (`serverSideEmit`); its arguments read like a client's.
+    ServerSideEmit {
+        /// The namespace.
+        nsp: NamespaceId,
+        /// Name and arguments.
+        event: packet::Event,
+    },
     /// An Engine.IO session ended; every socket of it was reported disconnected before.
     ConnectionClosed {
         /// The connection (no longer valid).
