@@ -287,3 +287,51 @@ fn server_side_emit_reaches_the_other_nodes_servers_only() {
         [roomcast::Event::ServerSideEmit { event, .. }] if event.name() == "cluster-ping"
     ));
 }
+
+#[test]
+fn requests_from_node_nodes_are_answered_once_on_the_shared_response_channel() {
+    let mut b = node(15);
+    let (_, sb) = b.client(&["/"]);
+    b.server.join(sb[0], "red").unwrap();
+    b.drain();
+    let sid = b.server.sid(sb[0]).unwrap().to_string();
+    // allRooms and fetchSockets of a Node node (redis-cluster.md §8).
+    let all = br#"{"uid":"rN-oO1","requestId":"LRCXyf","type":1}"#;
+    b.server
+        .handle_cluster_message("socket.io-request#/#", all)
+        .unwrap();
+    let fetch =
+        br#"{"uid":"rN-oO1","requestId":"YjWFpx","type":5,"opts":{"rooms":["red"],"except":[]}}"#;
+    b.server
+        .handle_cluster_message("socket.io-request#/#", fetch)
+        .unwrap();
+    let out = published(&mut b);
+    assert_eq!(out.len(), 2, "one answer each");
+    assert!(out.iter().all(|t| t.channel == "socket.io-response#/#"));
+    let roomcast::cluster::classic::Response::AllRooms {
+        request_id,
+        mut rooms,
+    } = roomcast::cluster::classic::decode_response(&out[0].payload).unwrap()
+    else {
+        panic!()
+    };
+    rooms.sort();
+    let mut want = vec!["red".to_string(), sid.clone()];
+    want.sort();
+    assert_eq!((request_id.as_str(), rooms), ("LRCXyf", want));
+    let roomcast::cluster::classic::Response::Fetch { sockets, .. } =
+        roomcast::cluster::classic::decode_response(&out[1].payload).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(sockets.len(), 1);
+    assert_eq!(sockets[0].id, sid);
+    // Its own request is not answered (the requester counts itself).
+    let root = b.server.namespace("/").unwrap();
+    let uid = b.server.cluster_adapter(root).unwrap().0.to_string();
+    let own = format!(r#"{{"uid":"{uid}","requestId":"x","type":1}}"#);
+    b.server
+        .handle_cluster_message("socket.io-request#/#", own.as_bytes())
+        .unwrap();
+    assert!(published(&mut b).is_empty());
+}

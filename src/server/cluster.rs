@@ -170,6 +170,82 @@ impl<D> Server<D> {
         cluster.out.push_back(ClusterTransmit { channel, payload });
     }
 
+    /// This node's answer to a request that wants one: all its rooms, or its sockets that
+    /// match (for `fetchSockets`: id and rooms; the handshake and data travel once the core
+    /// holds them).
+    fn answer(
+        &mut self,
+        nsp: NamespaceId,
+        request: &classic::Request,
+        request_id: String,
+    ) -> classic::Response {
+        let selection = |server: &mut Self, opts: &Options| {
+            let mut b = server.to_namespace(nsp).local();
+            for r in &opts.rooms {
+                b = b.to(Str::from(r.as_str()));
+            }
+            for r in &opts.except {
+                b = b.except(Str::from(r.as_str()));
+            }
+            b.fetch()
+        };
+        match request {
+            classic::Request::Sockets { rooms, .. } => {
+                let opts = Options {
+                    rooms: rooms.clone(),
+                    ..Options::default()
+                };
+                let sockets = selection(self, &opts)
+                    .into_iter()
+                    .map(|s| s.sid.to_string())
+                    .collect();
+                classic::Response::Sockets {
+                    request_id,
+                    sockets,
+                }
+            }
+            classic::Request::Fetch { opts, .. } => {
+                let sockets = selection(self, opts)
+                    .into_iter()
+                    .map(|s| classic::RemoteSocket {
+                        id: s.sid.to_string(),
+                        handshake: rmpv::Value::Map(Vec::new()),
+                        rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
+                        data: rmpv::Value::Nil,
+                    })
+                    .collect();
+                classic::Response::Fetch {
+                    request_id,
+                    sockets,
+                }
+            }
+            _ => {
+                // Every room, socket-id rooms included, as the reference's `allRooms`.
+                let mut rooms: Vec<String> = self
+                    .rooms(nsp)
+                    .into_iter()
+                    .map(|(r, _)| r.to_string())
+                    .collect();
+                let ids = self.to_namespace(nsp).local().fetch();
+                rooms.extend(ids.into_iter().map(|s| s.sid.to_string()));
+                classic::Response::AllRooms { request_id, rooms }
+            }
+        }
+    }
+
+    /// Publishes a response on the namespace's shared response channel.
+    fn respond(&mut self, nsp: NamespaceId, response: &classic::Response) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let Some(a) = cluster.adapters.get(&nsp) else {
+            return;
+        };
+        let payload = Bytes::from(classic::encode_response(response));
+        let channel = a.channels.response().to_owned();
+        cluster.out.push_back(ClusterTransmit { channel, payload });
+    }
+
     /// Emits an event to the other nodes of the cluster (`serverSideEmit` without an ack):
     /// each reports it as an [`Event::ServerSideEmit`](crate::Event::ServerSideEmit); this
     /// node does not. Outside a cluster it reaches no one, as on a single Node server.
@@ -271,7 +347,22 @@ impl<D> Server<D> {
                 }
                 return self.on_server_side_emit(nsp, data);
             }
-            // Requests that want answers come with the rest of the cluster's requests.
+            classic::Request::AllRooms { uid, request_id }
+            | classic::Request::Sockets {
+                uid, request_id, ..
+            }
+            | classic::Request::Fetch {
+                uid, request_id, ..
+            } => {
+                // Its own request: the requester counts itself.
+                if Some(uid) == own.as_ref() {
+                    return Ok(0);
+                }
+                let response = self.answer(nsp, &request, request_id.clone());
+                self.respond(nsp, &response);
+                return Ok(0);
+            }
+            // Broadcasts with acks and emits with acks wait for the rest of the cluster layer.
             _ => return Ok(0),
         };
         if uid.is_some() && *uid == own {
