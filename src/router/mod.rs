@@ -621,17 +621,22 @@ impl Router {
                 .map_or(&[][..], |src| Self::members_of(n, src));
             let start = plain.len();
             let mut rare: SmallVec<[u32; 4]> = SmallVec::new();
-            plain.extend(members.iter().enumerate().map(|(i, &m)| {
-                let h = &hot[m as usize];
+            // Captured by value (`move`): read through a reference, the sender's slot would be
+            // reloaded for every member, the pushes to `rare` possibly aliasing it.
+            let exclude = plan.exclude;
+            let walk: &[Slot] = hot;
+            let rare_out = &mut rare;
+            plain.extend(members.iter().enumerate().map(move |(i, &m)| {
+                let h = &walk[m as usize];
                 // Flags are the stamp's top bits: any set means the word is at least 1 << 30.
-                if (m == plan.exclude) | (h.stamp > EPOCH_MASK) {
-                    rare.push(i as u32);
+                if (m == exclude) | (h.stamp > EPOCH_MASK) {
+                    rare_out.push(i as u32);
                 }
                 h.conn
             }));
             for &i in rare.iter().rev() {
                 let m = members[i as usize];
-                if m != plan.exclude {
+                if m != exclude {
                     flagged.push(m);
                 }
                 plain.swap_remove(start + i as usize);
