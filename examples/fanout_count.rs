@@ -69,6 +69,20 @@ fn step_f3(server: &mut Server, s7: SocketHandle, ev: &serde_json::Value) -> usi
     take_batch(server)
 }
 
+#[inline(never)]
+fn step_f4(server: &mut Server, sockets: &[SocketHandle], mix: &[String], rng: &mut XorShift32) {
+    for _ in 0..100_000 {
+        let s = sockets[rng.next() as usize % N];
+        let room = &mix[rng.next() as usize % 100];
+        if server.leave(s, room).unwrap() {
+            server.join(s, room).unwrap();
+        } else {
+            server.join(s, room).unwrap();
+            server.leave(s, room).unwrap();
+        }
+    }
+}
+
 fn main() {
     let now = Instant::now();
     let mut server: Server = Server::new(Config::default()).unwrap();
@@ -109,6 +123,8 @@ fn main() {
         b += step_f2(&mut server, s7, &mix, &ev);
         c += step_f3(&mut server, s7, &ev);
     }
+    let mut churn = XorShift32(7);
+    step_f4(&mut server, &sockets, &mix, &mut churn);
     println!(
         "recipients per step: F1 {} F2 {} F3 {}",
         a / reps,
