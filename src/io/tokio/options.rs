@@ -31,7 +31,8 @@ pub struct Options {
     /// WebSocket (TCP pushes back on the client) and holds its long-polling POST until
     /// there is room again. Frames that carry no event (heartbeats, acks, connects) are read
     /// regardless, but TCP keeps order: a frame behind a stalled event waits with it. Default
-    /// 128; at least 1.
+    /// 1,024 (a publisher keeping hundreds of events in flight is then never held back, so its
+    /// broadcasts batch); at least 1.
     pub socket_queue: usize,
     /// Bytes of those events (as received, attachments included) a connection may have
     /// unhandled, the other half of its credit. One message larger than this waits until the
@@ -52,7 +53,7 @@ impl Default for Options {
             cors_origin: None,
             input_queue: 1024,
             call_queue: 65_536,
-            socket_queue: 128,
+            socket_queue: 1024,
             socket_queue_bytes: 1 << 20,
             discard_limit: 8 << 20,
         }
