@@ -103,71 +103,100 @@ impl<D> Server<D> {
     /// Publishes a broadcast this node delivered locally. The packet is taken from its
     /// encoding: one message whatever the number of rooms and recipients.
     pub(crate) fn publish(&mut self, o: Outgoing, encoded: &Encoded) {
-        if self.cluster.is_none() || self.adapter(o.nsp).is_err() {
+        if self.cluster.is_none() {
             return;
         }
         let Some(data) = event_data(encoded) else {
             return;
         };
         let nsp = self.router.nsp(o.nsp).name.to_string();
-        let Some(cluster) = self.cluster.as_deref_mut() else {
-            return;
-        };
-        let Some(a) = cluster.adapters.get(&o.nsp) else {
-            return;
-        };
-        let channel = a.channels.for_rooms(&o.rooms);
-        let message = classic::Broadcast {
-            uid: a.uid.clone(),
-            packet: ClusterPacket { nsp, data },
-            opts: Options {
-                rooms: o.rooms,
-                except: o.except,
-                flags: Flags {
-                    volatile: o.volatile,
-                    compress: (!o.compress).then_some(false),
-                    ..Flags::default()
+        self.queue(o.nsp, |a| {
+            let message = classic::Broadcast {
+                uid: a.uid.clone(),
+                packet: ClusterPacket { nsp, data },
+                opts: Options {
+                    rooms: o.rooms,
+                    except: o.except,
+                    flags: Flags {
+                        volatile: o.volatile,
+                        compress: (!o.compress).then_some(false),
+                        ..Flags::default()
+                    },
                 },
-            },
-        };
-        let payload = Bytes::from(classic::encode_broadcast(&message));
-        cluster.out.push_back(ClusterTransmit { channel, payload });
+            };
+            (
+                a.channels.for_rooms(&message.opts.rooms),
+                classic::encode_broadcast(&message),
+            )
+        });
     }
 
-    /// Publishes a join, leave or disconnect of the selection for the other nodes (this node
-    /// applied it already, and drops its own echo).
-    pub(crate) fn publish_request(&mut self, o: Outgoing, op: Remote) {
-        if self.adapter(o.nsp).is_err() {
+    /// Queues one message of namespace `nsp`'s adapter: `make` gets the adapter (its uid and
+    /// channels) and gives the channel and the bytes. Nothing outside a cluster.
+    fn queue(&mut self, nsp: NamespaceId, make: impl FnOnce(&Adapter) -> (String, Vec<u8>)) {
+        if self.adapter(nsp).is_err() {
             return;
         }
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
-        let Some(a) = cluster.adapters.get(&o.nsp) else {
+        let Some(a) = cluster.adapters.get(&nsp) else {
             return;
         };
-        let uid = Some(a.uid.clone());
-        let opts = Options {
-            rooms: o.rooms,
-            except: o.except,
-            flags: Flags::default(),
-        };
-        let request = match op {
-            Remote::Join(room) => classic::Request::Join {
-                uid,
-                opts,
-                rooms: vec![room],
-            },
-            Remote::Leave(room) => classic::Request::Leave {
-                uid,
-                opts,
-                rooms: vec![room],
-            },
-            Remote::Disconnect(close) => classic::Request::Disconnect { uid, opts, close },
-        };
-        let payload = Bytes::from(classic::encode_request(&request));
-        let channel = a.channels.request().to_owned();
-        cluster.out.push_back(ClusterTransmit { channel, payload });
+        let (channel, payload) = make(a);
+        cluster.out.push_back(ClusterTransmit {
+            channel,
+            payload: Bytes::from(payload),
+        });
+    }
+
+    /// This node's sockets of `nsp` that `opts` selects (rooms, except, flags), as a broadcast
+    /// that stays on this node.
+    fn remote_selection(&mut self, nsp: NamespaceId, opts: &Options) -> Broadcast<'_, D> {
+        let mut b = self.to_namespace(nsp).local();
+        for r in &opts.rooms {
+            b = b.to(Str::from(r.as_str()));
+        }
+        for r in &opts.except {
+            b = b.except(Str::from(r.as_str()));
+        }
+        if opts.flags.volatile {
+            b = b.volatile();
+        }
+        if opts.flags.compress == Some(false) {
+            b = b.compress(false);
+        }
+        b
+    }
+
+    /// Publishes a join, leave or disconnect of the selection for the other nodes (this node
+    /// applied it already, and drops its own echo).
+    pub(crate) fn publish_request(&mut self, o: Outgoing, op: Remote) {
+        self.queue(o.nsp, |a| {
+            let uid = Some(a.uid.clone());
+            let opts = Options {
+                rooms: o.rooms,
+                except: o.except,
+                flags: Flags::default(),
+            };
+            let request = match op {
+                Remote::Join(room) => classic::Request::Join {
+                    uid,
+                    opts,
+                    rooms: vec![room],
+                },
+                Remote::Leave(room) => classic::Request::Leave {
+                    uid,
+                    opts,
+                    rooms: vec![room],
+                },
+                Remote::Disconnect(close) => classic::Request::Disconnect { uid, opts, close },
+            };
+            (
+                a.channels.request().to_owned(),
+                classic::encode_request(&request),
+            )
+        });
     }
 
     /// This node's answer to a request that wants one: all its rooms, or its sockets that
@@ -179,16 +208,8 @@ impl<D> Server<D> {
         request: &classic::Request,
         request_id: String,
     ) -> classic::Response {
-        let selection = |server: &mut Self, opts: &Options| {
-            let mut b = server.to_namespace(nsp).local();
-            for r in &opts.rooms {
-                b = b.to(Str::from(r.as_str()));
-            }
-            for r in &opts.except {
-                b = b.except(Str::from(r.as_str()));
-            }
-            b.fetch()
-        };
+        let selection =
+            |server: &mut Self, opts: &Options| server.remote_selection(nsp, opts).fetch();
         match request {
             classic::Request::Sockets { rooms, .. } => {
                 let opts = Options {
@@ -235,15 +256,12 @@ impl<D> Server<D> {
 
     /// Publishes a response on the namespace's shared response channel.
     fn respond(&mut self, nsp: NamespaceId, response: &classic::Response) {
-        let Some(cluster) = self.cluster.as_deref_mut() else {
-            return;
-        };
-        let Some(a) = cluster.adapters.get(&nsp) else {
-            return;
-        };
-        let payload = Bytes::from(classic::encode_response(response));
-        let channel = a.channels.response().to_owned();
-        cluster.out.push_back(ClusterTransmit { channel, payload });
+        self.queue(nsp, |a| {
+            (
+                a.channels.response().to_owned(),
+                classic::encode_response(response),
+            )
+        });
     }
 
     /// Emits an event to the other nodes of the cluster (`serverSideEmit` without an ack):
@@ -264,21 +282,19 @@ impl<D> Server<D> {
         let Some(data) = event_data(&encoded) else {
             return Ok(());
         };
+        // Without randomness for this namespace's uid, the emit is refused, not dropped.
         self.adapter(nsp)?;
-        let Some(cluster) = self.cluster.as_deref_mut() else {
-            return Ok(());
-        };
-        let Some(a) = cluster.adapters.get(&nsp) else {
-            return Ok(());
-        };
-        let request = classic::Request::ServerSideEmit {
-            uid: a.uid.clone(),
-            request_id: None,
-            data,
-        };
-        let payload = Bytes::from(classic::encode_request(&request));
-        let channel = a.channels.request().to_owned();
-        cluster.out.push_back(ClusterTransmit { channel, payload });
+        self.queue(nsp, |a| {
+            let request = classic::Request::ServerSideEmit {
+                uid: a.uid.clone(),
+                request_id: None,
+                data,
+            };
+            (
+                a.channels.request().to_owned(),
+                classic::encode_request(&request),
+            )
+        });
         Ok(())
     }
 
@@ -368,28 +384,18 @@ impl<D> Server<D> {
         if uid.is_some() && *uid == own {
             return Ok(0);
         }
-        let mut b = self.to_namespace(nsp).local();
-        for r in &opts.rooms {
-            b = b.to(Str::from(r.as_str()));
-        }
-        for r in &opts.except {
-            b = b.except(Str::from(r.as_str()));
-        }
+        let b = self.remote_selection(nsp, opts);
         Ok(match &request {
-            classic::Request::Join { rooms, .. } => {
+            classic::Request::Join { rooms, .. } | classic::Request::Leave { rooms, .. } => {
+                let join = matches!(request, classic::Request::Join { .. });
                 let (server, handles) = b.take();
                 for room in rooms {
                     for &s in &handles {
-                        let _ = server.join(s, room);
-                    }
-                }
-                handles.len()
-            }
-            classic::Request::Leave { rooms, .. } => {
-                let (server, handles) = b.take();
-                for room in rooms {
-                    for &s in &handles {
-                        let _ = server.leave(s, room);
+                        let _ = if join {
+                            server.join(s, room)
+                        } else {
+                            server.leave(s, room)
+                        };
                     }
                 }
                 handles.len()
@@ -441,19 +447,7 @@ impl<D> Server<D> {
         let Some(name) = name.as_str() else {
             return Ok(0);
         };
-        let mut b = self.to_namespace(nsp).local();
-        for r in &message.opts.rooms {
-            b = b.to(Str::from(r.as_str()));
-        }
-        for r in &message.opts.except {
-            b = b.except(Str::from(r.as_str()));
-        }
-        if message.opts.flags.volatile {
-            b = b.volatile();
-        }
-        if message.opts.flags.compress == Some(false) {
-            b = b.compress(false);
-        }
+        let b = self.remote_selection(nsp, &message.opts);
         // Reserved names travel only from a broken or hostile publisher: refused, not sent.
         b.emit(name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))
