@@ -315,16 +315,10 @@ impl<D> Server<D> {
         }
     }
 
-    /// Closes a connection: every socket disconnects with `reason`, the session ends.
+    /// Closes a connection: the session ends with `reason`, which its `Closed` event carries
+    /// back to [`on_closed`](Self::on_closed): every socket disconnects with it there, before
+    /// `ConnectionClosed` is reported.
     fn close(&mut self, h: ConnectionHandle, reason: DisconnectReason) {
-        // Sockets go first so their disconnect events carry `reason` and precede the close.
-        if let Some(client) = self.clients.get(h) {
-            let sockets: SmallVec<[SocketHandle; 2]> =
-                client.sockets.iter().map(|(_, s)| *s).collect();
-            for s in sockets {
-                self.remove_socket(s, reason);
-            }
-        }
         self.engine.close(h, reason);
         self.pump(None);
     }
