@@ -146,8 +146,9 @@ pub use id::{OsRandom, RandomError, RandomSource, SeededRandom};
 pub use limits::Limits;
 pub use reason::DisconnectReason;
 pub use server::{
-    AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterTransmit,
-    ConnectRequest, Error, Event, FetchedSocket, Server,
+    AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterConfig, ClusterError,
+    ClusterReply, ClusterTransmit, ConnectRequest, Error, Event, FetchedSocket, NodeCount,
+    RequestHandle, Server, ServerSideAck,
 };
 pub use str::Str;
 

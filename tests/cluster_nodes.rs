@@ -10,8 +10,10 @@ use roomcast::engine::Frame;
 use roomcast::{ClusterTransmit, Config, SeededRandom};
 
 fn node(seed: u64) -> Net {
+    // Spread: nearby seeds of the test generator may draw the same six uid characters.
+    let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut net = Net::with_random(Config::default(), Box::new(SeededRandom::new(seed)));
-    net.server.join_cluster("socket.io");
+    net.server.join_cluster(roomcast::ClusterConfig::default());
     let root = net.server.namespace("/").unwrap();
     assert!(net.server.cluster_adapter(root).is_some());
     net
@@ -27,12 +29,12 @@ fn carry(from: &mut Net, to: &mut Net) -> usize {
     for t in published(from) {
         reached += to
             .server
-            .handle_cluster_message(&t.channel, &t.payload)
+            .handle_cluster_message(std::time::Instant::now(), &t.channel, &t.payload)
             .unwrap();
         // Every node also receives its own messages: each must drop its echo.
         assert_eq!(
             from.server
-                .handle_cluster_message(&t.channel, &t.payload)
+                .handle_cluster_message(std::time::Instant::now(), &t.channel, &t.payload)
                 .unwrap(),
             0
         );
@@ -68,7 +70,7 @@ fn a_room_broadcast_reaches_the_rooms_members_on_the_other_node() {
     for t in &out {
         assert_eq!(
             b.server
-                .handle_cluster_message(&t.channel, &t.payload)
+                .handle_cluster_message(std::time::Instant::now(), &t.channel, &t.payload)
                 .unwrap(),
             1
         );
@@ -159,7 +161,7 @@ fn what_the_emitter_and_node_nodes_publish_is_delivered() {
     let emitter = b"\x93\xa7emitter\x83\xa4type\x02\xa4data\x92\xa3msg\xa1x\xa3nsp\xa1/\x83\xa5rooms\x91\xa3red\xa5flags\x80\xa6except\x90";
     assert_eq!(
         b.server
-            .handle_cluster_message("socket.io#/#red#", emitter)
+            .handle_cluster_message(std::time::Instant::now(), "socket.io#/#red#", emitter)
             .unwrap(),
         1
     );
@@ -168,19 +170,19 @@ fn what_the_emitter_and_node_nodes_publish_is_delivered() {
     // Another namespace's channel, and garbage: nothing, and a typed error.
     assert_eq!(
         b.server
-            .handle_cluster_message("socket.io#/chat#", emitter)
+            .handle_cluster_message(std::time::Instant::now(), "socket.io#/chat#", emitter)
             .unwrap(),
         0
     );
     assert!(b
         .server
-        .handle_cluster_message("socket.io#/#", b"\xc1")
+        .handle_cluster_message(std::time::Instant::now(), "socket.io#/#", b"\xc1")
         .is_err());
     // A reserved event name from a publisher is refused, not sent.
     let reserved = b"\x93\xa1u\x83\xa4type\x02\xa4data\x91\xa7connect\xa3nsp\xa1/\x83\xa5rooms\x90\xa6except\x90\xa5flags\x80";
     assert!(b
         .server
-        .handle_cluster_message("socket.io#/#", reserved)
+        .handle_cluster_message(std::time::Instant::now(), "socket.io#/#", reserved)
         .is_err());
     b.drain();
     assert!(b.take_text(cb).is_empty());
@@ -204,13 +206,13 @@ fn sockets_join_leave_and_disconnect_apply_on_every_node() {
     for t in &out {
         assert_eq!(
             b.server
-                .handle_cluster_message(&t.channel, &t.payload)
+                .handle_cluster_message(std::time::Instant::now(), &t.channel, &t.payload)
                 .unwrap(),
             1
         );
         assert_eq!(
             a.server
-                .handle_cluster_message(&t.channel, &t.payload)
+                .handle_cluster_message(std::time::Instant::now(), &t.channel, &t.payload)
                 .unwrap(),
             0,
             "echo"
@@ -232,7 +234,7 @@ fn sockets_join_leave_and_disconnect_apply_on_every_node() {
     let join = br#"{"type":2,"opts":{"rooms":[],"except":[]},"rooms":["orange"]}"#;
     assert_eq!(
         b.server
-            .handle_cluster_message("socket.io-request#/#", join)
+            .handle_cluster_message(std::time::Instant::now(), "socket.io-request#/#", join)
             .unwrap(),
         2
     );
@@ -277,7 +279,7 @@ fn server_side_emit_reaches_the_other_nodes_servers_only() {
     let emitter = br#"{"uid":"emitter","type":6,"data":["cluster-ping",{"tag":"a"}]}"#;
     assert_eq!(
         b.server
-            .handle_cluster_message("socket.io-request#/#", emitter)
+            .handle_cluster_message(std::time::Instant::now(), "socket.io-request#/#", emitter)
             .unwrap(),
         1
     );
@@ -298,12 +300,12 @@ fn requests_from_node_nodes_are_answered_once_on_the_shared_response_channel() {
     // allRooms and fetchSockets of a Node node (redis-cluster.md §8).
     let all = br#"{"uid":"rN-oO1","requestId":"LRCXyf","type":1}"#;
     b.server
-        .handle_cluster_message("socket.io-request#/#", all)
+        .handle_cluster_message(std::time::Instant::now(), "socket.io-request#/#", all)
         .unwrap();
     let fetch =
         br#"{"uid":"rN-oO1","requestId":"YjWFpx","type":5,"opts":{"rooms":["red"],"except":[]}}"#;
     b.server
-        .handle_cluster_message("socket.io-request#/#", fetch)
+        .handle_cluster_message(std::time::Instant::now(), "socket.io-request#/#", fetch)
         .unwrap();
     let out = published(&mut b);
     assert_eq!(out.len(), 2, "one answer each");
@@ -331,7 +333,360 @@ fn requests_from_node_nodes_are_answered_once_on_the_shared_response_channel() {
     let uid = b.server.cluster_adapter(root).unwrap().0.to_string();
     let own = format!(r#"{{"uid":"{uid}","requestId":"x","type":1}}"#);
     b.server
-        .handle_cluster_message("socket.io-request#/#", own.as_bytes())
+        .handle_cluster_message(
+            std::time::Instant::now(),
+            "socket.io-request#/#",
+            own.as_bytes(),
+        )
         .unwrap();
     assert!(published(&mut b).is_empty());
+}
+
+// ---- Requests that wait for every node -------------------------------------------------------
+
+use roomcast::{ClusterConfig, ClusterError, ClusterReply, ConnectionHandle, Event, SocketHandle};
+use std::time::Duration;
+
+/// Carries messages between the nodes until none is left, as Redis does (every node, the
+/// sender included, receives each one); node counts are answered with the number of nodes.
+fn settle(nodes: &mut [&mut Net]) {
+    loop {
+        let mut any = false;
+        for i in 0..nodes.len() {
+            for t in published(nodes[i]) {
+                any = true;
+                let ClusterTransmit {
+                    channel,
+                    payload,
+                    count,
+                    ..
+                } = t;
+                if let Some(c) = count {
+                    let n = nodes.len();
+                    nodes[i].server.handle_node_count(c, n);
+                }
+                for node in nodes.iter_mut() {
+                    let now = node.now;
+                    let r = node.server.handle_cluster_message(now, &channel, &payload);
+                    if std::env::var("DBG").is_ok() {
+                        eprintln!("{channel} {:?} -> {r:?}", String::from_utf8_lossy(&payload));
+                    }
+                }
+            }
+        }
+        for n in nodes.iter_mut() {
+            n.drain();
+        }
+        if !any {
+            break;
+        }
+    }
+}
+
+/// A client joining `/` with auth `{"name": name}`, accepted with `data`.
+fn named(net: &mut Net, name: &str, data: u32) -> (ConnectionHandle, SocketHandle) {
+    let conn = net.ws_connect();
+    net.ws_send(conn, &format!(r#"40{{"name":"{name}"}}"#));
+    let (request, _, _) = net.take_connect_request();
+    let s = net.server.accept(request, data).unwrap();
+    net.drain();
+    net.take_text(conn);
+    net.take_events();
+    (conn, s)
+}
+
+fn reply_of(events: Vec<Event>) -> (ClusterReply, Option<ClusterError>) {
+    let mut replies: Vec<_> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ClusterReply { reply, error, .. } => Some((reply, error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 1, "one reply per request");
+    replies.remove(0)
+}
+
+#[test]
+fn fetch_sockets_gathers_every_nodes_sockets_with_their_handshake_and_data() {
+    let (mut a, mut b) = (node(21), node(22));
+    let (_, s1) = named(&mut a, "n1", 7);
+    let (_, s2) = named(&mut b, "n2", 8);
+    let (_, s3) = named(&mut b, "n3", 9);
+    a.server.join(s1, "red").unwrap();
+    b.server.join(s2, "red").unwrap();
+    b.server.join(s3, "blue").unwrap();
+    settle(&mut [&mut a, &mut b]);
+    a.take_events();
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server
+        .to_namespace(root)
+        .to("red")
+        .fetch_sockets(now)
+        .unwrap();
+    settle(&mut [&mut a, &mut b]);
+    let (ClusterReply::Sockets(mut sockets), None) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    sockets.sort_by(|x, y| x.data.as_u64().cmp(&y.data.as_u64()));
+    let names: Vec<_> = sockets
+        .iter()
+        .map(|s| {
+            let auth = s.handshake.as_map().unwrap()[0].1.as_map().unwrap();
+            (
+                auth[0].1.as_str().unwrap().to_owned(),
+                s.data.as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("n1".to_string(), 7), ("n2".to_string(), 8)]);
+    let sid2 = b.server.sid(s2).unwrap();
+    assert_eq!(sockets[1].id, sid2);
+    assert!(sockets[1].rooms.contains(&"red".to_string()));
+    assert!(sockets[1].rooms.contains(&sid2.to_string()));
+    // `local`: this node's only, at once, nothing published.
+    a.server
+        .to_namespace(root)
+        .local()
+        .fetch_sockets(now)
+        .unwrap();
+    assert!(published(&mut a).is_empty());
+    a.drain();
+    let (ClusterReply::Sockets(local), None) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    assert_eq!(local.len(), 1);
+}
+
+#[test]
+fn all_rooms_unites_every_nodes_rooms() {
+    let (mut a, mut b) = (node(23), node(24));
+    let (_, s1) = named(&mut a, "n1", 0);
+    let (_, s2) = named(&mut b, "n2", 0);
+    a.server.join(s1, "red").unwrap();
+    b.server.join(s2, "red").unwrap();
+    b.server.join(s2, "blue").unwrap();
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server.all_rooms(now, root).unwrap();
+    settle(&mut [&mut a, &mut b]);
+    let (ClusterReply::Rooms(rooms), None) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    let mut want = vec![
+        "blue".to_string(),
+        "red".to_string(),
+        a.server.sid(s1).unwrap().to_string(),
+        b.server.sid(s2).unwrap().to_string(),
+    ];
+    want.sort();
+    assert_eq!(rooms, want);
+}
+
+#[test]
+fn server_side_emit_with_ack_takes_one_answer_per_other_node_and_times_out_with_what_came() {
+    let (mut a, mut b, mut c) = (node(25), node(26), node(27));
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server
+        .server_side_emit_with_ack(now, root, "cluster-ask", &(1,))
+        .unwrap();
+    settle(&mut [&mut a, &mut b, &mut c]);
+    // b answers (twice: only the first counts, the token is used up by the first); c is silent.
+    let ack = b
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ServerSideEmit { event, ack, .. } if event.name() == "cluster-ask" => ack,
+            _ => None,
+        })
+        .expect("an ack to give");
+    b.server.server_side_ack(ack, &"3302").unwrap();
+    assert!(c
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::ServerSideEmit { ack: Some(_), .. })));
+    settle(&mut [&mut a, &mut b, &mut c]);
+    assert!(a.take_events().is_empty(), "still waiting for c");
+    a.advance(Duration::from_secs(5));
+    let (ClusterReply::Responses(r), Some(err)) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].deserialize::<(String,)>().unwrap().0, "3302");
+    assert_eq!(
+        err.to_string(),
+        "timeout reached: only 1 responses received out of 2"
+    );
+}
+
+#[test]
+fn broadcast_with_acks_waits_for_every_nodes_count_and_clients() {
+    let (mut a, mut b) = (node(28), node(29));
+    let (ca, sa) = named(&mut a, "n1", 0);
+    let (cb1, sb1) = named(&mut b, "n2", 0);
+    let (cb2, sb2) = named(&mut b, "n3", 0);
+    a.server.join(sa, "red").unwrap();
+    b.server.join(sb1, "red").unwrap();
+    b.server.join(sb2, "red").unwrap();
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    let (h, here) = a
+        .server
+        .to_namespace(root)
+        .to("red")
+        .emit_with_ack(
+            now,
+            "question",
+            &(Bytes::from_static(b"\x01"),),
+            Duration::from_secs(3),
+        )
+        .unwrap();
+    assert_eq!(here, 1);
+    settle(&mut [&mut a, &mut b]);
+    // Each node draws its own ack id; the question reaches b's clients with its binary.
+    for (on_a, conn) in [(true, ca), (false, cb1), (false, cb2)] {
+        let net = if on_a { &mut a } else { &mut b };
+        let frames = net.take_text(conn);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        let f = &frames[0];
+        assert!(f.starts_with("451-"), "{f}");
+        let id: String = f[4..].chars().take_while(char::is_ascii_digit).collect();
+        net.take(conn);
+        net.ws_send(conn, &format!(r#"43{id}["{}"]"#, conn.index()));
+    }
+    settle(&mut [&mut a, &mut b]);
+    let events = a.take_events();
+    let [Event::BroadcastAck {
+        ack,
+        replies,
+        remote,
+        expected,
+        timed_out,
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((*ack, *expected, *timed_out), (h, 3, false));
+    assert_eq!(replies.len(), 1);
+    let mut got: Vec<String> = remote
+        .iter()
+        .map(|p| p.deserialize::<(String,)>().unwrap().0)
+        .collect();
+    got.sort();
+    let mut want = vec![cb1.index().to_string(), cb2.index().to_string()];
+    want.sort();
+    assert_eq!(got, want);
+    let _ = (sb1, sb2);
+}
+
+#[test]
+fn a_broadcast_with_acks_times_out_with_the_answers_that_came() {
+    let (mut a, mut b) = (node(30), node(31));
+    let (_, sb) = named(&mut b, "n2", 0);
+    b.server.join(sb, "red").unwrap();
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server
+        .to_namespace(root)
+        .to("red")
+        .emit_with_ack(now, "question", &(), Duration::from_secs(3))
+        .unwrap();
+    settle(&mut [&mut a, &mut b]);
+    assert!(a.take_events().is_empty(), "b's client has not answered");
+    a.advance(Duration::from_secs(3));
+    let events = a.take_events();
+    let [Event::BroadcastAck {
+        remote,
+        expected,
+        timed_out: true,
+        ..
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((remote.len(), *expected), (0, 1));
+    // b forgets it at the same timeout.
+    b.advance(Duration::from_secs(3));
+    b.server.check_invariants().unwrap();
+}
+
+#[test]
+fn a_request_without_a_node_count_ends_at_its_timeout_with_the_reference_error() {
+    let mut a = node(32);
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server.to_namespace(root).fetch_sockets(now).unwrap();
+    // The transport could not count (Redis down): the token is dropped.
+    let out = published(&mut a);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].count.is_some());
+    drop(out);
+    a.advance(Duration::from_secs(5));
+    let (ClusterReply::Sockets(s), Some(err)) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    assert!(s.is_empty());
+    assert_eq!(
+        err.to_string(),
+        "timeout reached while waiting for fetchSockets response"
+    );
+    assert_eq!(a.server.pending_work(), 0);
+}
+
+#[test]
+fn requests_and_the_outgoing_queue_are_bounded() {
+    let mut net = Net::with_random(Config::default(), Box::new(SeededRandom::new(33)));
+    let mut c = ClusterConfig::default();
+    c.max_requests = 2;
+    c.max_queued = 3;
+    net.server.join_cluster(c);
+    let root = net.server.namespace("/").unwrap();
+    let now = net.now;
+    net.server.all_rooms(now, root).unwrap();
+    net.server.all_rooms(now, root).unwrap();
+    assert!(matches!(
+        net.server.all_rooms(now, root),
+        Err(roomcast::Error::ClusterBusy)
+    ));
+    // Two requests queued; one more message fits, the next is dropped and counted.
+    net.server.server_side_emit(root, "a", &()).unwrap();
+    assert_eq!(net.server.cluster_dropped(), 0);
+    net.server.server_side_emit(root, "b", &()).unwrap();
+    assert_eq!(net.server.cluster_dropped(), 1);
+    assert_eq!(published(&mut net).len(), 3);
+}
+
+#[test]
+fn outside_a_cluster_requests_answer_at_once_with_this_node() {
+    let mut net = Net::new(Config::default());
+    let (_, s) = named(&mut net, "solo", 4);
+    net.server.join(s, "red").unwrap();
+    let root = net.server.namespace("/").unwrap();
+    let now = net.now;
+    net.server
+        .to_namespace(root)
+        .to("red")
+        .fetch_sockets(now)
+        .unwrap();
+    net.server.all_rooms(now, root).unwrap();
+    net.server
+        .server_side_emit_with_ack(now, root, "x", &())
+        .unwrap();
+    net.drain();
+    let replies: Vec<_> = net
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ClusterReply {
+                reply, error: None, ..
+            } => Some(reply),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 3);
+    assert!(matches!(&replies[0], ClusterReply::Sockets(v) if v.len() == 1));
+    assert!(matches!(&replies[1], ClusterReply::Rooms(v) if v.len() == 2));
+    assert!(matches!(&replies[2], ClusterReply::Responses(v) if v.is_empty()));
 }

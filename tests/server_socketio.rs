@@ -1323,6 +1323,7 @@ fn broadcast_with_ack_shares_one_id_and_collects_every_answer() {
         replies,
         expected,
         timed_out,
+        ..
     }] = &events[..]
     else {
         panic!("{events:?}")
@@ -1383,6 +1384,7 @@ fn broadcast_with_ack_times_out_with_the_answers_so_far() {
         replies,
         expected,
         timed_out,
+        ..
     }] = &events[..]
     else {
         panic!("{events:?}")
@@ -1461,6 +1463,7 @@ fn broadcast_with_ack_to_nobody_finishes_at_once() {
         [Event::BroadcastAck {
             ack: h,
             replies: vec![],
+            remote: vec![],
             expected: 0,
             timed_out: false
         }]

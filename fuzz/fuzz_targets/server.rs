@@ -9,8 +9,9 @@ use libfuzzer_sys::fuzz_target;
 use roomcast::cluster::classic;
 use roomcast::engine::Frame;
 use roomcast::{
-    AckRequest, ClusterTransmit, Config, ConnectRequest, ConnectionHandle, Event, HttpAction,
-    HttpRequest, Limits, Method, RequestId, SeededRandom, Server, SocketHandle, Str, Transmit,
+    AckRequest, ClusterConfig, Config, ConnectRequest, ConnectionHandle, Event, HttpAction,
+    HttpRequest, Limits, Method, NodeCount, RequestId, SeededRandom, Server, ServerSideAck,
+    SocketHandle, Str, Transmit,
 };
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,11 @@ struct Driver {
     requests: Vec<ConnectRequest>,
     acks: Vec<AckRequest>,
     /// The last messages this node published (bounded).
-    published: Vec<ClusterTransmit>,
+    published: Vec<(String, Bytes)>,
+    /// Node counts the "transport" owes (bounded: the oldest are dropped, as a transport
+    /// that cannot count does).
+    counts: Vec<NodeCount>,
+    side_acks: Vec<ServerSideAck>,
     held: Vec<RequestId>,
     bodies: Vec<RequestId>,
 }
@@ -79,13 +84,22 @@ impl Driver {
             if self.published.len() >= 8 {
                 self.published.remove(0);
             }
-            self.published.push(t);
+            if let Some(c) = t.count {
+                if self.counts.len() >= 8 {
+                    drop(self.counts.remove(0));
+                }
+                self.counts.push(c);
+            }
+            self.published.push((t.channel, t.payload));
         }
         while let Some(e) = self.server.poll_event() {
             match e {
                 Event::ConnectRequest { request, .. } => self.requests.push(request),
                 Event::Connected { socket, .. } => self.sockets.push(socket),
                 Event::Message { ack: Some(ack), .. } => self.acks.push(ack),
+                Event::ServerSideEmit { ack: Some(ack), .. } if self.side_acks.len() < 8 => {
+                    self.side_acks.push(ack)
+                }
                 _ => {}
             }
         }
@@ -340,13 +354,42 @@ impl Driver {
             _ => {
                 // The cluster: this node's own echo (dropped), a broadcast of another node
                 // built from the same pieces clients use, or raw bytes on a channel.
-                let channel =
-                    *u.choose(&["socket.io#/#", "socket.io#/#r1#", "socket.io#/a#", "socket.io-request#/#", "x"])?;
-                match u.int_in_range(0..=2)? {
+                let channel = *u.choose(&[
+                    "socket.io#/#",
+                    "socket.io#/#r1#",
+                    "socket.io#/a#",
+                    "socket.io-request#/#",
+                    "socket.io-response#/#",
+                    "x",
+                ])?;
+                match u.int_in_range(0..=5)? {
                     0 if !self.published.is_empty() => {
-                        let t = self.published[u.choose_index(self.published.len())?].clone();
-                        let reached = self.server.handle_cluster_message(&t.channel, &t.payload);
+                        let (c, p) = self.published[u.choose_index(self.published.len())?].clone();
+                        let reached = self.server.handle_cluster_message(self.now, &c, &p);
                         assert!(matches!(reached, Ok(0)), "own echo delivered: {reached:?}");
+                    }
+                    2 if !self.counts.is_empty() => {
+                        let c = self.counts.swap_remove(u.choose_index(self.counts.len())?);
+                        self.server.handle_node_count(c, u.int_in_range(0..=3)?);
+                    }
+                    3 => {
+                        let nsp = self
+                            .server
+                            .namespace(if u.arbitrary()? { "/" } else { "/a" });
+                        if let Some(n) = nsp {
+                            let _ = match u.int_in_range(0..=2)? {
+                                0 => self.server.all_rooms(self.now, n).map(drop),
+                                1 => self.server.to_namespace(n).fetch_sockets(self.now).map(drop),
+                                _ => self
+                                    .server
+                                    .server_side_emit_with_ack(self.now, n, "ask", &(1,))
+                                    .map(drop),
+                            };
+                        }
+                    }
+                    4 if !self.side_acks.is_empty() => {
+                        let a = self.side_acks.swap_remove(u.choose_index(self.side_acks.len())?);
+                        let _ = self.server.server_side_ack(a, &"me");
                     }
                     1 => {
                         let pick = |u: &mut Unstructured| -> Result<Vec<String>> {
@@ -370,13 +413,15 @@ impl Driver {
                                 flags: classic::Flags::default(),
                             },
                         };
-                        let _ = self
-                            .server
-                            .handle_cluster_message(channel, &classic::encode_broadcast(&message));
+                        let _ = self.server.handle_cluster_message(
+                            self.now,
+                            channel,
+                            &classic::encode_broadcast(&message),
+                        );
                     }
                     _ => {
                         let bytes: Vec<u8> = u.arbitrary()?;
-                        let _ = self.server.handle_cluster_message(channel, &bytes);
+                        let _ = self.server.handle_cluster_message(self.now, channel, &bytes);
                     }
                 }
             }
@@ -405,7 +450,13 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
-    server.join_cluster("socket.io");
+    server.join_cluster({
+        let mut c = ClusterConfig::default();
+        c.requests_timeout = Duration::from_millis(500);
+        c.max_requests = 4;
+        c.max_queued = 16;
+        c
+    });
     for name in ["/", "/a"] {
         if let Some(nsp) = server.namespace(name) {
             let _ = server.cluster_adapter(nsp);
@@ -420,6 +471,8 @@ fuzz_target!(|data: &[u8]| {
         requests: Vec::new(),
         acks: Vec::new(),
         published: Vec::new(),
+        counts: Vec::new(),
+        side_acks: Vec::new(),
         held: Vec::new(),
         bodies: Vec::new(),
     };

@@ -4,8 +4,10 @@
 //!
 //! The rules are the reference's: `allRooms` and `fetchSockets` count this node as the first
 //! answer and complete at the node count; `serverSideEmit` with an ack waits for one answer per
-//! other node; a broadcast with acks completes once every node reported its client count
-//! (this one included) and as many client acks arrived as the counts add up to.
+//! other node. The node count is not known when a request starts: the transport counts the
+//! subscribers of the request channel (`PUBSUB NUMSUB`) and reports it with
+//! [`Requests::set_nodes`]; until then answers are kept and nothing completes. (Broadcasts with
+//! acks wait in the server's ack table, beside their local recipients.)
 
 use super::classic::{RemoteSocket, Response};
 use crate::timers::deadline;
@@ -20,17 +22,10 @@ use std::time::{Duration, Instant};
 pub enum Collected {
     /// Room names, deduplicated, sorted.
     AllRooms(BTreeSet<String>),
-    /// Sockets of the other nodes.
+    /// Sockets of every node.
     Fetch(Vec<RemoteSocket>),
     /// One answer per other node.
     ServerSideEmit(Vec<Value>),
-    /// The client acks, and the clients reached on every node together.
-    BroadcastAck {
-        /// The answers.
-        acks: Vec<Value>,
-        /// Clients reached, summed over the nodes that reported.
-        clients: u64,
-    },
 }
 
 /// A request that ended.
@@ -38,22 +33,28 @@ pub enum Collected {
 pub struct Finished {
     /// Its id.
     pub request_id: String,
+    /// The caller's handle for it.
+    pub handle: u64,
     /// What it collected (all of it, or what came before the timeout).
     pub collected: Collected,
+    /// Answers from other nodes it got, and expected (`None`: the node count never came).
+    pub answers: (usize, Option<usize>),
     /// Whether the timeout ended it.
     pub timed_out: bool,
 }
 
 #[derive(Debug)]
 struct Pending {
+    handle: u64,
     collected: Collected,
-    /// Answers counted so far (responses, or for a broadcast: client counts).
+    /// Answers of other nodes counted so far.
     answers: usize,
-    /// Answers that complete it.
-    expected: usize,
+    /// Answers of other nodes that complete it, once the node count is known.
+    expected: Option<usize>,
 }
 
-/// Every request this node waits on.
+/// Every request this node waits on. Bounded by the caller: it starts at most
+/// `Config::cluster_requests` at a time.
 #[derive(Debug, Default)]
 pub struct Requests {
     pending: HashMap<String, Pending>,
@@ -61,38 +62,36 @@ pub struct Requests {
 }
 
 impl Requests {
-    /// Starts waiting on `request_id`, in a cluster of `nodes` nodes (this one included),
-    /// for at most `timeout` (too large for the clock: no timeout). `local` is what this node
-    /// contributes itself. Returns the request finished at once when nothing is to be waited
-    /// for (a cluster of one).
+    /// Starts waiting on `request_id` for at most `timeout` (too large for the clock: no
+    /// timeout). `local` is what this node contributes itself.
     pub fn start(
         &mut self,
         now: Instant,
         request_id: String,
-        nodes: usize,
+        handle: u64,
         local: Collected,
         timeout: Duration,
-    ) -> Option<Finished> {
-        let (answers, expected) = match &local {
-            // This node's own answer counts as the first.
-            Collected::AllRooms(_) | Collected::Fetch(_) => (1, nodes),
-            Collected::ServerSideEmit(_) => (0, nodes.saturating_sub(1)),
-            // This node reports its client count synchronously: the first count.
-            Collected::BroadcastAck { .. } => (1, nodes),
-        };
-        let pending = Pending {
-            collected: local,
-            answers,
-            expected,
-        };
-        if pending.is_complete() {
-            return Some(pending.finish(request_id, false));
-        }
+    ) {
         if let Some(at) = deadline(now, timeout) {
             self.due.push(Reverse((at, request_id.clone())));
         }
-        self.pending.insert(request_id, pending);
-        None
+        self.pending.insert(
+            request_id,
+            Pending {
+                handle,
+                collected: local,
+                answers: 0,
+                expected: None,
+            },
+        );
+    }
+
+    /// The cluster has `nodes` nodes, this one included. Returns the request if that completes
+    /// it (a cluster of one, or every answer came before the count).
+    pub fn set_nodes(&mut self, request_id: &str, nodes: usize) -> Option<Finished> {
+        let p = self.pending.get_mut(request_id)?;
+        p.expected = Some(nodes.saturating_sub(1));
+        self.complete(request_id)
     }
 
     /// Whether `request_id` is one of this node's pending requests (its own echo is dropped).
@@ -103,7 +102,7 @@ impl Requests {
     /// A response arrived. Returns the request if it is now complete; answers to requests
     /// that ended, or never were, are ignored.
     pub fn on_response(&mut self, response: Response) -> Option<Finished> {
-        let (id, pending) = match response {
+        let id = match response {
             Response::AllRooms { request_id, rooms } => {
                 let p = self.pending.get_mut(&request_id)?;
                 let Collected::AllRooms(all) = &mut p.collected else {
@@ -111,7 +110,20 @@ impl Requests {
                 };
                 all.extend(rooms);
                 p.answers += 1;
-                (request_id, p)
+                request_id
+            }
+            // `sockets: []` reads as either answer: it is a `fetchSockets` one if that is
+            // what waits.
+            Response::Sockets {
+                request_id,
+                sockets,
+            } if sockets.is_empty() => {
+                let p = self.pending.get_mut(&request_id)?;
+                if !matches!(p.collected, Collected::Fetch(_)) {
+                    return None;
+                }
+                p.answers += 1;
+                request_id
             }
             Response::Fetch {
                 request_id,
@@ -123,7 +135,7 @@ impl Requests {
                 };
                 all.extend(sockets);
                 p.answers += 1;
-                (request_id, p)
+                request_id
             }
             Response::ServerSideEmit { request_id, data } => {
                 let p = self.pending.get_mut(&request_id)?;
@@ -132,46 +144,20 @@ impl Requests {
                 };
                 all.push(data);
                 p.answers += 1;
-                (request_id, p)
-            }
-            Response::ClientCount { request_id, count } => {
-                let p = self.pending.get_mut(&request_id)?;
-                let Collected::BroadcastAck { clients, .. } = &mut p.collected else {
-                    return None;
-                };
-                *clients = clients.saturating_add(count);
-                p.answers += 1;
-                (request_id, p)
-            }
-            Response::BroadcastAck { request_id, packet } => {
-                let p = self.pending.get_mut(&request_id)?;
-                let Collected::BroadcastAck { acks, .. } = &mut p.collected else {
-                    return None;
-                };
-                acks.push(packet);
-                (request_id, p)
+                request_id
             }
             _ => return None,
         };
-        if !pending.is_complete() {
-            return None;
-        }
-        let pending = self.pending.remove(&id)?;
-        Some(pending.finish(id, false))
+        self.complete(&id)
     }
 
-    /// A client of this node answered a broadcast with acks it started.
-    pub fn local_ack(&mut self, request_id: &str, answer: Value) -> Option<Finished> {
-        let p = self.pending.get_mut(request_id)?;
-        let Collected::BroadcastAck { acks, .. } = &mut p.collected else {
-            return None;
-        };
-        acks.push(answer);
-        if !p.is_complete() {
+    fn complete(&mut self, request_id: &str) -> Option<Finished> {
+        let p = self.pending.get(request_id)?;
+        if p.expected.is_none_or(|e| p.answers < e) {
             return None;
         }
-        let p = self.pending.remove(request_id)?;
-        Some(p.finish(request_id.to_owned(), false))
+        let (id, p) = self.pending.remove_entry(request_id)?;
+        Some(p.finish(id, false))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must run next.
@@ -196,7 +182,7 @@ impl Requests {
         done
     }
 
-    /// Requests pending: for leak checks.
+    /// Requests pending: for bounds and leak checks.
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -208,19 +194,12 @@ impl Requests {
 }
 
 impl Pending {
-    fn is_complete(&self) -> bool {
-        match &self.collected {
-            Collected::BroadcastAck { acks, clients } => {
-                self.answers >= self.expected && acks.len() as u64 >= *clients
-            }
-            _ => self.answers >= self.expected,
-        }
-    }
-
     fn finish(self, request_id: String, timed_out: bool) -> Finished {
         Finished {
             request_id,
+            handle: self.handle,
             collected: self.collected,
+            answers: (self.answers, self.expected),
             timed_out,
         }
     }
@@ -247,25 +226,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_of_one_answers_at_once() {
+    fn a_cluster_of_one_answers_once_counted() {
         let mut r = Requests::default();
         let now = Instant::now();
         let local = Collected::AllRooms(["a".to_string()].into());
-        let done = r
-            .start(now, "x".into(), 1, local.clone(), ms(5000))
-            .unwrap();
+        r.start(now, "x".into(), 1, local.clone(), ms(5000));
+        let done = r.set_nodes("x", 1).unwrap();
         assert_eq!(done.collected, local);
+        assert_eq!(done.answers, (0, Some(0)));
         assert!(!done.timed_out);
-        let done = r
-            .start(
-                now,
-                "y".into(),
-                1,
-                Collected::ServerSideEmit(vec![]),
-                ms(5000),
-            )
-            .unwrap();
-        assert_eq!(done.collected, Collected::ServerSideEmit(vec![]));
         assert!(r.is_empty());
     }
 
@@ -274,14 +243,17 @@ mod tests {
         let mut r = Requests::default();
         let now = Instant::now();
         let local = Collected::AllRooms(["a".to_string()].into());
-        assert!(r.start(now, "q".into(), 3, local, ms(5000)).is_none());
+        r.start(now, "q".into(), 7, local, ms(5000));
         assert!(r.is_pending("q"));
         let rooms = |v: &[&str]| Response::AllRooms {
             request_id: "q".into(),
             rooms: v.iter().map(|s| s.to_string()).collect(),
         };
+        // Answers before the count are kept.
         assert!(r.on_response(rooms(&["a", "b"])).is_none());
+        assert!(r.set_nodes("q", 3).is_none());
         let done = r.on_response(rooms(&["c"])).unwrap();
+        assert_eq!(done.handle, 7);
         assert_eq!(
             done.collected,
             Collected::AllRooms(["a", "b", "c"].map(String::from).into())
@@ -291,18 +263,30 @@ mod tests {
     }
 
     #[test]
+    fn every_answer_before_the_count_completes_at_the_count() {
+        let mut r = Requests::default();
+        let now = Instant::now();
+        r.start(now, "f".into(), 1, Collected::Fetch(vec![]), ms(5000));
+        let answer = Response::Fetch {
+            request_id: "f".into(),
+            sockets: vec![],
+        };
+        assert!(r.on_response(answer).is_none());
+        assert!(r.set_nodes("f", 2).is_some());
+    }
+
+    #[test]
     fn a_timeout_gives_what_came() {
         let mut r = Requests::default();
         let now = Instant::now();
-        assert!(r
-            .start(
-                now,
-                "e".into(),
-                3,
-                Collected::ServerSideEmit(vec![]),
-                ms(100)
-            )
-            .is_none());
+        r.start(
+            now,
+            "e".into(),
+            2,
+            Collected::ServerSideEmit(vec![]),
+            ms(100),
+        );
+        assert!(r.set_nodes("e", 3).is_none());
         let answer = Response::ServerSideEmit {
             request_id: "e".into(),
             data: Value::from("3301"),
@@ -315,7 +299,9 @@ mod tests {
             done,
             [Finished {
                 request_id: "e".into(),
+                handle: 2,
                 collected: Collected::ServerSideEmit(vec![Value::from("3301")]),
+                answers: (1, Some(2)),
                 timed_out: true
             }]
         );
@@ -323,43 +309,19 @@ mod tests {
     }
 
     #[test]
-    fn a_broadcast_with_acks_waits_for_every_count_and_every_ack() {
+    fn without_a_count_a_request_ends_only_by_its_timeout() {
         let mut r = Requests::default();
         let now = Instant::now();
-        let local = Collected::BroadcastAck {
-            acks: vec![],
-            clients: 1,
-        };
-        assert!(r.start(now, "b".into(), 3, local, ms(1000)).is_none());
-        assert!(r.local_ack("b", Value::from("me")).is_none());
-        let count = |n| Response::ClientCount {
-            request_id: "b".into(),
-            count: n,
-        };
-        assert!(r.on_response(count(0)).is_none());
-        assert!(r.on_response(count(2)).is_none());
-        let ack = |v: &str| Response::BroadcastAck {
-            request_id: "b".into(),
-            packet: Value::from(v),
-        };
-        assert!(r.on_response(ack("x")).is_none());
-        let done = r.on_response(ack("y")).unwrap();
-        assert_eq!(
-            done.collected,
-            Collected::BroadcastAck {
-                acks: vec![Value::from("me"), Value::from("x"), Value::from("y")],
-                clients: 3
-            }
-        );
+        r.start(now, "g".into(), 3, Collected::Fetch(vec![]), ms(10));
+        let done = r.handle_timeout(now + ms(10));
+        assert_eq!(done[0].answers, (0, None));
     }
 
     #[test]
     fn no_timeout_means_waiting_until_complete() {
         let mut r = Requests::default();
         let now = Instant::now();
-        assert!(r
-            .start(now, "f".into(), 2, Collected::Fetch(vec![]), Duration::MAX)
-            .is_none());
+        r.start(now, "f".into(), 1, Collected::Fetch(vec![]), Duration::MAX);
         assert_eq!(r.poll_timeout(), None);
     }
 

@@ -349,3 +349,20 @@ fn write_header(buf: &mut Vec<u8>, ty: PacketType, attachments: usize, nsp: &str
         buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
     }
 }
+
+impl super::types::Payload {
+    /// `value` as a payload: its JSON text, each byte string an attachment behind a
+    /// placeholder (what a client's packet of the same value decodes to).
+    pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
+        let sink = RefCell::new(Vec::new());
+        let mut buf = Vec::new();
+        Wrap { value, sink: &sink }.serialize(&mut serde_json::Serializer::new(&mut buf))?;
+        let json = String::from_utf8(buf).map_err(|_| {
+            EncodeError::Json(serde::ser::Error::custom("JSON output is not UTF-8"))
+        })?;
+        Ok(super::types::Payload {
+            json: Str::from(json),
+            attachments: sink.into_inner(),
+        })
+    }
+}

@@ -4,7 +4,7 @@
 //! Only sockets that owe an answer have an entry: an idle socket costs nothing here.
 
 use super::event::{AckError, AckHandle, BroadcastAckHandle, Event};
-use crate::handle::SocketHandle;
+use crate::handle::{NamespaceId, SocketHandle};
 use crate::packet::Payload;
 use crate::timers::deadline;
 use ahash::AHashMap;
@@ -20,12 +20,65 @@ enum Waiter {
     Broadcast(u64),
 }
 
+/// Who a broadcast's answers go to.
+#[derive(Debug)]
+pub(crate) enum Owner {
+    /// The application of this node, through [`Event::BroadcastAck`]; in a cluster, the
+    /// other nodes' answers are waited for too.
+    Local(Option<Box<ClusterWait>>),
+    /// The node that asked (its broadcast with acks, run here on this node's sockets): each
+    /// answer is sent back to it as it comes.
+    Remote {
+        request_id: String,
+        nsp: NamespaceId,
+    },
+}
+
+/// The other nodes' part of this node's broadcast with acks.
+#[derive(Debug)]
+pub(crate) struct ClusterWait {
+    request_id: String,
+    /// Client counts that complete it (the other nodes), once the node count is known.
+    others: Option<usize>,
+    counts: usize,
+    /// Clients reached on the other nodes, summed over the counts received.
+    clients: u64,
+    replies: Vec<Payload>,
+}
+
+impl ClusterWait {
+    pub(crate) fn new(request_id: String) -> Box<Self> {
+        Box::new(ClusterWait {
+            request_id,
+            others: None,
+            counts: 0,
+            clients: 0,
+            replies: Vec::new(),
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.others.is_some_and(|o| self.counts >= o) && self.replies.len() as u64 >= self.clients
+    }
+}
+
+/// A client's answer to another node's broadcast, to send back to it.
+#[derive(Debug)]
+pub(crate) struct RemoteAck {
+    pub(crate) request_id: String,
+    pub(crate) nsp: NamespaceId,
+    pub(crate) data: Payload,
+}
+
 #[derive(Debug)]
 struct BroadcastWait {
+    owner: Owner,
     /// Sockets the broadcast reached.
     expected: usize,
     /// Of those, the ones still connected: answers can only come from them.
     answerable: usize,
+    /// Answers received from them.
+    answered: usize,
     replies: Vec<(SocketHandle, Payload)>,
     /// The socket slots asked, so those that never answered can be cleared at the end.
     recipients: Vec<u32>,
@@ -43,6 +96,8 @@ pub(crate) struct Acks {
     owed: AHashMap<u32, SmallVec<[(u64, Waiter); 2]>>,
     single: AHashMap<u64, (SocketHandle, u64)>,
     broadcast: AHashMap<u64, BroadcastWait>,
+    /// This node's broadcasts with acks waiting on other nodes, by request id.
+    by_request: AHashMap<String, u64>,
     due: BinaryHeap<Reverse<(Instant, Timer)>>,
     next: u64,
 }
@@ -85,9 +140,13 @@ impl Acks {
         ack_id: u64,
         recipients: Vec<u32>,
         timeout: Option<Duration>,
+        owner: Owner,
         events: &mut impl Extend<Event>,
     ) -> BroadcastAckHandle {
         let handle = BroadcastAckHandle(self.next());
+        if let Owner::Local(Some(c)) = &owner {
+            self.by_request.insert(c.request_id.clone(), handle.0);
+        }
         for &slot in &recipients {
             self.owed
                 .entry(slot)
@@ -98,32 +157,33 @@ impl Acks {
         self.broadcast.insert(
             handle.0,
             BroadcastWait {
+                owner,
                 expected: len,
                 answerable: len,
+                answered: 0,
                 replies: Vec::new(),
                 recipients,
             },
         );
-        if len == 0 {
-            self.finish_broadcast(handle.0, false, events);
-        } else if let Some(at) = timeout.and_then(|t| deadline(now, t)) {
+        if let Some(at) = timeout.and_then(|t| deadline(now, t)) {
             self.due.push(Reverse((at, Timer::Broadcast(handle.0))));
         }
+        // Nobody reached here, and no other node to hear from: over at once.
+        self.broadcast_progress(handle.0, events, |_| {});
         handle
     }
 
     /// An ACK packet from `socket`. Answers nobody waits for (late, or never asked) are
     /// ignored, as the reference does.
+    /// An answer to another node's broadcast is returned, to be sent back to it.
     pub(crate) fn answer(
         &mut self,
         socket: SocketHandle,
         id: u64,
         data: Payload,
         events: &mut impl Extend<Event>,
-    ) {
-        let Some(waiter) = self.take(socket.slot, id) else {
-            return;
-        };
+    ) -> Option<RemoteAck> {
+        let waiter = self.take(socket.slot, id)?;
         match waiter {
             Waiter::Single(ack) => {
                 self.single.remove(&ack.0);
@@ -133,10 +193,82 @@ impl Acks {
                     result: Ok(data),
                 }]);
             }
-            Waiter::Broadcast(b) => self.broadcast_progress(b, events, |state| {
-                state.replies.push((socket, data));
-            }),
+            Waiter::Broadcast(b) => {
+                let mut remote = None;
+                self.broadcast_progress(b, events, |state| {
+                    state.answered += 1;
+                    match &state.owner {
+                        Owner::Local(_) => state.replies.push((socket, data)),
+                        Owner::Remote { request_id, nsp } => {
+                            remote = Some(RemoteAck {
+                                request_id: request_id.clone(),
+                                nsp: *nsp,
+                                data,
+                            });
+                        }
+                    }
+                });
+                return remote;
+            }
         }
+        None
+    }
+
+    /// Whether `request_id` is one of this node's broadcasts with acks (its own echo).
+    pub(crate) fn is_own_request(&self, request_id: &str) -> bool {
+        self.by_request.contains_key(request_id)
+    }
+
+    /// Another node's part of this node's broadcast with acks: `update` gets it.
+    pub(crate) fn cluster_progress(
+        &mut self,
+        request_id: &str,
+        events: &mut impl Extend<Event>,
+        update: impl FnOnce(&mut ClusterWait),
+    ) {
+        let Some(&id) = self.by_request.get(request_id) else {
+            return;
+        };
+        self.broadcast_progress(id, events, |state| {
+            if let Owner::Local(Some(c)) = &mut state.owner {
+                update(c);
+            }
+        });
+    }
+
+    /// The cluster has `nodes` nodes, this one included.
+    pub(crate) fn cluster_nodes(
+        &mut self,
+        request_id: &str,
+        nodes: usize,
+        events: &mut impl Extend<Event>,
+    ) {
+        self.cluster_progress(request_id, events, |c| {
+            c.others = Some(nodes.saturating_sub(1));
+        });
+    }
+
+    /// A node reported how many of its clients the broadcast reached.
+    pub(crate) fn cluster_count(
+        &mut self,
+        request_id: &str,
+        count: u64,
+        events: &mut impl Extend<Event>,
+    ) {
+        self.cluster_progress(request_id, events, |c| {
+            c.counts += 1;
+            c.clients = c.clients.saturating_add(count);
+        });
+    }
+
+    /// A client of another node answered.
+    pub(crate) fn cluster_reply(
+        &mut self,
+        request_id: &str,
+        data: Payload,
+        events: &mut impl Extend<Event>,
+    ) {
+        self.cluster_progress(request_id, events, |c| c.replies.push(data));
     }
 
     /// Updates a broadcast's wait, and ends it once every answerable recipient answered.
@@ -148,7 +280,11 @@ impl Acks {
     ) {
         if let Some(state) = self.broadcast.get_mut(&id) {
             update(state);
-            if state.replies.len() >= state.answerable {
+            let cluster_done = match &state.owner {
+                Owner::Local(Some(c)) => c.done(),
+                _ => true,
+            };
+            if state.answered >= state.answerable && cluster_done {
                 self.finish_broadcast(id, false, events);
             }
         }
@@ -208,7 +344,7 @@ impl Acks {
         let Some(state) = self.broadcast.remove(&id) else {
             return;
         };
-        if state.replies.len() < state.recipients.len() {
+        if state.answered < state.recipients.len() {
             // Those that never answered no longer owe one.
             for slot in &state.recipients {
                 if let Some(owed) = self.owed.get_mut(slot) {
@@ -219,10 +355,21 @@ impl Acks {
                 }
             }
         }
+        let Owner::Local(cluster) = state.owner else {
+            return;
+        };
+        let (remote, remote_expected) = match cluster {
+            Some(c) => {
+                self.by_request.remove(&c.request_id);
+                (c.replies, c.clients)
+            }
+            None => (Vec::new(), 0),
+        };
         events.extend([Event::BroadcastAck {
             ack: BroadcastAckHandle(id),
             replies: state.replies,
-            expected: state.expected,
+            remote,
+            expected: state.expected.saturating_add(remote_expected as usize),
             timed_out,
         }]);
     }

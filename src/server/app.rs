@@ -49,6 +49,9 @@ impl<D> Server<D> {
             self.socks.resize_with(socket.slot as usize + 1, || None);
         }
         self.socks[socket.slot as usize] = Some(data);
+        if let Some(auth) = request.auth.filter(|a| !a.is_empty()) {
+            self.auths.insert(socket.slot, auth);
+        }
         self.sync_flags(request.conn);
         self.send_encoded(request.conn, &encoded, false);
         self.events.push_back(Event::Connected {

@@ -1,5 +1,6 @@
 //! [`Broadcast`]: the `to` / `except` / `volatile` builder over one namespace.
 
+use super::acks::{ClusterWait, Owner};
 use super::cluster::Remote;
 use super::{BroadcastAckHandle, Error, Server};
 use crate::engine::Frame;
@@ -100,12 +101,14 @@ impl<'s, D> Broadcast<'s, D> {
     /// Sends an already encoded packet to the selection. Returns the number of sockets reached
     /// on this node; in a cluster, the broadcast is also published, once.
     pub fn emit_encoded(self, encoded: &Encoded) -> usize {
-        self.deliver(encoded, None).len
+        self.deliver(encoded, None).1.len
     }
 
     /// Emits an event that every recipient must answer, with one ack id for all. An
     /// [`Event::BroadcastAck`](crate::Event::BroadcastAck) comes when all have answered or
-    /// `timeout` passes. Returns the handle and the number of sockets reached.
+    /// `timeout` passes; in a cluster, once every node reported how many clients it reached
+    /// and all of them answered too. Returns the handle and the number of sockets reached on
+    /// this node.
     pub fn emit_with_ack<T: Serialize + ?Sized>(
         self,
         now: Instant,
@@ -113,17 +116,49 @@ impl<'s, D> Broadcast<'s, D> {
         args: &T,
         timeout: Duration,
     ) -> Result<(BroadcastAckHandle, usize), Error> {
+        let outgoing = self.outgoing();
+        let request_id = match &outgoing {
+            Some(_) => Some(crate::cluster::requests::uid(self.server.engine.rng())?),
+            None => None,
+        };
+        let owner = Owner::Local(request_id.clone().map(ClusterWait::new));
         let id = self.server.next_ack_id(self.nsp);
         let name = self.server.router.nsp(self.nsp).name.clone();
         let encoded = Encoded::event(&name, Some(id), event, args)?;
-        let reached = self.deliver(&encoded, Some((id, now, timeout)));
+        let (server, reached) = self.deliver(&encoded, Some((id, now, timeout, owner)));
+        if let (Some(o), Some(request_id)) = (outgoing, request_id) {
+            server.publish_broadcast_with_ack(o, request_id, &encoded, timeout);
+        }
         Ok((reached.handle.unwrap_or(BroadcastAckHandle(0)), reached.len))
+    }
+
+    /// Another node's broadcast with acks on this node's sockets: the answers go to `owner`.
+    /// Returns the number of sockets reached.
+    pub(crate) fn emit_with_ack_for<T: Serialize + ?Sized>(
+        self,
+        now: Instant,
+        event: &str,
+        args: &T,
+        timeout: Duration,
+        owner: Owner,
+    ) -> Result<usize, Error> {
+        let id = self.server.next_ack_id(self.nsp);
+        let name = self.server.router.nsp(self.nsp).name.clone();
+        let encoded = Encoded::event(&name, Some(id), event, args)?;
+        Ok(self
+            .deliver(&encoded, Some((id, now, timeout, owner)))
+            .1
+            .len)
     }
 
     /// Walks the selection once: WebSocket recipients into one batch, long-polling ones into
     /// their queues; registers the broadcast's ack on each recipient when asked.
-    fn deliver(self, encoded: &Encoded, ack: Option<(u64, Instant, Duration)>) -> Reached {
-        // Broadcasts with acks stay on this node until the cluster's request for them exists.
+    fn deliver(
+        self,
+        encoded: &Encoded,
+        ack: Option<(u64, Instant, Duration, Owner)>,
+    ) -> (&'s mut Server<D>, Reached) {
+        // A broadcast with acks travels as a request instead (its caller publishes it).
         let outgoing = if ack.is_none() { self.outgoing() } else { None };
         let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
         let Broadcast {
@@ -179,16 +214,16 @@ impl<'s, D> Broadcast<'s, D> {
                 s.engine.queue_polling(conn, &frames, volatile);
             }
         }
-        let handle = ack.map(|(id, now, timeout)| {
+        let handle = ack.map(|(id, now, timeout, owner)| {
             s.acks
-                .wait_broadcast(now, id, acked, Some(timeout), &mut s.events)
+                .wait_broadcast(now, id, acked, Some(timeout), owner, &mut s.events)
         });
         // A long-polling queue may have overflowed: its connection closed.
         s.pump(None);
         if let Some(o) = outgoing {
             s.publish(o, encoded);
         }
-        Reached { len, handle }
+        (s, Reached { len, handle })
     }
 
     /// The selected sockets.

@@ -1,44 +1,122 @@
-//! The server as one node of a cluster (classic protocol, broadcasts): a broadcast leaves this
-//! node as one message with its rooms, except and flags; a broadcast from another node runs the
-//! same selection on this node's sockets. Nothing here knows Redis: messages to publish come
-//! out of [`Server::poll_cluster_transmit`], received ones go into
-//! [`Server::handle_cluster_message`].
+//! The server as one node of a cluster (classic protocol of `@socket.io/redis-adapter`): a
+//! broadcast leaves this node as one message with its rooms, except and flags; a broadcast
+//! from another node runs the same selection on this node's sockets; requests carry ids and
+//! are answered once by every node. Nothing here knows Redis: messages to publish come out of
+//! [`Server::poll_cluster_transmit`], received ones go into
+//! [`Server::handle_cluster_message`], node counts into [`Server::handle_node_count`].
+//!
+//! This node's own requests (`fetchSockets`, `allRooms`, `serverSideEmit` with acks) are in
+//! `requests`; this file is the node's part: its adapters, what it publishes, what it does
+//! with what it receives.
 
+use super::acks::{Owner, RemoteAck};
 use super::broadcast::Broadcast;
+use super::event::ServerSideAck;
 use super::Server;
 use crate::cluster::classic::{self, Channels, ClusterPacket, Flags, Options, WireError};
-use crate::cluster::requests::uid;
+use crate::cluster::requests::{uid, Requests};
 use crate::cluster::value::{self, ClusterArgs};
 use crate::handle::NamespaceId;
 use crate::packet::Encoded;
 use crate::{RandomError, Str};
 use ahash::AHashMap;
 use bytes::Bytes;
+use rmpv::Value;
+use serde::Serialize;
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
-/// A message for the cluster: publish `payload` on `channel`.
+/// How this node takes part in a cluster: the reference's adapter options, and the bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+pub struct ClusterConfig {
+    /// The channel prefix (`key` of `createAdapter`; default `socket.io`).
+    pub prefix: String,
+    /// How long `fetchSockets`, `allRooms` and `serverSideEmit` with acks wait for the other
+    /// nodes (`requestsTimeout`; default 5 s).
+    pub requests_timeout: Duration,
+    /// Requests of this node waiting at once; more are refused with
+    /// [`Error::ClusterBusy`](super::Error::ClusterBusy) (default 4,096).
+    pub max_requests: usize,
+    /// Messages waiting for the transport; more are dropped and counted in
+    /// [`Server::cluster_dropped`] (default 65,536). A transport that drains
+    /// [`Server::poll_cluster_transmit`] after every input never gets near it.
+    pub max_queued: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            prefix: "socket.io".to_owned(),
+            requests_timeout: Duration::from_secs(5),
+            max_requests: 4096,
+            max_queued: 65_536,
+        }
+    }
+}
+
+/// A message for the cluster: publish `payload` on `channel`.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClusterTransmit {
-    /// The channel (`socket.io#/#`, `socket.io#/#<room>#`, ...).
+    /// The channel (`socket.io#/#`, `socket.io#/#<room>#`, `socket.io-request#/#`, ...).
     pub channel: String,
     /// The bytes, as Node nodes write them.
     pub payload: Bytes,
+    /// Set on a request that waits for every node: count them (before publishing) and give
+    /// the figure to [`Server::handle_node_count`].
+    pub count: Option<NodeCount>,
+}
+
+/// A request waits for one answer per node: the transport counts the nodes subscribed to
+/// [`channel`](Self::channel) (`PUBSUB NUMSUB`) and hands the figure back with
+/// [`Server::handle_node_count`], which consumes this token. If it cannot count (Redis is
+/// down), it drops the token: the request ends at its timeout with what it got.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "the request waits for the node count"]
+pub struct NodeCount {
+    request_id: String,
+    channel: String,
+}
+
+impl NodeCount {
+    /// The channel whose subscribers are the nodes.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
 }
 
 /// One namespace's adapter: its uid (the reference draws one per namespace adapter) and
 /// channels.
 #[derive(Debug)]
-struct Adapter {
-    uid: String,
-    channels: Channels,
+pub(crate) struct Adapter {
+    pub(crate) uid: String,
+    pub(crate) channels: Channels,
 }
 
-#[derive(Debug)]
-pub(crate) struct ClusterNode {
-    prefix: String,
-    adapters: AHashMap<NamespaceId, Adapter>,
+pub(crate) struct ClusterNode<D> {
+    pub(crate) config: ClusterConfig,
+    pub(crate) adapters: AHashMap<NamespaceId, Adapter>,
     out: VecDeque<ClusterTransmit>,
+    dropped: u64,
+    pub(crate) requests: Requests,
+    /// How a socket's data travels in `fetchSockets` answers.
+    pub(crate) data: fn(&D) -> Value,
+}
+
+impl<D> std::fmt::Debug for ClusterNode<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("adapters", &self.adapters)
+            .field("queued", &self.out.len())
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A socket's data as it travels: what `serde` makes of it (nil if it cannot).
+pub(crate) fn data_value<D: Serialize>(d: &D) -> Value {
+    rmpv::ext::to_value(d).unwrap_or(Value::Nil)
 }
 
 /// An operation on the selected sockets that every node applies to its own (`socketsJoin`,
@@ -58,24 +136,46 @@ pub(crate) struct Outgoing {
     pub(crate) compress: bool,
 }
 
-impl<D> Server<D> {
+impl Outgoing {
+    fn options(self, timeout: Option<u64>) -> Options {
+        Options {
+            rooms: self.rooms,
+            except: self.except,
+            flags: Flags {
+                volatile: self.volatile,
+                compress: (!self.compress).then_some(false),
+                timeout,
+                ..Flags::default()
+            },
+        }
+    }
+}
+
+impl<D: Serialize> Server<D> {
     /// Makes this server a node of a cluster speaking the classic protocol of
-    /// `@socket.io/redis-adapter` with key `prefix` (its default is `socket.io`): from now on
-    /// every broadcast that is not [`local`](Broadcast::local) is also published, and
-    /// broadcasts of other nodes given to [`handle_cluster_message`](Self::handle_cluster_message)
-    /// reach this node's sockets.
-    pub fn join_cluster(&mut self, prefix: &str) {
+    /// `@socket.io/redis-adapter` (and receiving what `@socket.io/redis-emitter` sends): from
+    /// now on every broadcast that is not [`local`](Broadcast::local) is also published, and
+    /// what other nodes publish, given to
+    /// [`handle_cluster_message`](Self::handle_cluster_message), reaches this node's sockets.
+    /// A socket's data travels in `fetchSockets` answers as `serde` serializes it.
+    pub fn join_cluster(&mut self, config: ClusterConfig) {
         self.cluster = Some(Box::new(ClusterNode {
-            prefix: prefix.to_owned(),
+            config,
             adapters: AHashMap::default(),
             out: VecDeque::new(),
+            dropped: 0,
+            requests: Requests::default(),
+            data: data_value::<D>,
         }));
     }
+}
 
+impl<D> Server<D> {
     /// This node's uid for a namespace (drawn on first use), and its channels: a transport
-    /// subscribes to their [broadcast pattern](Channels::broadcast_pattern) (`PSUBSCRIBE`) and
-    /// their [request channel](Channels::request) for that namespace. `None` outside a
-    /// cluster, or without randomness for the uid.
+    /// subscribes, on one connection, to their [broadcast pattern](Channels::broadcast_pattern)
+    /// (`PSUBSCRIBE`), their [request](Channels::request), [response](Channels::response)
+    /// and [own response](Channels::own_response) channels. `None` outside a cluster, or
+    /// without randomness for the uid.
     pub fn cluster_adapter(&mut self, nsp: NamespaceId) -> Option<(&str, &Channels)> {
         self.adapter(nsp).ok()?;
         let a = self.cluster.as_ref()?.adapters.get(&nsp)?;
@@ -88,16 +188,22 @@ impl<D> Server<D> {
         };
         if !cluster.adapters.contains_key(&nsp) {
             let uid = uid(self.engine.rng())?;
-            let channels = Channels::new(&cluster.prefix, &self.router.nsp(nsp).name, &uid);
+            let channels = Channels::new(&cluster.config.prefix, &self.router.nsp(nsp).name, &uid);
             cluster.adapters.insert(nsp, Adapter { uid, channels });
         }
         Ok(())
     }
 
-    /// The next message to publish, if any. Call after every broadcast until it returns `None`.
+    /// The next message to publish, if any. Call after every input until it returns `None`.
     #[must_use]
     pub fn poll_cluster_transmit(&mut self) -> Option<ClusterTransmit> {
         self.cluster.as_deref_mut()?.out.pop_front()
+    }
+
+    /// Messages dropped because the transport did not take them
+    /// ([`ClusterConfig::max_queued`]).
+    pub fn cluster_dropped(&self) -> u64 {
+        self.cluster.as_deref().map_or(0, |c| c.dropped)
     }
 
     /// Publishes a broadcast this node delivered locally. The packet is taken from its
@@ -110,19 +216,12 @@ impl<D> Server<D> {
             return;
         };
         let nsp = self.router.nsp(o.nsp).name.to_string();
-        self.queue(o.nsp, |a| {
+        let at = o.nsp;
+        self.queue(at, None, |a| {
             let message = classic::Broadcast {
                 uid: a.uid.clone(),
                 packet: ClusterPacket { nsp, data },
-                opts: Options {
-                    rooms: o.rooms,
-                    except: o.except,
-                    flags: Flags {
-                        volatile: o.volatile,
-                        compress: (!o.compress).then_some(false),
-                        ..Flags::default()
-                    },
-                },
+                opts: o.options(None),
             };
             (
                 a.channels.for_rooms(&message.opts.rooms),
@@ -131,9 +230,44 @@ impl<D> Server<D> {
         });
     }
 
+    /// Publishes this node's broadcast with acks (delivered here already) as a request: every
+    /// other node reports its client count, then each client's answer.
+    pub(crate) fn publish_broadcast_with_ack(
+        &mut self,
+        o: Outgoing,
+        request_id: String,
+        encoded: &Encoded,
+        timeout: Duration,
+    ) {
+        let Some(data) = event_data(encoded) else {
+            return;
+        };
+        let nsp = self.router.nsp(o.nsp).name.to_string();
+        let at = o.nsp;
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.queue(at, Some(request_id.clone()), |a| {
+            let request = classic::Request::BroadcastWithAck {
+                uid: a.uid.clone(),
+                request_id,
+                packet: ClusterPacket { nsp, data },
+                opts: o.options(Some(ms)),
+            };
+            (
+                a.channels.request().to_owned(),
+                classic::encode_request(&request),
+            )
+        });
+    }
+
     /// Queues one message of namespace `nsp`'s adapter: `make` gets the adapter (its uid and
-    /// channels) and gives the channel and the bytes. Nothing outside a cluster.
-    fn queue(&mut self, nsp: NamespaceId, make: impl FnOnce(&Adapter) -> (String, Vec<u8>)) {
+    /// channels) and gives the channel and the bytes; `count` asks the transport for the node
+    /// count of that request. Nothing outside a cluster.
+    pub(crate) fn queue(
+        &mut self,
+        nsp: NamespaceId,
+        count: Option<String>,
+        make: impl FnOnce(&Adapter) -> (String, Vec<u8>),
+    ) {
         if self.adapter(nsp).is_err() {
             return;
         }
@@ -143,16 +277,45 @@ impl<D> Server<D> {
         let Some(a) = cluster.adapters.get(&nsp) else {
             return;
         };
+        if cluster.out.len() >= cluster.config.max_queued {
+            cluster.dropped += 1;
+            return;
+        }
+        let count = count.map(|request_id| NodeCount {
+            request_id,
+            channel: a.channels.request().to_owned(),
+        });
         let (channel, payload) = make(a);
         cluster.out.push_back(ClusterTransmit {
             channel,
             payload: Bytes::from(payload),
+            count,
         });
+    }
+
+    /// The node count for a request: it may now be complete.
+    pub fn handle_node_count(&mut self, count: NodeCount, nodes: usize) {
+        let NodeCount { request_id, .. } = count;
+        if self.acks.is_own_request(&request_id) {
+            self.acks
+                .cluster_nodes(&request_id, nodes, &mut self.events);
+            return;
+        }
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if let Some(done) = c.requests.set_nodes(&request_id, nodes) {
+            self.request_finished(done);
+        }
     }
 
     /// This node's sockets of `nsp` that `opts` selects (rooms, except, flags), as a broadcast
     /// that stays on this node.
-    fn remote_selection(&mut self, nsp: NamespaceId, opts: &Options) -> Broadcast<'_, D> {
+    pub(crate) fn remote_selection(
+        &mut self,
+        nsp: NamespaceId,
+        opts: &Options,
+    ) -> Broadcast<'_, D> {
         let mut b = self.to_namespace(nsp).local();
         for r in &opts.rooms {
             b = b.to(Str::from(r.as_str()));
@@ -172,7 +335,7 @@ impl<D> Server<D> {
     /// Publishes a join, leave or disconnect of the selection for the other nodes (this node
     /// applied it already, and drops its own echo).
     pub(crate) fn publish_request(&mut self, o: Outgoing, op: Remote) {
-        self.queue(o.nsp, |a| {
+        self.queue(o.nsp, None, |a| {
             let uid = Some(a.uid.clone());
             let opts = Options {
                 rooms: o.rooms,
@@ -199,24 +362,69 @@ impl<D> Server<D> {
         });
     }
 
-    /// This node's answer to a request that wants one: all its rooms, or its sockets that
-    /// match (for `fetchSockets`: id and rooms; the handshake and data travel once the core
-    /// holds them).
+    /// This node's sockets that `opts` selects, as a `fetchSockets` answer carries them.
+    pub(crate) fn local_sockets(
+        &mut self,
+        nsp: NamespaceId,
+        opts: &Options,
+        data: fn(&D) -> Value,
+    ) -> Vec<classic::RemoteSocket> {
+        let (server, handles) = self.remote_selection(nsp, opts).take();
+        handles
+            .into_iter()
+            .map(|s| classic::RemoteSocket {
+                id: server.router.sid(s).unwrap_or_default().to_owned(),
+                handshake: server.handshake_of(s.slot),
+                rooms: server
+                    .router
+                    .rooms_of(s)
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect(),
+                data: server.data(s).map_or(Value::Nil, data),
+            })
+            .collect()
+    }
+
+    /// What Node's `socket.handshake` would hold that this core knows: the client's `auth`.
+    fn handshake_of(&self, slot: u32) -> Value {
+        let auth = self
+            .auths
+            .get(&slot)
+            .and_then(|a| serde_json::from_str::<Value>(a).ok())
+            .unwrap_or(Value::Map(Vec::new()));
+        Value::Map(vec![(Value::from("auth"), auth)])
+    }
+
+    /// Every room of `nsp` on this node, socket-id rooms included (`allRooms`).
+    pub(crate) fn local_rooms(&mut self, nsp: NamespaceId) -> Vec<String> {
+        let mut rooms: Vec<String> = self
+            .rooms(nsp)
+            .into_iter()
+            .map(|(r, _)| r.to_string())
+            .collect();
+        let ids = self.to_namespace(nsp).local().fetch();
+        rooms.extend(ids.into_iter().map(|s| s.sid.to_string()));
+        rooms
+    }
+
+    /// This node's answer to a request that wants one.
     fn answer(
         &mut self,
         nsp: NamespaceId,
         request: &classic::Request,
         request_id: String,
     ) -> classic::Response {
-        let selection =
-            |server: &mut Self, opts: &Options| server.remote_selection(nsp, opts).fetch();
+        let data: fn(&D) -> Value = self.cluster.as_deref().map_or(nil_data::<D>, |c| c.data);
         match request {
             classic::Request::Sockets { rooms, .. } => {
                 let opts = Options {
                     rooms: rooms.clone(),
                     ..Options::default()
                 };
-                let sockets = selection(self, &opts)
+                let sockets = self
+                    .remote_selection(nsp, &opts)
+                    .fetch()
                     .into_iter()
                     .map(|s| s.sid.to_string())
                     .collect();
@@ -225,38 +433,20 @@ impl<D> Server<D> {
                     sockets,
                 }
             }
-            classic::Request::Fetch { opts, .. } => {
-                let sockets = selection(self, opts)
-                    .into_iter()
-                    .map(|s| classic::RemoteSocket {
-                        id: s.sid.to_string(),
-                        handshake: rmpv::Value::Map(Vec::new()),
-                        rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
-                        data: rmpv::Value::Nil,
-                    })
-                    .collect();
-                classic::Response::Fetch {
-                    request_id,
-                    sockets,
-                }
-            }
-            _ => {
-                // Every room, socket-id rooms included, as the reference's `allRooms`.
-                let mut rooms: Vec<String> = self
-                    .rooms(nsp)
-                    .into_iter()
-                    .map(|(r, _)| r.to_string())
-                    .collect();
-                let ids = self.to_namespace(nsp).local().fetch();
-                rooms.extend(ids.into_iter().map(|s| s.sid.to_string()));
-                classic::Response::AllRooms { request_id, rooms }
-            }
+            classic::Request::Fetch { opts, .. } => classic::Response::Fetch {
+                request_id,
+                sockets: self.local_sockets(nsp, opts, data),
+            },
+            _ => classic::Response::AllRooms {
+                request_id,
+                rooms: self.local_rooms(nsp),
+            },
         }
     }
 
     /// Publishes a response on the namespace's shared response channel.
-    fn respond(&mut self, nsp: NamespaceId, response: &classic::Response) {
-        self.queue(nsp, |a| {
+    pub(crate) fn respond(&mut self, nsp: NamespaceId, response: &classic::Response) {
+        self.queue(nsp, None, |a| {
             (
                 a.channels.response().to_owned(),
                 classic::encode_response(response),
@@ -264,46 +454,29 @@ impl<D> Server<D> {
         });
     }
 
-    /// Emits an event to the other nodes of the cluster (`serverSideEmit` without an ack):
-    /// each reports it as an [`Event::ServerSideEmit`](crate::Event::ServerSideEmit); this
-    /// node does not. Outside a cluster it reaches no one, as on a single Node server.
-    pub fn server_side_emit<T: serde::Serialize + ?Sized>(
-        &mut self,
-        nsp: NamespaceId,
-        event: &str,
-        args: &T,
-    ) -> Result<(), super::Error> {
-        if self.cluster.is_none() {
-            return Ok(());
-        }
-        // Encoded first: the name and arguments get the checks of any emit.
-        let name = self.router.nsp(nsp).name.clone();
-        let encoded = Encoded::event(&name, None, event, args)?;
-        let Some(data) = event_data(&encoded) else {
-            return Ok(());
+    /// A client answered another node's broadcast with acks: its first argument goes back.
+    pub(crate) fn send_remote_ack(&mut self, ack: RemoteAck) {
+        let packet = value::from_payload(&ack.data)
+            .ok()
+            .and_then(|v| match v {
+                Value::Array(mut items) if !items.is_empty() => Some(items.swap_remove(0)),
+                _ => None,
+            })
+            .unwrap_or(Value::Nil);
+        let response = classic::Response::BroadcastAck {
+            request_id: ack.request_id,
+            packet,
         };
-        // Without randomness for this namespace's uid, the emit is refused, not dropped.
-        self.adapter(nsp)?;
-        self.queue(nsp, |a| {
-            let request = classic::Request::ServerSideEmit {
-                uid: a.uid.clone(),
-                request_id: None,
-                data,
-            };
-            (
-                a.channels.request().to_owned(),
-                classic::encode_request(&request),
-            )
-        });
-        Ok(())
+        self.respond(ack.nsp, &response);
     }
 
     /// Another node's `serverSideEmit`: reported as an event whose arguments read like a
-    /// client's (binary included).
+    /// client's (binary included); with `request_id`, the application's answer goes back.
     fn on_server_side_emit(
         &mut self,
         nsp: NamespaceId,
-        data: &[rmpv::Value],
+        data: &[Value],
+        request_id: Option<&String>,
     ) -> Result<usize, WireError> {
         let Some((name, args)) = data.split_first() else {
             return Ok(0);
@@ -311,10 +484,27 @@ impl<D> Server<D> {
         let Some(name) = name.as_str() else {
             return Ok(0);
         };
+        let event = self.decode_event(nsp, name, args)?;
+        let ack = request_id.map(|id| ServerSideAck {
+            nsp,
+            request_id: id.clone(),
+        });
+        self.events
+            .push_back(super::Event::ServerSideEmit { nsp, event, ack });
+        Ok(1)
+    }
+
+    /// An event from the cluster, read as a client's packet would be: the application reads
+    /// it the same way.
+    fn decode_event(
+        &mut self,
+        nsp: NamespaceId,
+        name: &str,
+        args: &[Value],
+    ) -> Result<crate::packet::Event, WireError> {
         let nsp_name = self.router.nsp(nsp).name.clone();
         let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))?;
-        // Decoded as a client's packet would be: the application reads it the same way.
         let mut decoder = crate::packet::Decoder::new(self.engine.config().limits);
         let mut frames = encoded.frames();
         let mut out = None;
@@ -327,19 +517,63 @@ impl<D> Server<D> {
                 out = decoder.push_binary(b).ok().flatten();
             }
         }
-        let Some(crate::packet::Packet::Event { event, .. }) = out else {
-            return Err(WireError::Malformed("event not decodable"));
+        match out {
+            Some(crate::packet::Packet::Event { event, .. }) => Ok(event),
+            _ => Err(WireError::Malformed("event not decodable")),
+        }
+    }
+
+    /// Another node's broadcast with acks, run on this node's sockets: the client count goes
+    /// back at once (also 0), each client's answer as it comes.
+    fn on_broadcast_with_ack(
+        &mut self,
+        now: Instant,
+        nsp: NamespaceId,
+        request_id: String,
+        packet: &ClusterPacket,
+        opts: &Options,
+    ) -> Result<usize, WireError> {
+        let Some((name, args)) = packet.data.split_first() else {
+            return Ok(0);
         };
-        self.events
-            .push_back(super::Event::ServerSideEmit { nsp, event });
-        Ok(1)
+        let Some(name) = name.as_str() else {
+            return Ok(0);
+        };
+        // The requester forgets the request after its timeout; so does this node.
+        let timeout = opts.flags.timeout.map_or_else(
+            || {
+                self.cluster
+                    .as_deref()
+                    .map_or(Duration::ZERO, |c| c.config.requests_timeout)
+            },
+            Duration::from_millis,
+        );
+        let owner = Owner::Remote {
+            request_id: request_id.clone(),
+            nsp,
+        };
+        let reached = self
+            .remote_selection(nsp, opts)
+            .emit_with_ack_for(now, name, &ClusterArgs(args), timeout, owner)
+            .map_err(|_| WireError::Malformed("event not encodable"))?;
+        // Queued after the delivery, but before any answer can be: answers come as inputs.
+        self.respond(
+            nsp,
+            &classic::Response::ClientCount {
+                request_id,
+                count: reached as u64,
+            },
+        );
+        Ok(reached)
     }
 
     /// A request from another node on a namespace's request channel: joins, leaves and
     /// disconnects are applied to this node's matching sockets (the emitter's too; this
-    /// node's own echo is dropped: it applied them already). Returns the sockets selected.
+    /// node's own echo is dropped: it applied them already); requests that want an answer get
+    /// exactly one. Returns the sockets selected.
     fn handle_cluster_request(
         &mut self,
+        now: Instant,
         nsp: NamespaceId,
         payload: &[u8],
     ) -> Result<usize, WireError> {
@@ -349,46 +583,15 @@ impl<D> Server<D> {
             .as_deref()
             .and_then(|c| c.adapters.get(&nsp))
             .map(|a| a.uid.clone());
-        let (uid, opts) = match &request {
-            classic::Request::Join { uid, opts, .. }
-            | classic::Request::Leave { uid, opts, .. }
-            | classic::Request::Disconnect { uid, opts, .. } => (uid, opts),
-            classic::Request::ServerSideEmit {
-                uid,
-                request_id: None,
-                data,
-            } => {
-                if Some(uid) == own.as_ref() {
+        let is_own = |uid: &str| own.as_deref() == Some(uid);
+        match &request {
+            classic::Request::Join { uid, opts, rooms }
+            | classic::Request::Leave { uid, opts, rooms } => {
+                if uid.as_deref().is_some_and(is_own) {
                     return Ok(0);
                 }
-                return self.on_server_side_emit(nsp, data);
-            }
-            classic::Request::AllRooms { uid, request_id }
-            | classic::Request::Sockets {
-                uid, request_id, ..
-            }
-            | classic::Request::Fetch {
-                uid, request_id, ..
-            } => {
-                // Its own request: the requester counts itself.
-                if Some(uid) == own.as_ref() {
-                    return Ok(0);
-                }
-                let response = self.answer(nsp, &request, request_id.clone());
-                self.respond(nsp, &response);
-                return Ok(0);
-            }
-            // Broadcasts with acks and emits with acks wait for the rest of the cluster layer.
-            _ => return Ok(0),
-        };
-        if uid.is_some() && *uid == own {
-            return Ok(0);
-        }
-        let b = self.remote_selection(nsp, opts);
-        Ok(match &request {
-            classic::Request::Join { rooms, .. } | classic::Request::Leave { rooms, .. } => {
                 let join = matches!(request, classic::Request::Join { .. });
-                let (server, handles) = b.take();
+                let (server, handles) = self.remote_selection(nsp, opts).take();
                 for room in rooms {
                     for &s in &handles {
                         let _ = if join {
@@ -398,31 +601,138 @@ impl<D> Server<D> {
                         };
                     }
                 }
-                handles.len()
+                Ok(handles.len())
             }
-            classic::Request::Disconnect { close, .. } => b.disconnect(*close),
-            _ => 0,
-        })
+            classic::Request::Disconnect { uid, opts, close } => {
+                if uid.as_deref().is_some_and(is_own) {
+                    return Ok(0);
+                }
+                Ok(self.remote_selection(nsp, opts).disconnect(*close))
+            }
+            classic::Request::ServerSideEmit {
+                uid,
+                request_id,
+                data,
+            } => {
+                if is_own(uid) {
+                    return Ok(0);
+                }
+                self.on_server_side_emit(nsp, data, request_id.as_ref())
+            }
+            classic::Request::AllRooms { uid, request_id }
+            | classic::Request::Sockets {
+                uid, request_id, ..
+            }
+            | classic::Request::Fetch {
+                uid, request_id, ..
+            } => {
+                // Its own request: the requester counts itself.
+                if is_own(uid) {
+                    return Ok(0);
+                }
+                let response = self.answer(nsp, &request, request_id.clone());
+                self.respond(nsp, &response);
+                Ok(0)
+            }
+            classic::Request::BroadcastWithAck {
+                uid,
+                request_id,
+                packet,
+                opts,
+            } => {
+                if is_own(uid) || self.acks.is_own_request(request_id) {
+                    return Ok(0);
+                }
+                if packet.nsp != self.router.nsp(nsp).name.as_ref() as &str {
+                    return Ok(0);
+                }
+                self.on_broadcast_with_ack(now, nsp, request_id.clone(), packet, opts)
+            }
+            // Single-socket requests of nodes before 7.0: the node holding the socket answers.
+            classic::Request::Legacy {
+                kind,
+                request_id,
+                sid,
+                room,
+            } => {
+                let Some(s) = self.socket_by_sid(sid) else {
+                    return Ok(0);
+                };
+                if self.socket_namespace(s) != Some(nsp) {
+                    return Ok(0);
+                }
+                match (*kind, room) {
+                    (classic::request_type::REMOTE_JOIN, Some(room)) => {
+                        let _ = self.join(s, room);
+                    }
+                    (classic::request_type::REMOTE_LEAVE, Some(room)) => {
+                        let _ = self.leave(s, room);
+                    }
+                    (classic::request_type::REMOTE_DISCONNECT, _) => {
+                        let _ = self.disconnect(s);
+                    }
+                    _ => return Ok(0),
+                }
+                let done = classic::Response::Done {
+                    request_id: request_id.clone(),
+                };
+                self.respond(nsp, &done);
+                Ok(1)
+            }
+        }
     }
 
-    /// A message received on a channel of the broadcast pattern or a request channel. A broadcast of another node
-    /// (or of `@socket.io/redis-emitter`) reaches this node's sockets as if broadcast here;
-    /// this node's own echo, another namespace's message and a room this node does not have
-    /// are dropped, as the reference does. Returns the number of local sockets reached.
+    /// A response to one of this node's requests (on the shared or its own response channel).
+    fn handle_cluster_response(&mut self, payload: &[u8]) -> Result<usize, WireError> {
+        let response = classic::decode_response(payload)?;
+        match response {
+            classic::Response::ClientCount { request_id, count } => {
+                self.acks
+                    .cluster_count(&request_id, count, &mut self.events);
+            }
+            classic::Response::BroadcastAck { request_id, packet } => {
+                if self.acks.is_own_request(&request_id) {
+                    if let Some(p) = super::requests::payload_of(packet) {
+                        self.acks.cluster_reply(&request_id, p, &mut self.events);
+                    }
+                }
+            }
+            other => {
+                let Some(c) = self.cluster.as_deref_mut() else {
+                    return Ok(0);
+                };
+                if let Some(done) = c.requests.on_response(other) {
+                    self.request_finished(done);
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    /// A message received on a channel this node subscribes to: the broadcast pattern, or a
+    /// request or response channel. A broadcast of another node (or of
+    /// `@socket.io/redis-emitter`) reaches this node's sockets as if broadcast here; this
+    /// node's own echo, another namespace's message and a room this node does not have are
+    /// dropped, as the reference does. Returns the number of local sockets reached.
+    ///
+    /// Bad input is an error for the caller to log; it changes nothing here.
     pub fn handle_cluster_message(
         &mut self,
+        now: Instant,
         channel: &str,
         payload: &[u8],
     ) -> Result<usize, WireError> {
         let Some(cluster) = self.cluster.as_deref() else {
             return Ok(0);
         };
-        if let Some(nsp) = cluster
-            .adapters
-            .iter()
-            .find_map(|(n, a)| (a.channels.request() == channel).then_some(*n))
-        {
-            return self.handle_cluster_request(nsp, payload);
+        for (&nsp, a) in &cluster.adapters {
+            let c = &a.channels;
+            if c.request() == channel {
+                return self.handle_cluster_request(now, nsp, payload);
+            }
+            if c.response() == channel || c.own_response() == channel {
+                return self.handle_cluster_response(payload);
+            }
         }
         let Some((nsp, room)) = cluster
             .adapters
@@ -454,8 +764,12 @@ impl<D> Server<D> {
     }
 }
 
+fn nil_data<D>(_: &D) -> Value {
+    Value::Nil
+}
+
 /// `[name, ...args]` of an encoded event, binary attachments as bin leaves.
-fn event_data(encoded: &Encoded) -> Option<Vec<rmpv::Value>> {
+pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
     let text: &str = encoded.text();
     // `4` (Engine.IO message), the Socket.IO type, `<n>-` for binary, `<nsp>,` unless `/`,
     // then the ack id digits: the JSON array starts at the first `[` after those. A namespace
@@ -467,7 +781,7 @@ fn event_data(encoded: &Encoded) -> Option<Vec<rmpv::Value>> {
         start
     };
     match value::from_parts(&text[json_at..], encoded.attachments()).ok()? {
-        rmpv::Value::Array(items) => Some(items),
+        Value::Array(items) => Some(items),
         _ => None,
     }
 }

@@ -65,6 +65,7 @@ impl<D> Server<D> {
                         conn: h,
                         nsp: id,
                         seq,
+                        auth: data.clone(),
                     },
                     nsp: id,
                     nsp_name: nsp,
@@ -98,7 +99,11 @@ impl<D> Server<D> {
             }
             Packet::Ack { nsp, id, data } => {
                 match self.router.namespace(&nsp).and_then(|n| c.socket_in(n)) {
-                    Some(socket) => self.acks.answer(socket, id, data, &mut self.events),
+                    Some(socket) => {
+                        if let Some(remote) = self.acks.answer(socket, id, data, &mut self.events) {
+                            self.send_remote_ack(remote);
+                        }
+                    }
                     None => self.close(h, DisconnectReason::ParseError),
                 }
             }

@@ -1,5 +1,6 @@
 //! What the core tells the application.
 
+use crate::cluster::classic::RemoteSocket;
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::packet::{self, Payload};
 use crate::{DisconnectReason, Str};
@@ -20,6 +21,8 @@ pub struct ConnectRequest {
     pub(crate) conn: ConnectionHandle,
     pub(crate) nsp: NamespaceId,
     pub(crate) seq: u64,
+    /// Kept for the socket's handshake (`fetchSockets` answers carry it).
+    pub(crate) auth: Option<Str>,
 }
 
 impl ConnectRequest {
@@ -69,6 +72,58 @@ pub struct AckHandle(pub(crate) u64);
 /// A broadcast that waits for every recipient's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BroadcastAckHandle(pub(crate) u64);
+
+/// A request of this node to the cluster (`fetchSockets`, `allRooms`, `serverSideEmit` with
+/// acks): its [`Event::ClusterReply`] carries the same handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestHandle(pub(crate) u64);
+
+/// Another node's `serverSideEmit` waits for this node's answer: a token consumed by
+/// [`Server::server_side_ack`](crate::Server::server_side_ack), so it is answered at most once
+/// (the reference takes the first call of the callback only).
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "the requesting node waits for this answer"]
+pub struct ServerSideAck {
+    pub(crate) nsp: NamespaceId,
+    pub(crate) request_id: String,
+}
+
+/// What a request to the cluster collected, over every node (this one included).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ClusterReply {
+    /// `fetchSockets`: every matching socket, as each node described it.
+    Sockets(Vec<RemoteSocket>),
+    /// `allRooms`: every room name, sorted, each once.
+    Rooms(Vec<String>),
+    /// `serverSideEmit` with acks: one answer per other node, each as the arguments
+    /// `[answer]`, in arrival order.
+    Responses(Vec<Payload>),
+}
+
+/// Why a request to the cluster ended without every node's answer. The messages are the
+/// reference's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// `fetchSockets` timed out.
+    #[error("timeout reached while waiting for fetchSockets response")]
+    FetchSocketsTimeout,
+    /// `allRooms` timed out.
+    #[error("timeout reached while waiting for allRooms response")]
+    AllRoomsTimeout,
+    /// `serverSideEmit` with acks timed out.
+    #[error(
+        "timeout reached: only {received} responses received out of {}",
+        .expected.map_or_else(|| "an unknown number".to_owned(), |e| e.to_string())
+    )]
+    ServerSideEmitTimeout {
+        /// Answers received.
+        received: usize,
+        /// Answers expected (`None`: the node count never came).
+        expected: Option<usize>,
+    },
+}
 
 /// Why an awaited ack will never come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -129,10 +184,13 @@ pub enum Event {
     BroadcastAck {
         /// The broadcast.
         ack: BroadcastAckHandle,
-        /// The answers received, in arrival order.
+        /// The answers of this node's sockets, in arrival order.
         replies: Vec<(SocketHandle, Payload)>,
-        /// How many sockets the broadcast reached (those that disconnected before answering
-        /// are not waited for).
+        /// In a cluster, the answers of other nodes' sockets (each its first argument), in
+        /// arrival order.
+        remote: Vec<Payload>,
+        /// How many sockets the broadcast reached, on every node that reported (this node's
+        /// sockets that disconnected before answering are not waited for).
         expected: usize,
         /// Whether the timeout ended it (some answers missing).
         timed_out: bool,
@@ -155,6 +213,19 @@ pub enum Event {
         nsp: NamespaceId,
         /// Name and arguments.
         event: packet::Event,
+        /// Set when the emitting node waits for an answer: pass it to
+        /// [`Server::server_side_ack`](crate::Server::server_side_ack).
+        ack: Option<ServerSideAck>,
+    },
+    /// A request of this node to the cluster is over: every node answered, or the timeout
+    /// passed (then `error` says so and `reply` holds what came).
+    ClusterReply {
+        /// The request.
+        request: RequestHandle,
+        /// What it collected.
+        reply: ClusterReply,
+        /// Why it is incomplete, if it is.
+        error: Option<ClusterError>,
     },
     /// An Engine.IO session ended; every socket of it was reported disconnected before.
     ConnectionClosed {

@@ -13,10 +13,14 @@ mod client;
 mod cluster;
 mod dispatch;
 mod event;
+mod requests;
 
 pub use broadcast::{Broadcast, FetchedSocket};
-pub use cluster::ClusterTransmit;
-pub use event::{AckError, AckHandle, AckRequest, BroadcastAckHandle, ConnectRequest, Event};
+pub use cluster::{ClusterConfig, ClusterTransmit, NodeCount};
+pub use event::{
+    AckError, AckHandle, AckRequest, BroadcastAckHandle, ClusterError, ClusterReply,
+    ConnectRequest, Event, RequestHandle, ServerSideAck,
+};
 
 use crate::config::ConfigError;
 use crate::engine::session::{
@@ -59,6 +63,9 @@ pub enum Error {
     /// No randomness for a new socket id: the socket is not created.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// This node already waits on [`ClusterConfig::max_requests`] cluster requests.
+    #[error("too many cluster requests in flight")]
+    ClusterBusy,
 }
 
 /// Decides whether a namespace name a client asks for exists (dynamic namespaces).
@@ -80,10 +87,12 @@ pub struct Server<D = ()> {
     clients: Clients,
     /// User data, indexed by socket slot.
     socks: Vec<Option<D>>,
+    /// The CONNECT auth of sockets that sent one, by socket slot (their handshake).
+    auths: ahash::AHashMap<u32, Str>,
     acks: Acks,
     connect_due: Fifo<ConnectionHandle>,
     /// This node's part in a cluster, if it is in one.
-    cluster: Option<Box<cluster::ClusterNode>>,
+    cluster: Option<Box<cluster::ClusterNode<D>>>,
     next_seq: u64,
     events: VecDeque<Event>,
 }
@@ -121,6 +130,7 @@ impl<D> Server<D> {
             dynamic: None,
             clients: Clients::default(),
             socks: Vec::new(),
+            auths: ahash::AHashMap::default(),
             acks: Acks::default(),
             connect_due,
             cluster: None,
@@ -192,6 +202,9 @@ impl<D> Server<D> {
             self.engine.poll_timeout(),
             self.connect_due.next(),
             self.acks.next_timeout(),
+            self.cluster
+                .as_deref()
+                .and_then(|c| c.requests.poll_timeout()),
         ])
     }
 
@@ -205,6 +218,11 @@ impl<D> Server<D> {
             }
         }
         self.acks.handle_timeout(now, &mut self.events);
+        if let Some(c) = self.cluster.as_deref_mut() {
+            for done in c.requests.handle_timeout(now) {
+                self.request_finished(done);
+            }
+        }
     }
 
     // ---- HTTP and WebSocket inputs -------------------------------------------------------
@@ -365,6 +383,7 @@ impl<D> Server<D> {
             c.sockets.retain(|(_, x)| *x != s);
         }
         self.socks[s.slot as usize] = None;
+        self.auths.remove(&s.slot);
         self.acks.socket_gone(s, &mut self.events);
         self.events.push_back(Event::Disconnected {
             socket: s,
@@ -427,6 +446,13 @@ impl<D> Server<D> {
                 }
             }
         }
+        if let Some(slot) = self
+            .auths
+            .keys()
+            .find(|&&k| !self.router.slot_live(k as usize))
+        {
+            return Err(format!("auth kept for gone socket slot {slot}"));
+        }
         self.acks.check_invariants(
             |s| self.router.contains(s),
             |slot| self.router.slot_live(slot as usize),
@@ -440,6 +466,7 @@ impl<D> Server<D> {
             + self.connect_due.len()
             + self.acks.timer_count()
             + self.acks.len()
+            + self.cluster.as_deref().map_or(0, |c| c.requests.len())
     }
 }
 

@@ -838,15 +838,15 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
                         ctx.broadcast_acks.insert(h, tx);
                     }
                     _ => {
-                        let _ = tx.send((Vec::new(), 0, false));
+                        let _ = tx.send(Replies::default());
                     }
                 }
             }))
             .await;
         if sent.is_err() {
-            return (Vec::new(), 0, false);
+            return Replies::default();
         }
-        rx.await.unwrap_or((Vec::new(), 0, false))
+        rx.await.unwrap_or_default()
     }
 
     async fn with<R: Send + 'static>(

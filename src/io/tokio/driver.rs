@@ -666,11 +666,17 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
             Event::BroadcastAck {
                 ack,
                 replies,
+                remote,
                 expected,
                 timed_out,
             } => {
                 if let Some(tx) = self.broadcast_acks.remove(&ack) {
-                    let _ = tx.send((replies, expected, timed_out));
+                    let _ = tx.send(Replies {
+                        local: replies,
+                        remote,
+                        expected,
+                        timed_out,
+                    });
                 }
             }
             Event::Disconnected { socket, reason, .. } => {

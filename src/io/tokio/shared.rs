@@ -12,9 +12,26 @@ use tokio::sync::mpsc;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Replies of a broadcast with acks: each answer with its socket, how many sockets were
-/// reached, and whether the timeout ended the wait.
-pub type Replies = (Vec<(SocketHandle, Payload)>, usize, bool);
+/// Replies of a broadcast with acks.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Replies {
+    /// Each answer of this node's sockets, with its socket, in arrival order.
+    pub local: Vec<(SocketHandle, Payload)>,
+    /// In a cluster, each answer of another node's sockets (its first argument, as `[arg]`).
+    pub remote: Vec<Payload>,
+    /// How many sockets were reached, over every node that reported.
+    pub expected: usize,
+    /// Whether the timeout ended the wait (the reference's "operation has timed out").
+    pub timed_out: bool,
+}
+
+impl Replies {
+    /// Every answer, this node's first, as the arguments `[arg, ...]` each client acked with.
+    pub fn all(&self) -> impl Iterator<Item = &Payload> {
+        self.local.iter().map(|(_, p)| p).chain(&self.remote)
+    }
+}
 
 /// The connection middleware of a namespace.
 pub(crate) type AuthFn<D> =
