@@ -429,7 +429,7 @@ fn fetch_sockets_gathers_every_nodes_sockets_with_their_handshake_and_data() {
     let (ClusterReply::Sockets(mut sockets), None) = reply_of(a.take_events()) else {
         panic!()
     };
-    sockets.sort_by(|x, y| x.data.as_u64().cmp(&y.data.as_u64()));
+    sockets.sort_by_key(|x| x.data.as_u64());
     let names: Vec<_> = sockets
         .iter()
         .map(|s| {

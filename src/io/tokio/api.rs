@@ -4,6 +4,7 @@
 
 use super::driver::{self, CallFn, Cmd, Ctx, Link, SocketHooks};
 use super::http::{self, IoService};
+use super::cluster::ServerSideMessage;
 use super::shared::{
     lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent, SocketTx,
 };
@@ -24,6 +25,7 @@ type SocketFn<D> = Arc<dyn Fn(Socket<D>) -> BoxFuture<()> + Send + Sync>;
 type EventFn<D> = Arc<dyn Fn(Socket<D>, Message<D>) -> BoxFuture<()> + Send + Sync>;
 type DisconnectFn<D> = Arc<dyn Fn(Socket<D>, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 type DynamicFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+type ServerSideFn<D> = Arc<dyn Fn(ServerSideMessage<D>) -> BoxFuture<()> + Send + Sync>;
 
 /// The handlers of one namespace.
 struct Handlers<D: Send + Sync + Clone + Default + 'static> {
@@ -31,6 +33,8 @@ struct Handlers<D: Send + Sync + Clone + Default + 'static> {
     connection: Option<SocketFn<D>>,
     events: HashMap<String, EventFn<D>>,
     disconnect: Option<DisconnectFn<D>>,
+    /// Listeners of other nodes' `serverSideEmit`.
+    server_side: HashMap<String, ServerSideFn<D>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Clone for Handlers<D> {
@@ -40,6 +44,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Clone for Handlers<D> {
             connection: self.connection.clone(),
             events: self.events.clone(),
             disconnect: self.disconnect.clone(),
+            server_side: self.server_side.clone(),
         }
     }
 }
@@ -51,6 +56,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Handlers<D> {
             connection: None,
             events: HashMap::new(),
             disconnect: None,
+            server_side: HashMap::new(),
         }
     }
 }
@@ -118,6 +124,44 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
         };
         spawn_socket_task(socket, handlers)
     }
+
+    fn server_side(
+        &self,
+        link: &Link<Server<D>>,
+        nsp: &str,
+        event: packet::Event,
+        ack: Option<crate::ServerSideAck>,
+    ) {
+        let handler = lock(&self.0.registry)
+            .handlers(nsp)
+            .server_side
+            .get(event.name())
+            .cloned();
+        let io = SocketIo {
+            link: link.clone(),
+            shared: self.0.clone(),
+        };
+        let Some(f) = handler else {
+            // Nobody listens: the asking node still gets its answer count right only if we
+            // answer, and the reference does not; it times out there, as with Node.
+            return;
+        };
+        let message = ServerSideMessage {
+            io,
+            nsp: nsp.to_owned(),
+            event,
+            ack,
+        };
+        let nsp = nsp.to_owned();
+        tokio::spawn(async move {
+            if let Err(p) = AssertUnwindSafe(async move { f(message).await })
+                .catch_unwind()
+                .await
+            {
+                tracing::error!(panic = panic_message(&*p), %nsp, "server-side handler panicked");
+            }
+        });
+    }
 }
 
 /// A Socket.IO server on tokio: register handlers with [`ns`](Self::ns), then [`serve`](Self::serve)
@@ -126,7 +170,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
 /// `D` is the per-socket data the connection middleware returns ([`Namespace::auth`]).
 /// Cloning is cheap: every clone drives the same server.
 pub struct SocketIo<D: Send + Sync + Clone + Default + 'static = ()> {
-    link: Link<Server<D>>,
+    pub(crate) link: Link<Server<D>>,
     shared: Arc<Shared<D>>,
 }
 
@@ -334,6 +378,20 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         self.edit(|h| {
             h.events
                 .insert(event.to_owned(), Arc::new(move |s, m| Box::pin(f(s, m))));
+        })
+    }
+
+    /// Listens for another node's `serverSideEmit(event, ...)` to this namespace (the
+    /// reference's `nsp.on(event, ...)` on the server side). Each runs in a task of its own; a
+    /// panic is logged and contained.
+    pub fn on_server_side<F, Fut>(&self, event: &str, f: F) -> &Self
+    where
+        F: Fn(ServerSideMessage<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.edit(|h| {
+            h.server_side
+                .insert(event.to_owned(), Arc::new(move |m| Box::pin(f(m))));
         })
     }
 
@@ -704,22 +762,23 @@ impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
 
 /// A broadcast under construction: `to`, `except`, `volatile`, then an action.
 pub struct BroadcastOp<D: Send + Sync + Clone + Default + 'static> {
-    io: SocketIo<D>,
-    sel: Selection,
+    pub(crate) io: SocketIo<D>,
+    pub(crate) sel: Selection,
 }
 
 /// What a [`BroadcastOp`] selects, sent to the driver to be applied there.
-struct Selection {
+pub(crate) struct Selection {
     nsp: String,
     exclude: Option<SocketHandle>,
     rooms: Vec<Str>,
     except: Vec<Str>,
     volatile: bool,
     compress: bool,
+    local: bool,
 }
 
 impl Selection {
-    fn build<D>(self, server: &mut crate::Server<D>) -> Option<crate::Broadcast<'_, D>> {
+    pub(crate) fn build<D>(self, server: &mut crate::Server<D>) -> Option<crate::Broadcast<'_, D>> {
         let mut b = match self.exclude {
             Some(s) => server.broadcast_from(s)?,
             None => {
@@ -736,6 +795,9 @@ impl Selection {
         if self.volatile {
             b = b.volatile();
         }
+        if self.local {
+            b = b.local();
+        }
         Some(b.compress(self.compress))
     }
 }
@@ -751,8 +813,15 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
                 except: Vec::new(),
                 volatile: false,
                 compress: true,
+                local: false,
             },
         }
+    }
+
+    /// Keeps the operation on this node: in a cluster, nothing is published (`io.local`).
+    pub fn local(mut self) -> Self {
+        self.sel.local = true;
+        self
     }
 
     /// Adds a room (the union of rooms is reached, each socket once).
@@ -849,7 +918,7 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
         rx.await.unwrap_or_default()
     }
 
-    async fn with<R: Send + 'static>(
+    pub(crate) async fn with<R: Send + 'static>(
         self,
         f: impl FnOnce(crate::Broadcast<'_, D>) -> R + Send + 'static,
     ) -> Option<R> {

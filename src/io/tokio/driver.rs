@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
+/// What a request to the cluster collected, and why it is incomplete if it is.
+pub(crate) type ClusterResult = (crate::ClusterReply, Option<crate::ClusterError>);
+
 /// A boxed application call run inside the driver.
 pub(crate) type CallFn<C> = Box<dyn FnOnce(&mut Ctx<C>) + Send>;
 
@@ -43,6 +46,11 @@ pub trait Core: Driven + Send + Sized + 'static {
     /// Hands every event the core has to its destination; whether there was any.
     #[doc(hidden)]
     fn dispatch_events(ctx: &mut Ctx<Self>) -> bool;
+    /// Hands every message for the cluster to the transport; whether there was any.
+    #[doc(hidden)]
+    fn flush_cluster(_ctx: &mut Ctx<Self>) -> bool {
+        false
+    }
 }
 
 /// What the driver asks of the Socket.IO layer above it. Public only because [`Core`] names
@@ -61,7 +69,19 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
         nsp: String,
         data: Option<D>,
     ) -> SocketTx;
+    /// Another node's `serverSideEmit` of `event` to namespace `nsp`: runs its handler.
+    fn server_side(
+        &self,
+        link: &Link<Server<D>>,
+        nsp: &str,
+        event: crate::packet::Event,
+        ack: Option<crate::ServerSideAck>,
+    );
 }
+
+/// Where the driver hands messages for the cluster (the Redis transport's publisher). Called
+/// inside the driver: it must not block.
+pub(crate) type ClusterSink = Box<dyn FnMut(crate::ClusterTransmit) + Send>;
 
 /// Handles bare Engine.IO messages, inside the driver.
 pub(crate) type EngineFn =
@@ -280,6 +300,9 @@ pub struct Ctx<C: Core> {
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
     pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
+    pub(crate) cluster_replies:
+        HashMap<crate::RequestHandle, oneshot::Sender<Result<ClusterResult, crate::Error>>>,
+    pub(crate) cluster_sink: Option<ClusterSink>,
     sockets: HashMap<SocketHandle, SocketTx>,
     /// Each connection's input credit, created on first need.
     credits: HashMap<ConnectionHandle, Arc<ConnCredit>>,
@@ -319,6 +342,8 @@ pub(crate) async fn run<C: Core>(
         polls: HashMap::new(),
         acks: HashMap::new(),
         broadcast_acks: HashMap::new(),
+        cluster_replies: HashMap::new(),
+        cluster_sink: None,
         sockets: HashMap::new(),
         credits: HashMap::new(),
         current: None,
@@ -561,6 +586,7 @@ impl<C: Core> Ctx<C> {
                 self.server.set_blocked(conn, true);
             }
             any |= self.dispatch_events();
+            any |= C::flush_cluster(self);
             if !any {
                 break;
             }
@@ -580,6 +606,19 @@ impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
         while let Some(e) = ctx.server.poll_event() {
             any = true;
             ctx.dispatch(e);
+        }
+        any
+    }
+
+    fn flush_cluster(ctx: &mut Ctx<Self>) -> bool {
+        let mut any = false;
+        while let Some(t) = ctx.server.poll_cluster_transmit() {
+            any = true;
+            match ctx.cluster_sink.as_mut() {
+                Some(sink) => sink(t),
+                // No transport: a request's node count never comes, it ends at its timeout.
+                None => tracing::debug!(channel = %t.channel, "no cluster transport"),
+            }
         }
         any
     }
@@ -682,6 +721,19 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
             Event::Disconnected { socket, reason, .. } => {
                 if let Some(tx) = self.sockets.remove(&socket) {
                     let _ = tx.send(Box::new(SocketEvent::Disconnected(reason)));
+                }
+            }
+            Event::ServerSideEmit { nsp, event, ack } => {
+                let name = self.server.namespace_name(nsp).to_string();
+                self.hooks.server_side(&self.link, &name, event, ack);
+            }
+            Event::ClusterReply {
+                request,
+                reply,
+                error,
+            } => {
+                if let Some(tx) = self.cluster_replies.remove(&request) {
+                    let _ = tx.send(Ok((reply, error)));
                 }
             }
             Event::ConnectionClosed { conn, .. } => {

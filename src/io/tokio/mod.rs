@@ -53,6 +53,7 @@
 // application's handle, which lends the driver its hooks; `engine_io` likewise for a bare
 // Engine.IO server).
 mod api;
+mod cluster;
 mod credit;
 mod driver;
 mod engine_io;
@@ -62,6 +63,7 @@ mod shared;
 mod ws;
 
 pub use api::{Ack, AckTimeout, BroadcastOp, Message, Namespace, Socket, SocketIo};
+pub use cluster::{ServerSideMessage, ServerSideResponses};
 pub use driver::{Core, Ctx};
 pub use engine_io::EngineIo;
 pub use http::{Body, IoService, WithFallback};
