@@ -212,20 +212,57 @@ struct Subs {
 impl Subs {
     /// Puts every remembered subscription in place on the subscriber connection.
     async fn restore(&self, sub: &fred::clients::Client) -> Result<(), fred::error::Error> {
-        if !self.channels.is_empty() {
-            sub.subscribe(self.channels.iter().cloned().collect::<Vec<_>>())
-                .await?;
-        }
-        if !self.patterns.is_empty() {
-            sub.psubscribe(self.patterns.iter().cloned().collect::<Vec<_>>())
-                .await?;
-        }
-        if !self.shards.is_empty() {
-            sub.ssubscribe(self.shards.iter().cloned().collect::<Vec<_>>())
-                .await?;
-        }
-        Ok(())
+        change(
+            sub,
+            true,
+            self.channels.iter().cloned().collect(),
+            self.patterns.iter().cloned().collect(),
+            self.shards.iter().cloned().collect(),
+        )
+        .await
     }
+}
+
+/// Sends (un)subscriptions on the subscriber connection and returns once Redis applied them.
+///
+/// fred resolves `SUBSCRIBE`, `PSUBSCRIBE` and `(P|S)UNSUBSCRIBE` as soon as they are written
+/// (their confirmations come out of band), so a `PING` on the same connection serves as a barrier:
+/// Redis answers it after the commands before it. `SSUBSCRIBE` goes one channel per command
+/// (as Node does): fred awaits its confirmation as the reply and would take the confirmations of
+/// further channels for the replies of later commands.
+async fn change(
+    sub: &fred::clients::Client,
+    on: bool,
+    channels: Vec<String>,
+    patterns: Vec<String>,
+    shards: Vec<String>,
+) -> Result<(), fred::error::Error> {
+    let barrier = !channels.is_empty() || !patterns.is_empty() || (!on && !shards.is_empty());
+    if !channels.is_empty() {
+        if on {
+            sub.subscribe(channels).await?;
+        } else {
+            sub.unsubscribe(channels).await?;
+        }
+    }
+    if !patterns.is_empty() {
+        if on {
+            sub.psubscribe(patterns).await?;
+        } else {
+            sub.punsubscribe(patterns).await?;
+        }
+    }
+    if on {
+        for shard in shards {
+            sub.ssubscribe(shard).await?;
+        }
+    } else if !shards.is_empty() {
+        sub.sunsubscribe(shards).await?;
+    }
+    if barrier {
+        let _: Value = sub.ping(None).await?;
+    }
+    Ok(())
 }
 
 /// Whether the link is up, and how many times it came up (so a quick flap is not lost).
@@ -285,10 +322,7 @@ impl fmt::Debug for RedisLink {
     }
 }
 
-fn build_client(
-    options: &LinkOptions,
-    buffer: usize,
-) -> Result<fred::clients::Client, LinkError> {
+fn build_client(options: &LinkOptions, buffer: usize) -> Result<fred::clients::Client, LinkError> {
     let mut config =
         Config::from_url(&options.url).map_err(|e| LinkError::Config(e.to_string()))?;
     config.fail_fast = true;
@@ -384,7 +418,12 @@ impl RedisLink {
         let messages = sub.message_rx();
         let tasks = vec![
             tokio::spawn(supervisor.run(sub_reconnects, sub_errors, pub_reconnects, pub_errors)),
-            tokio::spawn(forward(messages, state_rx.clone(), events_tx, shared.clone())),
+            tokio::spawn(forward(
+                messages,
+                state_rx.clone(),
+                events_tx,
+                shared.clone(),
+            )),
         ];
         let link = RedisLink {
             inner: Arc::new(Inner {
@@ -433,17 +472,9 @@ impl RedisLink {
         held.patterns.extend(patterns.iter().cloned());
         held.shards.extend(shards.iter().cloned());
         shared.ready()?;
-        let sub = &self.inner.sub;
-        if !channels.is_empty() {
-            sub.subscribe(channels).await.map_err(|e| shared.error(e))?;
-        }
-        if !patterns.is_empty() {
-            sub.psubscribe(patterns).await.map_err(|e| shared.error(e))?;
-        }
-        if !shards.is_empty() {
-            sub.ssubscribe(shards).await.map_err(|e| shared.error(e))?;
-        }
-        Ok(())
+        change(&self.inner.sub, true, channels, patterns, shards)
+            .await
+            .map_err(|e| shared.error(e))
     }
 
     /// Unsubscribes and forgets the subscriptions (they are not restored after a reconnection,
@@ -468,22 +499,21 @@ impl RedisLink {
             .filter(|s| held.shards.remove(s))
             .collect();
         shared.ready()?;
-        let sub = &self.inner.sub;
-        if !channels.is_empty() {
-            sub.unsubscribe(channels).await.map_err(|e| shared.error(e))?;
-        }
-        if !patterns.is_empty() {
-            sub.punsubscribe(patterns).await.map_err(|e| shared.error(e))?;
-        }
-        if !shards.is_empty() {
-            sub.sunsubscribe(shards).await.map_err(|e| shared.error(e))?;
-        }
-        Ok(())
+        change(&self.inner.sub, false, channels, patterns, shards)
+            .await
+            .map_err(|e| shared.error(e))
     }
 
     /// `PUBLISH channel payload` on the publisher connection.
     pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), LinkError> {
-        publish(&self.inner.publ, &self.inner.shared, channel, payload, false).await
+        publish(
+            &self.inner.publ,
+            &self.inner.shared,
+            channel,
+            payload,
+            false,
+        )
+        .await
     }
 
     /// `SPUBLISH channel payload` on the publisher connection.
@@ -738,12 +768,11 @@ async fn forward(
                 Err(RecvError::Closed) => return,
             },
         };
-        let is_message = matches!(event, LinkEvent::Message { .. });
+        if matches!(event, LinkEvent::Message { .. }) {
+            shared.received.fetch_add(1, Ordering::Relaxed);
+        }
         if events.send(event).await.is_err() {
             return;
-        }
-        if is_message {
-            shared.received.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
