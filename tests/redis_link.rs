@@ -251,7 +251,7 @@ async fn restart_resubscribes_exactly_once() {
     let (a, mut events) = link(&redis).await;
     let (b, mut b_events) = link(&redis).await;
     a.subscribe(&all_subs()).await.unwrap();
-    // A pattern-only link: fred's own resubscribe_all would fail on it.
+    // A pattern-only link (fred's own resubscribe_all would send an empty SUBSCRIBE for it).
     let (p, mut p_events) = link(&redis).await;
     p.subscribe(&[Subscription::Pattern("only#*".into())])
         .await

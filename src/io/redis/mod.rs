@@ -9,13 +9,16 @@
 //! Why [`fred`] (10.1, default features off, `i-pubsub` only; tokio, RESP2, no TLS): each client
 //! is one connection that it reconnects by itself with an exponential policy, replays the commands
 //! that were in flight, never writes a command whose caller already timed out, and tells us about
-//! losses and reconnections (`error_rx` / `reconnect_rx`). Its `SubscriberClient` also remembers
-//! subscriptions, but its `resubscribe_all` sends `SUBSCRIBE` with no argument when only patterns
-//! or shard channels are held (Redis refuses it and the rest is never restored), and it cannot
-//! tell us when the restore is complete. So we keep the subscription sets ourselves (behind one
-//! lock, shared with the restore), restore channels, patterns and shard channels on the same
-//! connection after each reconnection, and only then report [`LinkEvent::Up`]. redis-rs only
-//! restores subscriptions on RESP3 connections, and its pub/sub connection does not reconnect.
+//! losses and reconnections (`error_rx` / `reconnect_rx`). redis-rs restores subscriptions only
+//! from its `ConnectionManager` over RESP3, and its RESP2 `PubSub` connection does not reconnect.
+//! fred's `SubscriberClient` remembers subscriptions too, but we do not use it: it cannot tell us
+//! when a restore is complete, and its `resubscribe_all` sends an argument-less `SUBSCRIBE` when
+//! only patterns or shard channels are held: fred 10.1 then hands Redis' error to the *next*
+//! command (checked: a `PING` after it gets `ERR wrong number of arguments`). So we
+//! keep the subscription sets ourselves (behind one lock shared with the restore), restore them on
+//! the one subscriber connection after each reconnection, end each change with a `PING` on that
+//! connection (fred resolves `SUBSCRIBE` as soon as it is written: the `PING` reply proves Redis
+//! applied it, so a `NUMSUB` right after counts us), and only then report [`LinkEvent::Up`].
 //!
 //! Failures: while the link is down every publish, count and [`Job`] fails at once with
 //! [`LinkError::Down`]; a command sent just before a loss fails within
@@ -28,7 +31,7 @@
 
 mod publisher;
 
-pub use publisher::{Job, Publisher, PublisherStats, TrySendError};
+pub use publisher::{CountReply, Job, Publisher, PublisherStats, TrySendError};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -227,9 +230,8 @@ impl Subs {
 ///
 /// fred resolves `SUBSCRIBE`, `PSUBSCRIBE` and `(P|S)UNSUBSCRIBE` as soon as they are written
 /// (their confirmations come out of band), so a `PING` on the same connection serves as a barrier:
-/// Redis answers it after the commands before it. `SSUBSCRIBE` goes one channel per command
-/// (as Node does): fred awaits its confirmation as the reply and would take the confirmations of
-/// further channels for the replies of later commands.
+/// Redis answers it after the commands before it. `SSUBSCRIBE`, whose confirmation fred awaits as
+/// its reply, goes one channel per command, as Node does.
 async fn change(
     sub: &fred::clients::Client,
     on: bool,
