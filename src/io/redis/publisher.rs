@@ -1,0 +1,206 @@
+//! The ordered, bounded job queue for callers that must never block or await.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::{count, publish, LinkError, Shared};
+
+/// Called with the answer of a [`Job::Count`], on the publisher's worker task.
+pub type CountReply = Box<dyn FnOnce(Result<usize, LinkError>) + Send>;
+
+/// One unit of work for a [`Publisher`].
+pub enum Job {
+    /// `PUBLISH` (or `SPUBLISH` when `sharded`) `payload` on `channel`.
+    Publish {
+        /// The channel.
+        channel: String,
+        /// The payload.
+        payload: Bytes,
+        /// `SPUBLISH` instead of `PUBLISH`.
+        sharded: bool,
+    },
+    /// Count subscribers of `channel` (NUMSUB, or SHARDNUMSUB when sharded) and hand the result to `reply`.
+    Count {
+        /// The channel.
+        channel: String,
+        /// `PUBSUB SHARDNUMSUB` instead of `PUBSUB NUMSUB`.
+        sharded: bool,
+        /// Gets the count, or why there is none; called exactly once, on the worker task, so it
+        /// must not block.
+        reply: CountReply,
+    },
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Job::Publish {
+                channel,
+                payload,
+                sharded,
+            } => f
+                .debug_struct("Publish")
+                .field("channel", channel)
+                .field("payload_len", &payload.len())
+                .field("sharded", sharded)
+                .finish(),
+            Job::Count {
+                channel, sharded, ..
+            } => f
+                .debug_struct("Count")
+                .field("channel", channel)
+                .field("sharded", sharded)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A job [`Publisher::try_send`] did not take, handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// The queue holds its bound of jobs.
+    #[error("the Redis publisher queue is full")]
+    Full(Job),
+    /// The worker is gone (the runtime is shutting down).
+    #[error("the Redis publisher is closed")]
+    Closed(Job),
+}
+
+impl TrySendError {
+    /// The job that was refused.
+    pub fn into_job(self) -> Job {
+        match self {
+            TrySendError::Full(job) | TrySendError::Closed(job) => job,
+        }
+    }
+}
+
+/// A publisher's counters, see [`Publisher::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublisherStats {
+    /// Publish jobs Redis accepted.
+    pub published: u64,
+    /// Count jobs answered with a count.
+    pub counted: u64,
+    /// Jobs that failed (link down or closed, timeout, Redis error); a failed Count's reply got
+    /// the error.
+    pub failed: u64,
+    /// Jobs [`Publisher::try_send`] refused (queue full or closed).
+    pub refused: u64,
+    /// Jobs waiting in the queue now.
+    pub queued: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    counted: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// An ordered, bounded queue of [`Job`]s run one after the other on the link's publisher
+/// connection, by a worker task of its own.
+///
+/// Jobs run strictly in the order they were accepted: a Count queued before a Publish is
+/// answered before the Publish goes out. While the link is down each job fails at once (a Count's
+/// reply gets [`LinkError::Down`]), so the queue drains instead of growing; a job caught by a loss
+/// fails within the command timeout. Clones share the queue and the counters; the worker stops
+/// when the last clone is dropped, after running what was queued.
+#[derive(Clone)]
+pub struct Publisher {
+    jobs: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Publisher {
+    pub(super) fn spawn(
+        runtime: &tokio::runtime::Handle,
+        client: fred::clients::Client,
+        shared: Arc<Shared>,
+        bound: usize,
+    ) -> Publisher {
+        let (jobs, queue) = mpsc::channel(bound);
+        let counters = Arc::new(Counters::default());
+        runtime.spawn(work(queue, client, shared, counters.clone()));
+        Publisher { jobs, counters }
+    }
+
+    /// Queues `job` without blocking; a full (or closed) queue hands it back, counted as refused.
+    pub fn try_send(&self, job: Job) -> Result<(), TrySendError> {
+        self.jobs.try_send(job).map_err(|e| {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(job) => TrySendError::Full(job),
+                mpsc::error::TrySendError::Closed(job) => TrySendError::Closed(job),
+            }
+        })
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> PublisherStats {
+        let c = &self.counters;
+        PublisherStats {
+            published: c.published.load(Ordering::Relaxed),
+            counted: c.counted.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            queued: self.jobs.max_capacity() - self.jobs.capacity(),
+        }
+    }
+}
+
+async fn work(
+    mut queue: mpsc::Receiver<Job>,
+    client: fred::clients::Client,
+    shared: Arc<Shared>,
+    counters: Arc<Counters>,
+) {
+    while let Some(job) = queue.recv().await {
+        match job {
+            Job::Publish {
+                channel,
+                payload,
+                sharded,
+            } => match publish(&client, &shared, &channel, payload, sharded).await {
+                Ok(()) => {
+                    counters.published.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, %channel, "redis publish job failed");
+                }
+            },
+            Job::Count {
+                channel,
+                sharded,
+                reply,
+            } => {
+                let result = count(&client, &shared, &channel, sharded).await;
+                let counter = if result.is_ok() {
+                    &counters.counted
+                } else {
+                    &counters.failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if catch_unwind(AssertUnwindSafe(move || reply(result))).is_err() {
+                    tracing::error!(%channel, "a redis Count reply panicked");
+                }
+            }
+        }
+    }
+}
