@@ -299,6 +299,40 @@ export function redisCommand(port, args, ms = 3000) {
   });
 }
 
+/** Sends `commands` pipelined on one connection; resolves with the replies (errors as Error). */
+export function redisPipeline(port, commands, ms = 20000) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    let buf = Buffer.alloc(0);
+    let pos = 0;
+    const replies = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`redis pipeline timed out after ${replies.length}/${commands.length} replies`));
+    }, ms);
+    s.once("connect", () => s.write(Buffer.concat(commands.map(encodeCommand))));
+    s.on("data", (d) => {
+      buf = Buffer.concat([buf.subarray(pos), d]);
+      pos = 0;
+      for (;;) {
+        const r = parseReply(buf, pos);
+        if (!r) break;
+        replies.push(r.value);
+        pos = r.end;
+      }
+      if (replies.length >= commands.length) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(replies);
+      }
+    });
+    s.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
 // ------------------------------------------------------------------------------------------
 // Redis
 
