@@ -41,6 +41,13 @@ pub fn from_payload(payload: &Payload) -> Result<Value, ValueError> {
     from_parts(payload.json(), payload.attachments())
 }
 
+/// Any serializable value as it crosses the cluster: what `serde` makes of it as JSON (structs
+/// as maps, as Node reads them), byte strings (`bytes::Bytes`, `serde_bytes`) as binary.
+pub fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<Value, ValueError> {
+    let p = Payload::serialize(v).map_err(|e| ValueError::Json(e.to_string()))?;
+    from_payload(&p)
+}
+
 /// [`from_payload`] for JSON text and its attachments held apart (an encoded packet's).
 pub fn from_parts(json: &str, attachments: &[bytes::Bytes]) -> Result<Value, ValueError> {
     let mut value: Value =

@@ -100,6 +100,8 @@ pub(crate) struct ClusterNode<D> {
     out: VecDeque<ClusterTransmit>,
     dropped: u64,
     pub(crate) requests: Requests,
+    /// Adapters created since the transport last asked: their channels need subscribing.
+    fresh: Vec<NamespaceId>,
     /// How a socket's data travels in `fetchSockets` answers.
     pub(crate) data: fn(&D) -> Value,
 }
@@ -114,9 +116,10 @@ impl<D> std::fmt::Debug for ClusterNode<D> {
     }
 }
 
-/// A socket's data as it travels: what `serde` makes of it (nil if it cannot).
+/// A socket's data as it travels: what `serde` makes of it as JSON (structs as maps, as Node
+/// reads them), byte strings as binary; nil if it cannot be serialized.
 pub(crate) fn data_value<D: Serialize>(d: &D) -> Value {
-    rmpv::ext::to_value(d).unwrap_or(Value::Nil)
+    value::to_value(d).unwrap_or(Value::Nil)
 }
 
 /// An operation on the selected sockets that every node applies to its own (`socketsJoin`,
@@ -165,8 +168,15 @@ impl<D: Serialize> Server<D> {
             out: VecDeque::new(),
             dropped: 0,
             requests: Requests::default(),
+            fresh: Vec::new(),
             data: data_value::<D>,
         }));
+        // Every namespace has its adapter from now on (a namespace added later gets its own
+        // when added): the transport subscribes before any message can be missed.
+        let nsps: Vec<NamespaceId> = self.namespaces().map(|(n, _)| n).collect();
+        for n in nsps {
+            let _ = self.adapter(n);
+        }
     }
 }
 
@@ -190,8 +200,25 @@ impl<D> Server<D> {
             let uid = uid(self.engine.rng())?;
             let channels = Channels::new(&cluster.config.prefix, &self.router.nsp(nsp).name, &uid);
             cluster.adapters.insert(nsp, Adapter { uid, channels });
+            cluster.fresh.push(nsp);
         }
         Ok(())
+    }
+
+    /// Gives a namespace its adapter if this node is in a cluster (a namespace just added).
+    pub(crate) fn adapter_for_new(&mut self, nsp: NamespaceId) {
+        // Without randomness for its uid it joins the cluster on first use instead.
+        let _ = self.adapter(nsp);
+    }
+
+    /// The channels of a namespace that joined the cluster since the last call: a transport
+    /// subscribes to them (on its one subscriber connection) before anything else. Call after
+    /// [`join_cluster`](Self::join_cluster) and after every input, until `None`.
+    #[must_use]
+    pub fn poll_cluster_subscription(&mut self) -> Option<Channels> {
+        let c = self.cluster.as_deref_mut()?;
+        let nsp = c.fresh.pop()?;
+        c.adapters.get(&nsp).map(|a| a.channels.clone())
     }
 
     /// The next message to publish, if any. Call after every input until it returns `None`.

@@ -39,7 +39,9 @@ impl<D> Server<D> {
                 let id = match self.router.namespace(&nsp) {
                     Some(id) => Some(id),
                     None if !nsp.contains(',') && self.dynamic_exists(&nsp) => {
-                        Some(self.router.add_namespace(nsp.clone()))
+                        let id = self.router.add_namespace(nsp.clone());
+                        self.adapter_for_new(id);
+                        Some(id)
                     }
                     None => None,
                 };
@@ -53,7 +55,7 @@ impl<D> Server<D> {
                     }
                     return;
                 };
-                if c.has_namespace(id) {
+                if self.clients.get(h).is_some_and(|c| c.has_namespace(id)) {
                     return self.close(h, DisconnectReason::ParseError);
                 }
                 let seq = self.next();

@@ -151,7 +151,9 @@ impl<D> Server<D> {
         if !name.starts_with('/') || name.contains(',') {
             return Err(Error::UnknownNamespace(name.to_owned()));
         }
-        Ok(self.router.add_namespace(Str::from(name)))
+        let nsp = self.router.add_namespace(Str::from(name));
+        self.adapter_for_new(nsp);
+        Ok(nsp)
     }
 
     /// Lets clients create namespaces on demand: a CONNECT to an unknown name for which

@@ -121,7 +121,7 @@ impl<D> Server<D> {
         ack: ServerSideAck,
         answer: &T,
     ) -> Result<(), Error> {
-        let data = rmpv::ext::to_value(answer)
+        let data = crate::cluster::value::to_value(answer)
             .map_err(|e| crate::packet::EncodeError::Json(serde::ser::Error::custom(e)))?;
         let response = classic::Response::ServerSideEmit {
             request_id: ack.request_id,

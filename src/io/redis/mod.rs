@@ -29,8 +29,10 @@
 //! [`LinkStats::dropped`] and logged with `tracing::warn!`. Redis is never slowed down (it would
 //! disconnect a slow subscriber past its `client-output-buffer-limit pubsub`).
 
+mod adapter;
 mod publisher;
 
+pub use adapter::{subscriptions, RedisAdapter, RedisAdapterOptions};
 pub use publisher::{CountReply, Job, Publisher, PublisherStats, TrySendError};
 
 use std::collections::BTreeSet;

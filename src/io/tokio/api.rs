@@ -2,9 +2,9 @@
 //! acks and broadcasts. It sits on the driver ([`super::driver`]) and gives it, through
 //! [`SocketHooks`], what the driver needs from up here.
 
+use super::cluster::ServerSideMessage;
 use super::driver::{self, CallFn, Cmd, Ctx, Link, SocketHooks};
 use super::http::{self, IoService};
-use super::cluster::ServerSideMessage;
 use super::shared::{
     lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent, SocketTx,
 };

@@ -53,7 +53,7 @@ impl<D: Send + Sync + Clone + Default + 'static> ServerSideMessage<D> {
         let Some(token) = self.ack else {
             return Ok(());
         };
-        let value = rmpv::ext::to_value(answer).map_err(|e| {
+        let value = crate::cluster::value::to_value(answer).map_err(|e| {
             CallError::from(crate::Error::Encode(crate::packet::EncodeError::Json(
                 serde::ser::Error::custom(e),
             )))
@@ -120,7 +120,10 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
 
     /// `adapter.allRooms()`: every room of the namespace on every node, sorted, socket-id
     /// rooms included.
-    pub async fn all_rooms(&self, nsp: &str) -> Result<Result<Vec<String>, ClusterError>, CallError> {
+    pub async fn all_rooms(
+        &self,
+        nsp: &str,
+    ) -> Result<Result<Vec<String>, ClusterError>, CallError> {
         let nsp = nsp.to_owned();
         let (reply, error) = self
             .request(move |server, now| {

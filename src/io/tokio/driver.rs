@@ -79,9 +79,17 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
     );
 }
 
-/// Where the driver hands messages for the cluster (the Redis transport's publisher). Called
-/// inside the driver: it must not block.
-pub(crate) type ClusterSink = Box<dyn FnMut(crate::ClusterTransmit) + Send>;
+/// What the driver hands the cluster transport.
+pub(crate) enum ClusterOutput {
+    /// A message to publish.
+    Transmit(crate::ClusterTransmit),
+    /// A namespace joined the cluster: subscribe to its channels.
+    Subscribe(crate::cluster::classic::Channels),
+}
+
+/// Where the driver hands its cluster output (the Redis transport). Called inside the driver:
+/// it must not block.
+pub(crate) type ClusterSink = Box<dyn FnMut(ClusterOutput) + Send>;
 
 /// Handles bare Engine.IO messages, inside the driver.
 pub(crate) type EngineFn =
@@ -612,10 +620,16 @@ impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
 
     fn flush_cluster(ctx: &mut Ctx<Self>) -> bool {
         let mut any = false;
+        while let Some(c) = ctx.server.poll_cluster_subscription() {
+            any = true;
+            if let Some(sink) = ctx.cluster_sink.as_mut() {
+                sink(ClusterOutput::Subscribe(c));
+            }
+        }
         while let Some(t) = ctx.server.poll_cluster_transmit() {
             any = true;
             match ctx.cluster_sink.as_mut() {
-                Some(sink) => sink(t),
+                Some(sink) => sink(ClusterOutput::Transmit(t)),
                 // No transport: a request's node count never comes, it ends at its timeout.
                 None => tracing::debug!(channel = %t.channel, "no cluster transport"),
             }

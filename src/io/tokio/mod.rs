@@ -64,6 +64,8 @@ mod ws;
 
 pub use api::{Ack, AckTimeout, BroadcastOp, Message, Namespace, Socket, SocketIo};
 pub use cluster::{ServerSideMessage, ServerSideResponses};
+#[cfg(feature = "redis")]
+pub(crate) use driver::{ClusterOutput, Link};
 pub use driver::{Core, Ctx};
 pub use engine_io::EngineIo;
 pub use http::{Body, IoService, WithFallback};

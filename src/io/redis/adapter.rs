@@ -1,0 +1,220 @@
+//! A [`SocketIo`] server as one node of a Socket.IO cluster over Redis, speaking the classic
+//! protocol of `@socket.io/redis-adapter` (`createAdapter(pub, sub)`): the core's cluster layer
+//! on a [`RedisLink`]. Messages the core publishes go out through one ordered, bounded
+//! [`Publisher`] (a request's node count, `PUBSUB NUMSUB`, just before the request itself);
+//! messages on the subscribed channels go back into the core, in order, through the driver's
+//! call queue (waiting for room there: Redis, not this node, buffers a burst).
+//!
+//! Redis going away does not take the node down: local delivery goes on, publishes fail and are
+//! counted, requests end at their timeout with what came; the link resubscribes on the one
+//! subscriber connection when Redis is back, so every node counts this one once again.
+
+use super::{
+    CountReply, Job, LinkError, LinkEvent, LinkOptions, LinkStats, Publisher, PublisherStats,
+    RedisLink, Subscription, TrySendError, DEFAULT_QUEUE_BOUND,
+};
+use crate::cluster::classic::Channels;
+use crate::io::tokio::SocketIo;
+use crate::io::tokio::{ClusterOutput, Link};
+use crate::{ClusterConfig, ClusterTransmit, Server};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+/// How to join the cluster.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisAdapterOptions {
+    /// The Redis connection.
+    pub link: LinkOptions,
+    /// The adapter's options (key, requests timeout, bounds).
+    pub cluster: ClusterConfig,
+    /// Messages waiting to be published (default 65,536); more are refused and counted.
+    pub publish_queue: usize,
+}
+
+impl RedisAdapterOptions {
+    /// The defaults of `createAdapter(pub, sub)` on the Redis at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisAdapterOptions {
+            link: LinkOptions::new(url),
+            cluster: ClusterConfig::default(),
+            publish_queue: DEFAULT_QUEUE_BOUND,
+        }
+    }
+}
+
+/// A running Redis adapter: dropping it leaves the tasks running; [`close`](Self::close)
+/// stops them.
+pub struct RedisAdapter {
+    link: RedisLink,
+    publisher: Publisher,
+    reader: JoinHandle<()>,
+}
+
+impl RedisAdapter {
+    /// Joins the cluster on Redis: the core's cluster layer is switched on, every namespace's
+    /// channels are subscribed (on one connection), and from then on what the core publishes
+    /// goes to Redis and what Redis delivers reaches the core. Returns once subscribed: the
+    /// node is counted by every other node from then on.
+    ///
+    /// Namespaces created later (by [`SocketIo::ns`], or dynamic ones) are subscribed as they
+    /// appear. A socket's data travels in `fetchSockets` answers as `serde` serializes it.
+    pub async fn attach<D>(
+        io: &SocketIo<D>,
+        options: RedisAdapterOptions,
+    ) -> Result<RedisAdapter, LinkError>
+    where
+        D: Send + Sync + Clone + Default + Serialize + 'static,
+    {
+        let (link, mut events) = RedisLink::connect(options.link).await?;
+        let publisher = link.publisher(options.publish_queue);
+        let driver = io.link.clone();
+        let (sink_publisher, sink_link, sink_driver) =
+            (publisher.clone(), link.clone(), driver.clone());
+        let cluster = options.cluster;
+        let subs = io
+            .query(move |ctx| {
+                ctx.server.join_cluster(cluster);
+                let mut subs = Vec::new();
+                while let Some(c) = ctx.server.poll_cluster_subscription() {
+                    subs.extend(subscriptions(&c));
+                }
+                let mut sink = Sink {
+                    publisher: sink_publisher,
+                    link: sink_link,
+                    driver: sink_driver,
+                };
+                ctx.cluster_sink = Some(Box::new(move |out| sink.take(out)));
+                subs
+            })
+            .await
+            .ok_or(LinkError::Closed)?;
+        link.subscribe(&subs).await?;
+        let reader = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    LinkEvent::Message { channel, payload } => {
+                        let delivered = driver
+                            .call(Box::new(move |ctx| {
+                                let now = ctx.now();
+                                if let Err(e) =
+                                    ctx.server.handle_cluster_message(now, &channel, &payload)
+                                {
+                                    tracing::warn!(%e, %channel, "cluster message ignored");
+                                }
+                            }))
+                            .await;
+                        if delivered.is_err() {
+                            break;
+                        }
+                    }
+                    LinkEvent::Up => tracing::info!("redis adapter: subscribed"),
+                    LinkEvent::Down => {
+                        tracing::warn!("redis adapter: Redis lost; local delivery goes on")
+                    }
+                }
+            }
+        });
+        Ok(RedisAdapter {
+            link,
+            publisher,
+            reader,
+        })
+    }
+
+    /// The link's state and counters.
+    pub fn link_stats(&self) -> LinkStats {
+        self.link.stats()
+    }
+
+    /// The publisher's counters (published, failed while Redis was away, refused when full).
+    pub fn publisher_stats(&self) -> PublisherStats {
+        self.publisher.stats()
+    }
+
+    /// Leaves the cluster: stops reading, closes both Redis connections.
+    pub async fn close(self) {
+        self.reader.abort();
+        self.link.quit().await;
+    }
+}
+
+/// Every subscription of a namespace adapter (`PSUBSCRIBE` of its broadcast channels,
+/// `SUBSCRIBE` of its request and response channels), as the reference's adapter makes them.
+pub fn subscriptions(c: &Channels) -> [Subscription; 4] {
+    [
+        Subscription::Pattern(c.broadcast_pattern()),
+        Subscription::Channel(c.request().to_owned()),
+        Subscription::Channel(c.response().to_owned()),
+        Subscription::Channel(c.own_response().to_owned()),
+    ]
+}
+
+/// The driver's cluster output, handed to the publisher without waiting.
+struct Sink<D: Send + Sync + Clone + Default + 'static> {
+    publisher: Publisher,
+    link: RedisLink,
+    driver: Link<Server<D>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
+    fn take(&mut self, out: ClusterOutput) {
+        match out {
+            ClusterOutput::Subscribe(c) => {
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = link.subscribe(&subscriptions(&c)).await {
+                        // Kept by the link: restored with the next reconnection.
+                        tracing::warn!(%e, "redis adapter: subscription delayed");
+                    }
+                });
+            }
+            ClusterOutput::Transmit(t) => self.transmit(t),
+        }
+    }
+
+    fn transmit(&mut self, t: ClusterTransmit) {
+        let ClusterTransmit {
+            channel,
+            payload,
+            count,
+            ..
+        } = t;
+        if let Some(token) = count {
+            let driver = self.driver.clone();
+            let counted = token.channel().to_owned();
+            let reply: CountReply = Box::new(move |r| match r {
+                Ok(n) => driver.call_detached(Box::new(move |ctx| {
+                    ctx.server.handle_node_count(token, n);
+                })),
+                // Without a count the request ends at its timeout, with what came.
+                Err(e) => {
+                    tracing::debug!(%e, "redis adapter: nodes not counted");
+                    drop(token);
+                }
+            });
+            self.send(Job::Count {
+                channel: counted,
+                sharded: false,
+                reply,
+            });
+        }
+        self.send(Job::Publish {
+            channel,
+            payload,
+            sharded: false,
+        });
+    }
+
+    fn send(&self, job: Job) {
+        match self.publisher.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("redis adapter: publish queue full, message dropped (counted)")
+            }
+            Err(TrySendError::Closed(_)) => {
+                tracing::debug!("redis adapter: closed, message dropped")
+            }
+        }
+    }
+}
