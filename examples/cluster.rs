@@ -279,11 +279,22 @@ fn on_event(io: &Io, nsp: &str, event: &'static str, name: &str, sharded: bool) 
                     .await;
                 return;
             }
-            let answer = handle(io, name, sharded, socket, event, arg).await;
-            msg.ack(&Args(vec![answer]));
+            let run = async move {
+                let answer = handle(io, name, sharded, socket, event, arg).await;
+                msg.ack(&Args(vec![answer]));
+            };
+            // What waits for the other nodes runs beside the socket's next events, as a Node
+            // handler does; the rest keeps its order.
+            if WAITS_FOR_THE_CLUSTER.contains(&event) {
+                tokio::spawn(run);
+            } else {
+                run.await;
+            }
         }
     });
 }
+
+const WAITS_FOR_THE_CLUSTER: &[&str] = &["fetch", "server-emit-ack", "broadcast-ack", "all-rooms"];
 
 const EVENTS: &[&str] = &[
     "whoami",
