@@ -12,6 +12,7 @@
 mod common;
 
 use rmpv::Value;
+use roomcast::cluster::adapter::Protocol;
 use roomcast::cluster::classic::RemoteSocket;
 use roomcast::cluster::value::{from_payload, ClusterArgs};
 use roomcast::io::redis::{RedisAdapter, RedisAdapterOptions};
@@ -319,10 +320,7 @@ async fn main() -> std::io::Result<()> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let sharded = match std::env::var("ADAPTER").as_deref() {
         Ok("classic") | Err(_) => false,
-        Ok("sharded") => {
-            eprintln!("cluster: ADAPTER=sharded is not supported by this node");
-            std::process::exit(2);
-        }
+        Ok("sharded") => true,
         Ok(other) => {
             eprintln!("cluster: unknown ADAPTER {other:?}");
             std::process::exit(2);
@@ -359,7 +357,11 @@ async fn main() -> std::io::Result<()> {
         });
     }
     // Subscribed before listening: a node that accepts connections is counted by the others.
-    let adapter = RedisAdapter::attach(&io, RedisAdapterOptions::new(url))
+    let mut options = RedisAdapterOptions::new(url);
+    if sharded {
+        options.cluster.protocol = Protocol::Sharded;
+    }
+    let adapter = RedisAdapter::attach(&io, options)
         .await
         .map_err(std::io::Error::other)?;
     let listener = common::listener().await?;

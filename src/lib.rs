@@ -147,8 +147,8 @@ pub use limits::Limits;
 pub use reason::DisconnectReason;
 pub use server::{
     AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterConfig, ClusterError,
-    ClusterReply, ClusterTransmit, ConnectRequest, Error, Event, FetchedSocket, NodeCount,
-    RequestHandle, Server, ServerSideAck,
+    ClusterReply, ClusterSubscription, ClusterTransmit, ConnectRequest, Error, Event,
+    FetchedSocket, NodeCount, RequestHandle, Server, ServerSideAck,
 };
 pub use str::Str;
 

@@ -15,7 +15,7 @@ fn node(seed: u64) -> Net {
     let mut net = Net::with_random(Config::default(), Box::new(SeededRandom::new(seed)));
     net.server.join_cluster(roomcast::ClusterConfig::default());
     let root = net.server.namespace("/").unwrap();
-    assert!(net.server.cluster_adapter(root).is_some());
+    assert!(net.server.cluster_uid(root).is_some());
     net
 }
 
@@ -330,7 +330,7 @@ fn requests_from_node_nodes_are_answered_once_on_the_shared_response_channel() {
     assert_eq!(sockets[0].id, sid);
     // Its own request is not answered (the requester counts itself).
     let root = b.server.namespace("/").unwrap();
-    let uid = b.server.cluster_adapter(root).unwrap().0.to_string();
+    let uid = b.server.cluster_uid(root).unwrap().to_string();
     let own = format!(r#"{{"uid":"{uid}","requestId":"x","type":1}}"#);
     b.server
         .handle_cluster_message(

@@ -459,7 +459,7 @@ fuzz_target!(|data: &[u8]| {
     });
     for name in ["/", "/a"] {
         if let Some(nsp) = server.namespace(name) {
-            let _ = server.cluster_adapter(nsp);
+            let _ = server.cluster_uid(nsp);
         }
     }
     let mut d = Driver {

@@ -325,7 +325,7 @@ pub enum Response {
 // ---- Decoding ----------------------------------------------------------------------------------
 
 /// Decodes a payload: JSON if it starts with `{`, else msgpack. Values are normalized.
-fn decode_value(bytes: &[u8]) -> Result<Value, WireError> {
+pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, WireError> {
     let mut value = if bytes.first() == Some(&b'{') {
         serde_json::from_slice::<Value>(bytes).map_err(|e| WireError::Undecodable(e.to_string()))?
     } else {
@@ -342,16 +342,16 @@ fn decode_value(bytes: &[u8]) -> Result<Value, WireError> {
 }
 
 /// A map's fields, looked up by name.
-struct Fields<'v>(&'v [(Value, Value)]);
+pub(super) struct Fields<'v>(&'v [(Value, Value)]);
 
 impl<'v> Fields<'v> {
-    fn of(v: &'v Value) -> Result<Self, WireError> {
+    pub(super) fn of(v: &'v Value) -> Result<Self, WireError> {
         v.as_map()
             .map(|m| Fields(m.as_slice()))
             .ok_or(WireError::Malformed("not a map"))
     }
 
-    fn get(&self, key: &str) -> Option<&'v Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&'v Value> {
         self.0
             .iter()
             .find(|(k, _)| k.as_str() == Some(key))
@@ -359,31 +359,31 @@ impl<'v> Fields<'v> {
             .filter(|v| !v.is_nil())
     }
 
-    fn str(&self, key: &'static str) -> Result<String, WireError> {
+    pub(super) fn str(&self, key: &'static str) -> Result<String, WireError> {
         self.get(key)
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or(WireError::Malformed(key))
     }
 
-    fn opt_str(&self, key: &'static str) -> Option<String> {
+    pub(super) fn opt_str(&self, key: &'static str) -> Option<String> {
         self.get(key).and_then(Value::as_str).map(str::to_owned)
     }
 
-    fn u64(&self, key: &'static str) -> Result<u64, WireError> {
+    pub(super) fn u64(&self, key: &'static str) -> Result<u64, WireError> {
         self.get(key)
             .and_then(Value::as_u64)
             .ok_or(WireError::Malformed(key))
     }
 
-    fn rooms(&self, key: &'static str) -> Result<Vec<String>, WireError> {
+    pub(super) fn rooms(&self, key: &'static str) -> Result<Vec<String>, WireError> {
         match self.get(key) {
             None => Ok(Vec::new()),
             Some(v) => rooms(v).ok_or(WireError::Malformed(key)),
         }
     }
 
-    fn opts(&self) -> Result<Options, WireError> {
+    pub(super) fn opts(&self) -> Result<Options, WireError> {
         match self.get("opts") {
             None => Ok(Options::default()),
             Some(v) => options(v),
@@ -392,7 +392,7 @@ impl<'v> Fields<'v> {
 }
 
 /// A list of room names; a number names the room of its JavaScript string form.
-fn rooms(v: &Value) -> Option<Vec<String>> {
+pub(super) fn rooms(v: &Value) -> Option<Vec<String>> {
     v.as_array()?
         .iter()
         .map(|r| match r {
@@ -404,7 +404,7 @@ fn rooms(v: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-fn options(v: &Value) -> Result<Options, WireError> {
+pub(super) fn options(v: &Value) -> Result<Options, WireError> {
     let f = Fields::of(v)?;
     let flags = match f.get("flags") {
         Some(flags) => {
@@ -431,7 +431,7 @@ fn options(v: &Value) -> Result<Options, WireError> {
     })
 }
 
-fn packet(v: &Value) -> Result<ClusterPacket, WireError> {
+pub(super) fn packet(v: &Value) -> Result<ClusterPacket, WireError> {
     let f = Fields::of(v)?;
     let data = f
         .get("data")
@@ -576,7 +576,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
     })
 }
 
-fn remote_socket(v: &Value) -> Result<RemoteSocket, WireError> {
+pub(super) fn remote_socket(v: &Value) -> Result<RemoteSocket, WireError> {
     let f = Fields::of(v)?;
     Ok(RemoteSocket {
         id: f.str("id")?,
@@ -588,11 +588,11 @@ fn remote_socket(v: &Value) -> Result<RemoteSocket, WireError> {
 
 // ---- Encoding ------------------------------------------------------------------------------------
 
-fn str_list(items: &[String]) -> Value {
+pub(super) fn str_list(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
-fn map(entries: Vec<(&str, Value)>) -> Value {
+pub(super) fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(
         entries
             .into_iter()
@@ -618,7 +618,7 @@ fn flags_value(flags: &Flags) -> Value {
     map(entries)
 }
 
-fn opts_value(opts: &Options) -> Value {
+pub(super) fn opts_value(opts: &Options) -> Value {
     map(vec![
         ("rooms", str_list(&opts.rooms)),
         ("except", str_list(&opts.except)),
@@ -626,7 +626,7 @@ fn opts_value(opts: &Options) -> Value {
     ])
 }
 
-fn packet_value(p: &ClusterPacket) -> Value {
+pub(super) fn packet_value(p: &ClusterPacket) -> Value {
     map(vec![
         ("type", Value::from(2)),
         ("data", Value::Array(p.data.clone())),
@@ -634,14 +634,14 @@ fn packet_value(p: &ClusterPacket) -> Value {
     ])
 }
 
-fn msgpack(v: &Value) -> Vec<u8> {
+pub(super) fn msgpack(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut out, v);
     out
 }
 
-fn json(v: &Value) -> Vec<u8> {
+pub(super) fn json(v: &Value) -> Vec<u8> {
     // Values built here have string keys and no binary (JSON framing carries none).
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -761,7 +761,7 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
 }
 
 /// `opts` of requests that select sockets: rooms and except, no flags (as Node sends them).
-fn selection_value(opts: &Options) -> Value {
+pub(super) fn selection_value(opts: &Options) -> Value {
     map(vec![
         ("rooms", str_list(&opts.rooms)),
         ("except", str_list(&opts.except)),
@@ -831,7 +831,7 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
     }
 }
 
-fn has_binary(v: &Value) -> bool {
+pub(super) fn has_binary(v: &Value) -> bool {
     match v {
         Value::Binary(_) => true,
         Value::Array(items) => items.iter().any(has_binary),

@@ -17,6 +17,8 @@
 //! assert_eq!(message.packet.data[1].as_str(), Some("hi"));
 //! ```
 
+pub mod adapter;
 pub mod classic;
 pub mod requests;
+pub mod sharded;
 pub mod value;

@@ -30,6 +30,7 @@ pub(crate) enum Owner {
     /// answer is sent back to it as it comes.
     Remote {
         request_id: String,
+        requester: String,
         nsp: NamespaceId,
     },
 }
@@ -66,6 +67,7 @@ impl ClusterWait {
 #[derive(Debug)]
 pub(crate) struct RemoteAck {
     pub(crate) request_id: String,
+    pub(crate) requester: String,
     pub(crate) nsp: NamespaceId,
     pub(crate) data: Payload,
 }
@@ -199,9 +201,14 @@ impl Acks {
                     state.answered += 1;
                     match &state.owner {
                         Owner::Local(_) => state.replies.push((socket, data)),
-                        Owner::Remote { request_id, nsp } => {
+                        Owner::Remote {
+                            request_id,
+                            requester,
+                            nsp,
+                        } => {
                             remote = Some(RemoteAck {
                                 request_id: request_id.clone(),
+                                requester: requester.clone(),
                                 nsp: *nsp,
                                 data,
                             });

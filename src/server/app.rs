@@ -176,6 +176,12 @@ impl<D> Server<D> {
         joined: bool,
     ) {
         if !self.config().room_events {
+            // A cluster may still need to know a room came or went (sharded subscriptions).
+            if let (Some(created), true) = (lifecycle, self.cluster.is_some()) {
+                if let Some(nsp) = self.router.namespace_of(socket) {
+                    self.cluster_room(nsp, room, created);
+                }
+            }
             return;
         }
         if let Some(nsp) = self.router.namespace_of(socket) {
@@ -194,6 +200,9 @@ impl<D> Server<D> {
         lifecycle: Option<bool>,
         joined: bool,
     ) {
+        if let Some(created) = lifecycle {
+            self.cluster_room(nsp, &room, created);
+        }
         if !self.config().room_events {
             return;
         }

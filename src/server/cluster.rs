@@ -13,8 +13,10 @@ use super::acks::{Owner, RemoteAck};
 use super::broadcast::Broadcast;
 use super::event::ServerSideAck;
 use super::Server;
-use crate::cluster::classic::{self, Channels, ClusterPacket, Flags, Options, WireError};
-use crate::cluster::requests::{uid, Requests};
+use crate::cluster::adapter::{Adapter, Protocol, Route, Topic};
+use crate::cluster::classic::{self, ClusterPacket, Flags, Options, WireError};
+use crate::cluster::requests::Requests;
+use crate::cluster::sharded;
 use crate::cluster::value::{self, ClusterArgs};
 use crate::handle::NamespaceId;
 use crate::packet::Encoded;
@@ -30,7 +32,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterConfig {
-    /// The channel prefix (`key` of `createAdapter`; default `socket.io`).
+    /// The protocol (default: the classic one).
+    pub protocol: Protocol,
+    /// The channel prefix (`key` of `createAdapter`, `channelPrefix` of
+    /// `createShardedAdapter`; default `socket.io`).
     pub prefix: String,
     /// How long `fetchSockets`, `allRooms` and `serverSideEmit` with acks wait for the other
     /// nodes (`requestsTimeout`; default 5 s).
@@ -47,6 +52,7 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
+            protocol: Protocol::Classic,
             prefix: "socket.io".to_owned(),
             requests_timeout: Duration::from_secs(5),
             max_requests: 4096,
@@ -63,13 +69,16 @@ pub struct ClusterTransmit {
     pub channel: String,
     /// The bytes, as Node nodes write them.
     pub payload: Bytes,
+    /// Whether it goes by sharded Pub/Sub (`SPUBLISH`) rather than `PUBLISH`.
+    pub sharded: bool,
     /// Set on a request that waits for every node: count them (before publishing) and give
     /// the figure to [`Server::handle_node_count`].
     pub count: Option<NodeCount>,
 }
 
 /// A request waits for one answer per node: the transport counts the nodes subscribed to
-/// [`channel`](Self::channel) (`PUBSUB NUMSUB`) and hands the figure back with
+/// [`channel`](Self::channel) (`PUBSUB NUMSUB`, or `PUBSUB SHARDNUMSUB` when
+/// [`sharded`](Self::sharded)) and hands the figure back with
 /// [`Server::handle_node_count`], which consumes this token. If it cannot count (Redis is
 /// down), it drops the token: the request ends at its timeout with what it got.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,6 +86,7 @@ pub struct ClusterTransmit {
 pub struct NodeCount {
     request_id: String,
     channel: String,
+    sharded: bool,
 }
 
 impl NodeCount {
@@ -84,14 +94,21 @@ impl NodeCount {
     pub fn channel(&self) -> &str {
         &self.channel
     }
+
+    /// Whether they subscribe by sharded Pub/Sub (count with `SHARDNUMSUB`).
+    pub fn sharded(&self) -> bool {
+        self.sharded
+    }
 }
 
-/// One namespace's adapter: its uid (the reference draws one per namespace adapter) and
-/// channels.
-#[derive(Debug)]
-pub(crate) struct Adapter {
-    pub(crate) uid: String,
-    pub(crate) channels: Channels,
+/// A change of what the transport subscribes to, on its one subscriber connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterSubscription {
+    /// Subscribe (a namespace joined the cluster; sharded: this node has a new public room).
+    Subscribe(Vec<Topic>),
+    /// Unsubscribe (sharded: this node no longer has the room).
+    Unsubscribe(Vec<Topic>),
 }
 
 pub(crate) struct ClusterNode<D> {
@@ -100,8 +117,8 @@ pub(crate) struct ClusterNode<D> {
     out: VecDeque<ClusterTransmit>,
     dropped: u64,
     pub(crate) requests: Requests,
-    /// Adapters created since the transport last asked: their channels need subscribing.
-    fresh: Vec<NamespaceId>,
+    /// Subscription changes the transport has not taken yet.
+    subscriptions: VecDeque<ClusterSubscription>,
     /// How a socket's data travels in `fetchSockets` answers.
     pub(crate) data: fn(&D) -> Value,
 }
@@ -168,7 +185,7 @@ impl<D: Serialize> Server<D> {
             out: VecDeque::new(),
             dropped: 0,
             requests: Requests::default(),
-            fresh: Vec::new(),
+            subscriptions: VecDeque::new(),
             data: data_value::<D>,
         }));
         // Every namespace has its adapter from now on (a namespace added later gets its own
@@ -181,15 +198,12 @@ impl<D: Serialize> Server<D> {
 }
 
 impl<D> Server<D> {
-    /// This node's uid for a namespace (drawn on first use), and its channels: a transport
-    /// subscribes, on one connection, to their [broadcast pattern](Channels::broadcast_pattern)
-    /// (`PSUBSCRIBE`), their [request](Channels::request), [response](Channels::response)
-    /// and [own response](Channels::own_response) channels. `None` outside a cluster, or
-    /// without randomness for the uid.
-    pub fn cluster_adapter(&mut self, nsp: NamespaceId) -> Option<(&str, &Channels)> {
+    /// This node's uid for a namespace (each namespace's adapter has its own, as in the
+    /// reference). `None` outside a cluster, or without randomness for the uid.
+    pub fn cluster_uid(&mut self, nsp: NamespaceId) -> Option<&str> {
         self.adapter(nsp).ok()?;
         let a = self.cluster.as_ref()?.adapters.get(&nsp)?;
-        Some((a.uid.as_str(), &a.channels))
+        Some(a.uid.as_str())
     }
 
     fn adapter(&mut self, nsp: NamespaceId) -> Result<(), RandomError> {
@@ -197,10 +211,17 @@ impl<D> Server<D> {
             return Ok(());
         };
         if !cluster.adapters.contains_key(&nsp) {
-            let uid = uid(self.engine.rng())?;
-            let channels = Channels::new(&cluster.config.prefix, &self.router.nsp(nsp).name, &uid);
-            cluster.adapters.insert(nsp, Adapter { uid, channels });
-            cluster.fresh.push(nsp);
+            let name = &self.router.nsp(nsp).name;
+            let a = Adapter::new(
+                cluster.config.protocol,
+                &cluster.config.prefix,
+                name,
+                self.engine.rng(),
+            )?;
+            cluster
+                .subscriptions
+                .push_back(ClusterSubscription::Subscribe(a.topics()));
+            cluster.adapters.insert(nsp, a);
         }
         Ok(())
     }
@@ -211,14 +232,34 @@ impl<D> Server<D> {
         let _ = self.adapter(nsp);
     }
 
-    /// The channels of a namespace that joined the cluster since the last call: a transport
-    /// subscribes to them (on its one subscriber connection) before anything else. Call after
+    /// A room of this node was created or deleted: with the sharded protocol, the node
+    /// subscribes to the channel of each public room it has (a socket's own room is not one).
+    pub(crate) fn cluster_room(&mut self, nsp: NamespaceId, room: &str, created: bool) {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return;
+        };
+        let Some(topic) = cluster.adapters.get(&nsp).and_then(|a| a.room_topic(room)) else {
+            return;
+        };
+        if self.socket_by_sid(room).is_some() {
+            return;
+        }
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        cluster.subscriptions.push_back(if created {
+            ClusterSubscription::Subscribe(vec![topic])
+        } else {
+            ClusterSubscription::Unsubscribe(vec![topic])
+        });
+    }
+
+    /// The next change of subscriptions: a transport applies it on its one subscriber
+    /// connection before anything else. Call after
     /// [`join_cluster`](Self::join_cluster) and after every input, until `None`.
     #[must_use]
-    pub fn poll_cluster_subscription(&mut self) -> Option<Channels> {
-        let c = self.cluster.as_deref_mut()?;
-        let nsp = c.fresh.pop()?;
-        c.adapters.get(&nsp).map(|a| a.channels.clone())
+    pub fn poll_cluster_subscription(&mut self) -> Option<ClusterSubscription> {
+        self.cluster.as_deref_mut()?.subscriptions.pop_front()
     }
 
     /// The next message to publish, if any. Call after every input until it returns `None`.
@@ -250,10 +291,7 @@ impl<D> Server<D> {
                 packet: ClusterPacket { nsp, data },
                 opts: o.options(None),
             };
-            (
-                a.channels.for_rooms(&message.opts.rooms),
-                classic::encode_broadcast(&message),
-            )
+            Some(a.broadcast(&message))
         });
     }
 
@@ -279,10 +317,7 @@ impl<D> Server<D> {
                 packet: ClusterPacket { nsp, data },
                 opts: o.options(Some(ms)),
             };
-            (
-                a.channels.request().to_owned(),
-                classic::encode_request(&request),
-            )
+            a.request(&request)
         });
     }
 
@@ -293,7 +328,7 @@ impl<D> Server<D> {
         &mut self,
         nsp: NamespaceId,
         count: Option<String>,
-        make: impl FnOnce(&Adapter) -> (String, Vec<u8>),
+        make: impl FnOnce(&Adapter) -> Option<(String, Vec<u8>)>,
     ) {
         if self.adapter(nsp).is_err() {
             return;
@@ -308,14 +343,19 @@ impl<D> Server<D> {
             cluster.dropped += 1;
             return;
         }
+        let sharded = a.sharded();
         let count = count.map(|request_id| NodeCount {
             request_id,
-            channel: a.channels.request().to_owned(),
+            channel: a.count_channel().to_owned(),
+            sharded,
         });
-        let (channel, payload) = make(a);
+        let Some((channel, payload)) = make(a) else {
+            return;
+        };
         cluster.out.push_back(ClusterTransmit {
             channel,
             payload: Bytes::from(payload),
+            sharded,
             count,
         });
     }
@@ -382,10 +422,7 @@ impl<D> Server<D> {
                 },
                 Remote::Disconnect(close) => classic::Request::Disconnect { uid, opts, close },
             };
-            (
-                a.channels.request().to_owned(),
-                classic::encode_request(&request),
-            )
+            a.request(&request)
         });
     }
 
@@ -471,14 +508,14 @@ impl<D> Server<D> {
         }
     }
 
-    /// Publishes a response on the namespace's shared response channel.
-    pub(crate) fn respond(&mut self, nsp: NamespaceId, response: &classic::Response) {
-        self.queue(nsp, None, |a| {
-            (
-                a.channels.response().to_owned(),
-                classic::encode_response(response),
-            )
-        });
+    /// Publishes a response for the node `to` (classic: on the shared response channel).
+    pub(crate) fn respond(
+        &mut self,
+        nsp: NamespaceId,
+        to: Option<&str>,
+        response: &classic::Response,
+    ) {
+        self.queue(nsp, None, |a| a.response(to, response));
     }
 
     /// A client answered another node's broadcast with acks: its first argument goes back.
@@ -494,7 +531,7 @@ impl<D> Server<D> {
             request_id: ack.request_id,
             packet,
         };
-        self.respond(ack.nsp, &response);
+        self.respond(ack.nsp, Some(&ack.requester), &response);
     }
 
     /// Another node's `serverSideEmit`: reported as an event whose arguments read like a
@@ -504,6 +541,7 @@ impl<D> Server<D> {
         nsp: NamespaceId,
         data: &[Value],
         request_id: Option<&String>,
+        requester: &str,
     ) -> Result<usize, WireError> {
         let Some((name, args)) = data.split_first() else {
             return Ok(0);
@@ -515,6 +553,7 @@ impl<D> Server<D> {
         let ack = request_id.map(|id| ServerSideAck {
             nsp,
             request_id: id.clone(),
+            requester: requester.to_owned(),
         });
         self.events
             .push_back(super::Event::ServerSideEmit { nsp, event, ack });
@@ -556,6 +595,7 @@ impl<D> Server<D> {
         &mut self,
         now: Instant,
         nsp: NamespaceId,
+        requester: &str,
         request_id: String,
         packet: &ClusterPacket,
         opts: &Options,
@@ -577,6 +617,7 @@ impl<D> Server<D> {
         );
         let owner = Owner::Remote {
             request_id: request_id.clone(),
+            requester: requester.to_owned(),
             nsp,
         };
         let reached = self
@@ -586,6 +627,7 @@ impl<D> Server<D> {
         // Queued after the delivery, but before any answer can be: answers come as inputs.
         self.respond(
             nsp,
+            Some(requester),
             &classic::Response::ClientCount {
                 request_id,
                 count: reached as u64,
@@ -602,9 +644,8 @@ impl<D> Server<D> {
         &mut self,
         now: Instant,
         nsp: NamespaceId,
-        payload: &[u8],
+        request: classic::Request,
     ) -> Result<usize, WireError> {
-        let request = classic::decode_request(payload)?;
         let own = self
             .cluster
             .as_deref()
@@ -644,7 +685,7 @@ impl<D> Server<D> {
                 if is_own(uid) {
                     return Ok(0);
                 }
-                self.on_server_side_emit(nsp, data, request_id.as_ref())
+                self.on_server_side_emit(nsp, data, request_id.as_ref(), uid)
             }
             classic::Request::AllRooms { uid, request_id }
             | classic::Request::Sockets {
@@ -658,7 +699,7 @@ impl<D> Server<D> {
                     return Ok(0);
                 }
                 let response = self.answer(nsp, &request, request_id.clone());
-                self.respond(nsp, &response);
+                self.respond(nsp, Some(uid), &response);
                 Ok(0)
             }
             classic::Request::BroadcastWithAck {
@@ -673,7 +714,7 @@ impl<D> Server<D> {
                 if packet.nsp != self.router.nsp(nsp).name.as_ref() as &str {
                     return Ok(0);
                 }
-                self.on_broadcast_with_ack(now, nsp, request_id.clone(), packet, opts)
+                self.on_broadcast_with_ack(now, nsp, uid, request_id.clone(), packet, opts)
             }
             // Single-socket requests of nodes before 7.0: the node holding the socket answers.
             classic::Request::Legacy {
@@ -703,15 +744,14 @@ impl<D> Server<D> {
                 let done = classic::Response::Done {
                     request_id: request_id.clone(),
                 };
-                self.respond(nsp, &done);
+                self.respond(nsp, None, &done);
                 Ok(1)
             }
         }
     }
 
     /// A response to one of this node's requests (on the shared or its own response channel).
-    fn handle_cluster_response(&mut self, payload: &[u8]) -> Result<usize, WireError> {
-        let response = classic::decode_response(payload)?;
+    fn handle_cluster_response(&mut self, response: classic::Response) -> Result<usize, WireError> {
         match response {
             classic::Response::ClientCount { request_id, count } => {
                 self.acks
@@ -752,27 +792,55 @@ impl<D> Server<D> {
         let Some(cluster) = self.cluster.as_deref() else {
             return Ok(0);
         };
-        for (&nsp, a) in &cluster.adapters {
-            let c = &a.channels;
-            if c.request() == channel {
-                return self.handle_cluster_request(now, nsp, payload);
-            }
-            if c.response() == channel || c.own_response() == channel {
-                return self.handle_cluster_response(payload);
-            }
-        }
-        let Some((nsp, room)) = cluster
+        let Some((nsp, route)) = cluster
             .adapters
             .iter()
-            .find_map(|(n, a)| a.channels.room_of(channel).map(|r| (*n, r)))
+            .find_map(|(n, a)| a.route(channel).map(|r| (*n, r)))
         else {
             return Ok(0);
         };
-        if !room.is_empty() && self.members(nsp, room).is_empty() {
-            return Ok(0);
+        match route {
+            Route::Request => {
+                let request = classic::decode_request(payload)?;
+                self.handle_cluster_request(now, nsp, request)
+            }
+            Route::Response => self.handle_cluster_response(classic::decode_response(payload)?),
+            Route::Broadcast(room) => {
+                if !room.is_empty() && self.members(nsp, room).is_empty() {
+                    return Ok(0);
+                }
+                let message = classic::decode_broadcast(payload)?;
+                self.on_broadcast(nsp, &message)
+            }
+            Route::Sharded => {
+                let envelope = sharded::decode(payload)?;
+                let a = cluster.adapters.get(&nsp);
+                if a.is_some_and(|a| a.uid == envelope.uid)
+                    || envelope.nsp != self.router.nsp(nsp).name.as_ref() as &str
+                {
+                    return Ok(0);
+                }
+                match envelope.message {
+                    sharded::Message::Broadcast(b) => self.on_broadcast(nsp, &b),
+                    sharded::Message::Request(r) => self.handle_cluster_request(now, nsp, r),
+                    sharded::Message::Response(r) => self.handle_cluster_response(r),
+                    _ => Ok(0),
+                }
+            }
         }
-        let message = classic::decode_broadcast(payload)?;
-        let own = cluster.adapters.get(&nsp).map(|a| a.uid.as_str());
+    }
+
+    /// Another node's (or the emitter's) broadcast, run on this node's sockets.
+    fn on_broadcast(
+        &mut self,
+        nsp: NamespaceId,
+        message: &classic::Broadcast,
+    ) -> Result<usize, WireError> {
+        let own = self
+            .cluster
+            .as_deref()
+            .and_then(|c| c.adapters.get(&nsp))
+            .map(|a| a.uid.as_str());
         if own == Some(message.uid.as_str())
             || message.packet.nsp != self.router.nsp(nsp).name.as_ref() as &str
         {

@@ -86,6 +86,8 @@ pub struct RequestHandle(pub(crate) u64);
 pub struct ServerSideAck {
     pub(crate) nsp: NamespaceId,
     pub(crate) request_id: String,
+    /// The asking node's uid (sharded answers go to its own channel).
+    pub(crate) requester: String,
 }
 
 /// What a request to the cluster collected, over every node (this one included).
@@ -112,12 +114,13 @@ pub enum ClusterError {
     /// `allRooms` timed out.
     #[error("timeout reached while waiting for allRooms response")]
     AllRoomsTimeout,
-    /// `serverSideEmit` with acks timed out.
+    /// `serverSideEmit` with acks (and, with the sharded protocol, `fetchSockets`) timed out
+    /// before every other node answered.
     #[error(
         "timeout reached: only {received} responses received out of {}",
         .expected.map_or_else(|| "an unknown number".to_owned(), |e| e.to_string())
     )]
-    ServerSideEmitTimeout {
+    Incomplete {
         /// Answers received.
         received: usize,
         /// Answers expected (`None`: the node count never came).

@@ -16,7 +16,7 @@ mod event;
 mod requests;
 
 pub use broadcast::{Broadcast, FetchedSocket};
-pub use cluster::{ClusterConfig, ClusterTransmit, NodeCount};
+pub use cluster::{ClusterConfig, ClusterSubscription, ClusterTransmit, NodeCount};
 pub use event::{
     AckError, AckHandle, AckRequest, BroadcastAckHandle, ClusterError, ClusterReply,
     ConnectRequest, Event, RequestHandle, ServerSideAck,
@@ -66,6 +66,9 @@ pub enum Error {
     /// This node already waits on [`ClusterConfig::max_requests`] cluster requests.
     #[error("too many cluster requests in flight")]
     ClusterBusy,
+    /// The cluster's protocol has no such operation (`allRooms` over sharded Pub/Sub).
+    #[error("{0} is not supported by the cluster's protocol")]
+    ClusterUnsupported(&'static str),
 }
 
 /// Decides whether a namespace name a client asks for exists (dynamic namespaces).

@@ -8,8 +8,9 @@
 use super::broadcast::Broadcast;
 use super::event::{ClusterError, ClusterReply, Event, RequestHandle, ServerSideAck};
 use super::{Error, Server};
+use crate::cluster::adapter::Protocol;
 use crate::cluster::classic::{self, Options};
-use crate::cluster::requests::{uid, Collected, Finished};
+use crate::cluster::requests::{Collected, Finished};
 use crate::cluster::value::ClusterArgs;
 use crate::handle::NamespaceId;
 use crate::packet::{Encoded, Payload};
@@ -48,6 +49,14 @@ impl<D> Server<D> {
     /// `adapter.allRooms()`: every room of the namespace on every node, socket-id rooms
     /// included. The answer is an [`Event::ClusterReply`] with [`ClusterReply::Rooms`].
     pub fn all_rooms(&mut self, now: Instant, nsp: NamespaceId) -> Result<RequestHandle, Error> {
+        if self
+            .cluster
+            .as_deref()
+            .is_some_and(|c| c.config.protocol == Protocol::Sharded)
+        {
+            // `ClusterAdapter` has no `allRooms`.
+            return Err(Error::ClusterUnsupported("allRooms"));
+        }
         let local = self.local_rooms(nsp);
         if self.cluster.is_none() {
             let mut rooms = local;
@@ -77,15 +86,11 @@ impl<D> Server<D> {
         // Without randomness for this namespace's uid, the emit is refused, not dropped.
         self.adapter_ready(nsp)?;
         self.queue(nsp, None, |a| {
-            let request = classic::Request::ServerSideEmit {
+            a.request(&classic::Request::ServerSideEmit {
                 uid: a.uid.clone(),
                 request_id: None,
                 data,
-            };
-            (
-                a.channels.request().to_owned(),
-                classic::encode_request(&request),
-            )
+            })
         });
         Ok(())
     }
@@ -127,7 +132,7 @@ impl<D> Server<D> {
             request_id: ack.request_id,
             data,
         };
-        self.respond(ack.nsp, &response);
+        self.respond(ack.nsp, Some(&ack.requester), &response);
         Ok(())
     }
 
@@ -146,7 +151,7 @@ impl<D> Server<D> {
     }
 
     fn adapter_ready(&mut self, nsp: NamespaceId) -> Result<(), Error> {
-        self.cluster_adapter(nsp)
+        self.cluster_uid(nsp)
             .map(|_| ())
             .ok_or(Error::Random(crate::RandomError))
     }
@@ -172,11 +177,14 @@ impl<D> Server<D> {
         make: impl FnOnce(String, String) -> classic::Request,
     ) -> Result<RequestHandle, Error> {
         self.adapter_ready(nsp)?;
-        let request_id = uid(self.engine.rng())?;
         let handle = RequestHandle(self.next());
         let Some(c) = self.cluster.as_deref_mut() else {
             return Err(Error::ClusterBusy);
         };
+        let Some(a) = c.adapters.get(&nsp) else {
+            return Err(Error::ClusterBusy);
+        };
+        let request_id = a.request_id(self.engine.rng())?;
         if c.requests.len() >= c.config.max_requests {
             return Err(Error::ClusterBusy);
         }
@@ -185,10 +193,7 @@ impl<D> Server<D> {
             .start(now, request_id.clone(), handle.0, local, timeout);
         let id = request_id.clone();
         self.queue(nsp, Some(id), |a| {
-            (
-                a.channels.request().to_owned(),
-                classic::encode_request(&make(a.uid.clone(), request_id)),
-            )
+            a.request(&make(a.uid.clone(), request_id))
         });
         Ok(handle)
     }
@@ -196,10 +201,19 @@ impl<D> Server<D> {
     /// A request ended: its reply, and the reference's error if it timed out.
     pub(crate) fn request_finished(&mut self, done: Finished) {
         let (received, expected) = done.answers;
+        let sharded = self
+            .cluster
+            .as_deref()
+            .is_some_and(|c| c.config.protocol == Protocol::Sharded);
         let (reply, error) = match done.collected {
             Collected::AllRooms(rooms) => (
                 ClusterReply::Rooms(rooms.into_iter().collect()),
                 ClusterError::AllRoomsTimeout,
+            ),
+            // The sharded protocol's `fetchSockets` counts answers, and says so.
+            Collected::Fetch(sockets) if sharded => (
+                ClusterReply::Sockets(sockets),
+                ClusterError::Incomplete { received, expected },
             ),
             Collected::Fetch(sockets) => (
                 ClusterReply::Sockets(sockets),
@@ -207,7 +221,7 @@ impl<D> Server<D> {
             ),
             Collected::ServerSideEmit(answers) => (
                 ClusterReply::Responses(answers.into_iter().filter_map(payload_of).collect()),
-                ClusterError::ServerSideEmitTimeout { received, expected },
+                ClusterError::Incomplete { received, expected },
             ),
         };
         self.events.push_back(Event::ClusterReply {

@@ -1,6 +1,6 @@
-//! A [`SocketIo`] server as one node of a Socket.IO cluster over Redis, speaking the classic
-//! protocol of `@socket.io/redis-adapter` (`createAdapter(pub, sub)`): the core's cluster layer
-//! on a [`RedisLink`]. Messages the core publishes go out through one ordered, bounded
+//! A [`SocketIo`] server as one node of a Socket.IO cluster over Redis, speaking a protocol of
+//! `@socket.io/redis-adapter` (`createAdapter(pub, sub)`, or `createShardedAdapter(pub, sub)`
+//! on Redis 7): the core's cluster layer on a [`RedisLink`]. Messages the core publishes go out through one ordered, bounded
 //! [`Publisher`] (a request's node count, `PUBSUB NUMSUB`, just before the request itself);
 //! messages on the subscribed channels go back into the core, in order, through the driver's
 //! call queue (waiting for room there: Redis, not this node, buffers a burst).
@@ -13,10 +13,10 @@ use super::{
     CountReply, Job, LinkError, LinkEvent, LinkOptions, LinkStats, Publisher, PublisherStats,
     RedisLink, Subscription, TrySendError, DEFAULT_QUEUE_BOUND,
 };
-use crate::cluster::classic::Channels;
+use crate::cluster::adapter::Topic;
 use crate::io::tokio::SocketIo;
 use crate::io::tokio::{ClusterOutput, Link};
-use crate::{ClusterConfig, ClusterTransmit, Server};
+use crate::{ClusterConfig, ClusterSubscription, ClusterTransmit, Server};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -33,7 +33,8 @@ pub struct RedisAdapterOptions {
 }
 
 impl RedisAdapterOptions {
-    /// The defaults of `createAdapter(pub, sub)` on the Redis at `url`.
+    /// The defaults of `createAdapter(pub, sub)` on the Redis at `url` (set
+    /// `cluster.protocol` for `createShardedAdapter`).
     pub fn new(url: impl Into<String>) -> Self {
         RedisAdapterOptions {
             link: LinkOptions::new(url),
@@ -77,12 +78,15 @@ impl RedisAdapter {
                 ctx.server.join_cluster(cluster);
                 let mut subs = Vec::new();
                 while let Some(c) = ctx.server.poll_cluster_subscription() {
-                    subs.extend(subscriptions(&c));
+                    if let ClusterSubscription::Subscribe(topics) = c {
+                        subs.extend(topics.iter().map(subscription));
+                    }
                 }
                 let mut sink = Sink {
                     publisher: sink_publisher,
                     link: sink_link,
                     driver: sink_driver,
+                    changes: None,
                 };
                 ctx.cluster_sink = Some(Box::new(move |out| sink.take(out)));
                 subs
@@ -139,15 +143,13 @@ impl RedisAdapter {
     }
 }
 
-/// Every subscription of a namespace adapter (`PSUBSCRIBE` of its broadcast channels,
-/// `SUBSCRIBE` of its request and response channels), as the reference's adapter makes them.
-pub fn subscriptions(c: &Channels) -> [Subscription; 4] {
-    [
-        Subscription::Pattern(c.broadcast_pattern()),
-        Subscription::Channel(c.request().to_owned()),
-        Subscription::Channel(c.response().to_owned()),
-        Subscription::Channel(c.own_response().to_owned()),
-    ]
+/// The link's subscription for what the core asks to subscribe to.
+fn subscription(t: &Topic) -> Subscription {
+    match t {
+        Topic::Channel(c) => Subscription::Channel(c.clone()),
+        Topic::Pattern(p) => Subscription::Pattern(p.clone()),
+        Topic::Shard(s) => Subscription::Shard(s.clone()),
+    }
 }
 
 /// The driver's cluster output, handed to the publisher without waiting.
@@ -155,19 +157,36 @@ struct Sink<D: Send + Sync + Clone + Default + 'static> {
     publisher: Publisher,
     link: RedisLink,
     driver: Link<Server<D>>,
+    /// The last subscription change, which the next one waits for.
+    changes: Option<JoinHandle<()>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
     fn take(&mut self, out: ClusterOutput) {
         match out {
-            ClusterOutput::Subscribe(c) => {
+            ClusterOutput::Subscription(change) => {
                 let link = self.link.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = link.subscribe(&subscriptions(&c)).await {
-                        // Kept by the link: restored with the next reconnection.
-                        tracing::warn!(%e, "redis adapter: subscription delayed");
+                // In order: a room left and joined again must end subscribed.
+                let previous = self.changes.take();
+                self.changes = Some(tokio::spawn(async move {
+                    if let Some(p) = previous {
+                        let _ = p.await;
                     }
-                });
+                    let r = match &change {
+                        ClusterSubscription::Subscribe(t) => {
+                            link.subscribe(&t.iter().map(subscription).collect::<Vec<_>>())
+                                .await
+                        }
+                        ClusterSubscription::Unsubscribe(t) => {
+                            link.unsubscribe(&t.iter().map(subscription).collect::<Vec<_>>())
+                                .await
+                        }
+                    };
+                    if let Err(e) = r {
+                        // Kept by the link: restored with the next reconnection.
+                        tracing::warn!(%e, "redis adapter: subscription change delayed");
+                    }
+                }));
             }
             ClusterOutput::Transmit(t) => self.transmit(t),
         }
@@ -177,12 +196,14 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
         let ClusterTransmit {
             channel,
             payload,
+            sharded,
             count,
             ..
         } = t;
         if let Some(token) = count {
             let driver = self.driver.clone();
             let counted = token.channel().to_owned();
+            let count_sharded = token.sharded();
             let reply: CountReply = Box::new(move |r| match r {
                 Ok(n) => driver.call_detached(Box::new(move |ctx| {
                     ctx.server.handle_node_count(token, n);
@@ -195,14 +216,14 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
             });
             self.send(Job::Count {
                 channel: counted,
-                sharded: false,
+                sharded: count_sharded,
                 reply,
             });
         }
         self.send(Job::Publish {
             channel,
             payload,
-            sharded: false,
+            sharded,
         });
     }
 

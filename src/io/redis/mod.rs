@@ -32,7 +32,7 @@
 mod adapter;
 mod publisher;
 
-pub use adapter::{subscriptions, RedisAdapter, RedisAdapterOptions};
+pub use adapter::{RedisAdapter, RedisAdapterOptions};
 pub use publisher::{CountReply, Job, Publisher, PublisherStats, TrySendError};
 
 use std::collections::BTreeSet;

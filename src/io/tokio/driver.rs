@@ -83,8 +83,8 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
 pub(crate) enum ClusterOutput {
     /// A message to publish.
     Transmit(crate::ClusterTransmit),
-    /// A namespace joined the cluster: subscribe to its channels.
-    Subscribe(crate::cluster::classic::Channels),
+    /// Subscribe or unsubscribe.
+    Subscription(crate::ClusterSubscription),
 }
 
 /// Where the driver hands its cluster output (the Redis transport). Called inside the driver:
@@ -623,7 +623,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
         while let Some(c) = ctx.server.poll_cluster_subscription() {
             any = true;
             if let Some(sink) = ctx.cluster_sink.as_mut() {
-                sink(ClusterOutput::Subscribe(c));
+                sink(ClusterOutput::Subscription(c));
             }
         }
         while let Some(t) = ctx.server.poll_cluster_transmit() {
