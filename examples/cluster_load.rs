@@ -30,13 +30,15 @@
 //! receiver of either node (under roomcast's per-connection queue, and Redis' pub/sub output
 //! limit). Closed loop by default; `--rate R` publishes at most R broadcasts/s.
 //!
-//! Timing: `--warmup` seconds of publishing, then `--duration` seconds measured; the measured
-//! deliveries are those of broadcasts sent in that window (their embedded timestamp says so),
-//! the measured time runs from the start of the window to the last receiver's end-of-run
-//! event. Loss and duplication are checked over the whole run, warm-up included: every
-//! receiver must see every sequence number exactly once, in order. CPU times are read from
-//! `/proc/<pid>/stat` (utime + stime, the process and its descendants) at the start and the
-//! end of the measured window.
+//! Timing: `--warmup` seconds of publishing, then `--duration` seconds measured: deliveries/s
+//! counts the deliveries *received* in that window (whenever they were sent), latency is
+//! sampled on them (send to receipt, one clock), and CPU times are read at the window's two
+//! ends: `/proc/<pid>/stat` (utime + stime, the process and its descendants) for the nodes and
+//! the generator, `INFO cpu` (used_cpu_sys + used_cpu_user, µs precision) for Redis, whose idle
+//! CPU is measured over one idle second first and reported subtracted too. Loss and
+//! duplication are checked over the whole run, warm-up included: every receiver must see every
+//! sequence number exactly once, in order. Closed loop, the latency is mostly queueing (window
+//! / broadcast rate); use `--rate` for latency under a given load.
 //!
 //! The payload (64 bytes by default) is `<seq:16 hex>:<t:16 hex>:` padded with `.`, where `t`
 //! is nanoseconds on this process's monotonic clock. The last broadcast has
@@ -964,15 +966,17 @@ async fn receiver(mut ws: Ws, me: usize, shared: Arc<Shared>, s: Arc<Settings>) 
                 r.dup += 1;
             }
             r.deliveries += 1;
-            if ts >= shared.t_measure.load(Ordering::Relaxed)
-                && ts < shared.t_stop.load(Ordering::Relaxed)
+            if ts > now {
+                // Sent after the clock was last read: read it again.
+                now = now_ns();
+                unchecked = 0;
+            }
+            // Measured: received within the window (whenever it was sent).
+            if now >= shared.t_measure.load(Ordering::Relaxed)
+                && now < shared.t_stop.load(Ordering::Relaxed)
             {
                 r.measured += 1;
                 if sample == 1 || seq % sample == phase {
-                    if ts > now {
-                        now = now_ns();
-                        unchecked = 0;
-                    }
                     r.hist.record(now.saturating_sub(ts));
                 }
             }
@@ -1052,10 +1056,11 @@ impl PubState {
                     let r = &mut self.report;
                     if id == Some(r.acked) && ok {
                         let sent = self.sent_at[r.acked as usize];
-                        if sent >= shared.t_measure.load(Ordering::Relaxed)
-                            && sent < shared.t_stop.load(Ordering::Relaxed)
+                        let now = now_ns();
+                        if now >= shared.t_measure.load(Ordering::Relaxed)
+                            && now < shared.t_stop.load(Ordering::Relaxed)
                         {
-                            r.ack_hist.record(now_ns().saturating_sub(sent));
+                            r.ack_hist.record(now.saturating_sub(sent));
                         }
                     } else {
                         r.bad_acks += 1;
@@ -1233,7 +1238,23 @@ struct Cpu {
     redis: Option<u64>,
     me: Option<u64>,
     machine: Option<u64>,
+    /// Redis' own account (INFO cpu, µs precision): used_cpu_sys + used_cpu_user, in s.
+    redis_info: Option<f64>,
     publish_calls: Option<u64>,
+}
+
+
+/// `used_cpu_sys + used_cpu_user` of `INFO cpu`, in seconds.
+fn redis_info_cpu(addr: &str) -> Option<f64> {
+    let Ok(Resp::Bulk(Some(info))) = redis_cmd(addr, &["INFO", "cpu"]) else {
+        return None;
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    let field = |k: &str| -> Option<f64> {
+        let line = info.lines().find(|l| l.starts_with(&format!("{k}:")))?;
+        line[k.len() + 1..].trim().parse().ok()
+    };
+    Some(field("used_cpu_sys")? + field("used_cpu_user")?)
 }
 
 fn read_cpu(pids: [u32; 2], redis_pid: u32, redis_addr: &str) -> Cpu {
@@ -1242,6 +1263,7 @@ fn read_cpu(pids: [u32; 2], redis_pid: u32, redis_addr: &str) -> Cpu {
         redis: tree_ticks(redis_pid),
         me: stat_ticks(std::process::id()).map(|(t, _)| t),
         machine: machine_busy_ticks(),
+        redis_info: redis_info_cpu(redis_addr),
         publish_calls: command_calls(redis_addr, "publish"),
     }
 }
@@ -1333,7 +1355,16 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         s.warmup.as_secs_f64(),
         s.duration.as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One idle second: the RSS with every client, and Redis' CPU when nobody publishes.
+    let raddr = c.redis_addr.clone();
+    let idle_a = tokio::task::spawn_blocking(move || redis_info_cpu(&raddr)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let raddr = c.redis_addr.clone();
+    let idle_b = tokio::task::spawn_blocking(move || redis_info_cpu(&raddr)).await?;
+    let redis_idle_per_s = match (idle_a, idle_b) {
+        (Some(a), Some(b)) => Some((b - a).max(0.0)),
+        _ => None,
+    };
     let rss_connected = c.pids.map(|p| status_bytes(p, "VmRSS:"));
 
     let start = tokio::time::Instant::now();
@@ -1342,13 +1373,22 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let t_stop = t_measure + s.duration.as_nanos() as u64;
     shared.t_measure.store(t_measure, Ordering::SeqCst);
     shared.t_stop.store(t_stop, Ordering::SeqCst);
+    let raddr = c.redis_addr.clone();
+    let publish_calls_before = tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
     let publisher = tokio::spawn(publisher(publisher_ws, shared.clone(), s.clone(), start));
 
-    // The CPU readings at the start of the measured window.
-    let cpu_start = {
+    // The CPU readings at the start and the end of the measured window.
+    let sampler = {
         let (pids, rpid, raddr) = (c.pids, c.redis_pid, c.redis_addr.clone());
-        tokio::time::sleep_until(start + s.warmup).await;
-        tokio::task::spawn_blocking(move || read_cpu(pids, rpid, &raddr)).await?
+        let (w, d) = (s.warmup, s.duration);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(start + w).await;
+            let r = raddr.clone();
+            let a = tokio::task::spawn_blocking(move || read_cpu(pids, rpid, &r)).await;
+            tokio::time::sleep_until(start + w + d).await;
+            let b = tokio::task::spawn_blocking(move || read_cpu(pids, rpid, &raddr)).await;
+            (a.unwrap_or_default(), b.unwrap_or_default())
+        })
     };
 
     let monitor_stop = Arc::new(AtomicBool::new(false));
@@ -1405,10 +1445,9 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         }
     }
     let t_end_seen = now_ns();
-    let cpu_end = {
-        let (pids, rpid, raddr) = (c.pids, c.redis_pid, c.redis_addr.clone());
-        tokio::task::spawn_blocking(move || read_cpu(pids, rpid, &raddr)).await?
-    };
+    let (cpu_start, cpu_end) = sampler.await?;
+    let raddr = c.redis_addr.clone();
+    let publish_calls_after = tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
     let hwm = c.pids.map(|p| status_bytes(p, "VmHWM:"));
     let redis_hwm = status_bytes(c.redis_pid, "VmHWM:");
     let me_hwm = status_bytes(std::process::id(), "VmHWM:");
@@ -1419,7 +1458,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let (mut deliveries, mut measured, mut lost, mut dup, mut unexpected) = (0u64, 0, 0, 0, 0);
     let mut disconnected = Vec::new();
     let mut first_unexpected = None;
-    let mut t_last = t_measure;
+    let mut t_last = t_stop;
     for (i, r) in &reports {
         let node = i / n;
         let l = r.gaps + published.saturating_sub(r.next);
@@ -1444,9 +1483,12 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         lost += published.saturating_sub(next);
         per_node[i / n].1 += published.saturating_sub(next);
     }
-    let elapsed_s = (t_last.saturating_sub(t_measure)) as f64 / 1e9;
-    let rate = measured as f64 / elapsed_s;
-    let bcast_rate = report.measured as f64 / elapsed_s;
+    // The drain: from the end of the window to the last end-of-run event.
+    let drain_s = t_last.saturating_sub(t_stop) as f64 / 1e9;
+    let window_s = s.duration.as_secs_f64();
+    let rate = measured as f64 / window_s;
+    // Broadcasts delivered to every receiver, per second (one broadcast = 2N deliveries).
+    let bcast_rate = rate / (2 * n) as f64;
     let hz = clock_ticks_per_sec() as f64;
     let d = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / hz),
@@ -1456,7 +1498,10 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         d(cpu_start.nodes[0], cpu_end.nodes[0]),
         d(cpu_start.nodes[1], cpu_end.nodes[1]),
     ];
-    let redis_cpu = d(cpu_start.redis, cpu_end.redis);
+    let redis_cpu = match (cpu_start.redis_info, cpu_end.redis_info) {
+        (Some(a), Some(b)) => Some((b - a).max(0.0)),
+        _ => d(cpu_start.redis, cpu_end.redis),
+    };
     let me_cpu = d(cpu_start.me, cpu_end.me);
     let machine = d(cpu_start.machine, cpu_end.machine);
     let others = match (machine, node_cpu, redis_cpu, me_cpu) {
@@ -1467,7 +1512,21 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
-    let per_bcast_us = |cpu: Option<f64>| cpu.map(|c| c * 1e6 / report.measured.max(1) as f64);
+    let publishes_all = match (publish_calls_before, publish_calls_after) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    // Redis' CPU per PUBLISH it ran in the window (one PUBLISH per broadcast: see publishes_all).
+    let redis_us_per_bcast = match (redis_cpu, publishes) {
+        (Some(c), Some(p)) if p > 0 => Some(c * 1e6 / p as f64),
+        _ => None,
+    };
+    // The same, less what Redis spends idle (its timers) over as long a time.
+    let redis_net_us_per_bcast = match (redis_cpu, redis_idle_per_s, publishes) {
+        (Some(c), Some(i), Some(p)) if p > 0 => Some((c - i * window_s).max(0.0) * 1e6 / p as f64),
+        _ => None,
+    };
+
     let per_delivery_us = |cpu: Option<f64>, dl: u64| cpu.map(|c| c * 1e6 / dl.max(1) as f64);
     let (p50, p99, max) = (hist.quantile(0.5), hist.quantile(0.99), hist.max);
     let (a50, a99, amax) = (
@@ -1478,6 +1537,8 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let ms = |ns: u64| ns as f64 / 1e6;
     let f = |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
     let mib = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.1}", b as f64 / 1048576.0));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let share = |c: Option<f64>| c.map(|c| c / window_s * 100.0);
 
     let k = kind.name();
     println!("cluster fan-out: {k} + {k} on Redis {}", c.redis_addr);
@@ -1486,9 +1547,8 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         connect_time.as_secs_f64()
     );
     println!(
-        "  publishing         {:.1} s warm-up + {:.1} s measured, window {} broadcasts{}; measured window {elapsed_s:.3} s",
+        "  publishing         {:.1} s warm-up + {window_s:.1} s measured, window {} broadcasts{}; drain after the window {drain_s:.2} s",
         s.warmup.as_secs_f64(),
-        s.duration.as_secs_f64(),
         s.window,
         if s.rate > 0.0 {
             format!(", at most {}/s", s.rate)
@@ -1497,15 +1557,15 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         }
     );
     println!(
-        "  broadcasts         {} measured ({bcast_rate:.0}/s), {published} in all; window full {} times, max lag reached {} times",
+        "  broadcasts         {bcast_rate:.0}/s delivered to all; {} sent in the window, {published} in all; window full {} times, max lag reached {} times",
         report.measured, report.window_waits, report.lag_waits
     );
     println!(
-        "  deliveries         {measured} measured ({rate:.0}/s: node 1 {}, node 2 {}); {deliveries} in all",
+        "  deliveries         {rate:.0}/s: {measured} received in the window (node 1 {}, node 2 {}); {deliveries} in all",
         per_node[0].0, per_node[1].0
     );
     println!(
-        "  lost               {lost} (node 1 {}, node 2 {})",
+        "  lost               {lost} (node 1 {}, node 2 {}), over the whole run",
         per_node[0].1, per_node[1].1
     );
     println!("  duplicated         {dup}");
@@ -1543,40 +1603,45 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         hist.total
     );
     println!(
-        "  node 1 CPU         {} s ({} µs per delivery on node 1)",
+        "  node 1 CPU         {} s ({}% of a core; {} µs per delivery on node 1)",
         f(node_cpu[0], 2),
+        f(share(node_cpu[0]), 0),
         f(per_delivery_us(node_cpu[0], per_node[0].0), 3)
     );
     println!(
-        "  node 2 CPU         {} s ({} µs per delivery on node 2)",
+        "  node 2 CPU         {} s ({}% of a core; {} µs per delivery on node 2)",
         f(node_cpu[1], 2),
+        f(share(node_cpu[1]), 0),
         f(per_delivery_us(node_cpu[1], per_node[1].0), 3)
     );
     println!(
-        "  Redis CPU          {} s, {} µs per broadcast; PUBLISH calls {} ({} per broadcast)",
-        f(redis_cpu, 2),
-        f(per_bcast_us(redis_cpu), 1),
+        "  Redis CPU          {} s ({}% of a core; idle: {} s/s), {} µs per broadcast, {} above idle ({} PUBLISH in the window); PUBLISH per broadcast over the run {}",
+        f(redis_cpu, 3),
+        f(share(redis_cpu), 0),
+        f(redis_idle_per_s, 4),
+        f(redis_us_per_bcast, 1),
+        f(redis_net_us_per_bcast, 1),
         publishes.map_or("n/a".into(), |p| p.to_string()),
         f(
-            publishes.map(|p| p as f64 / (report.measured + 1).max(1) as f64),
-            2
+            publishes_all.map(|p| p as f64 / (published + 1) as f64),
+            3
         )
     );
     println!(
-        "  generator CPU      {} s ({} threads, {} µs per delivery)",
+        "  generator CPU      {} s ({}% of a core, {} threads; {} µs per delivery)",
         f(me_cpu, 2),
+        f(share(me_cpu), 0),
         s.threads,
         f(per_delivery_us(me_cpu, measured), 3)
     );
     if let (Some(o), Some(m)) = (others, machine) {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let share = o / (elapsed_s * cpus);
+        let other_share = o / (window_s * cpus);
         println!(
-            "  machine            {:.0}% busy over the window; other processes {o:.2} s ({:.0}%){}",
-            m / (elapsed_s * cpus) * 100.0,
-            share * 100.0,
-            if share > 0.05 {
-                "  <- the run was disturbed"
+            "  machine            {:.0}% of {cpus} CPUs busy over the window; not ours (other processes, unattributed kernel time) {o:.2} s ({:.0}%){}",
+            m / (window_s * cpus) * 100.0,
+            other_share * 100.0,
+            if other_share > 0.05 {
+                "  <- disturbed"
             } else {
                 ""
             }
@@ -1596,12 +1661,12 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let j = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.4}"));
     let ju = |v: Option<u64>| v.map_or("null".to_owned(), |v| v.to_string());
     let json = format!(
-        "{{\"kind\":\"{k}\",\"clients_per_node\":{n},\"duration_s\":{elapsed_s:.4},\"warmup_s\":{:.3},\"window\":{},\"rate\":{},\"payload\":{},\
-\"broadcasts\":{},\"broadcasts_per_s\":{bcast_rate:.0},\"broadcasts_all\":{published},\"deliveries\":{measured},\"deliveries_per_s\":{rate:.0},\
+        "{{\"kind\":\"{k}\",\"clients_per_node\":{n},\"window_s\":{window_s:.3},\"warmup_s\":{:.3},\"drain_s\":{drain_s:.3},\"window\":{},\"rate\":{},\"payload\":{},\
+\"broadcasts_per_s\":{bcast_rate:.1},\"broadcasts_sent_in_window\":{},\"broadcasts_all\":{published},\"deliveries\":{measured},\"deliveries_per_s\":{rate:.0},\
 \"deliveries_all\":{deliveries},\"lost\":{lost},\"duplicated\":{dup},\"unexpected\":{unexpected},\"disconnected\":{},\"stalled\":{},\
 \"acked\":{},\"bad_acks\":{},\"max_lag\":{max_lag},\"latency_ns\":{{\"p50\":{p50},\"p99\":{p99},\"max\":{max},\"samples\":{}}},\
 \"ack_rtt_ns\":{{\"p50\":{a50},\"p99\":{a99},\"max\":{amax}}},\"node1_cpu_s\":{},\"node2_cpu_s\":{},\"redis_cpu_s\":{},\
-\"redis_cpu_us_per_broadcast\":{},\"redis_publish_calls\":{},\"generator_cpu_s\":{},\"others_cpu_s\":{},\
+\"redis_cpu_us_per_broadcast\":{},\"redis_cpu_us_per_broadcast_above_idle\":{},\"redis_idle_cpu_s_per_s\":{},\"redis_publish_in_window\":{},\"redis_publish_all\":{},\"generator_cpu_s\":{},\"others_cpu_s\":{},\
 \"node1_rss_connected\":{},\"node2_rss_connected\":{},\"node1_rss_peak\":{},\"node2_rss_peak\":{},\"connect_s\":{:.3}}}",
         s.warmup.as_secs_f64(),
         s.window,
@@ -1616,8 +1681,11 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         j(node_cpu[0]),
         j(node_cpu[1]),
         j(redis_cpu),
-        j(per_bcast_us(redis_cpu)),
+        j(redis_us_per_bcast),
+        j(redis_net_us_per_bcast),
+        j(redis_idle_per_s),
         ju(publishes),
+        ju(publishes_all),
         j(me_cpu),
         j(others),
         ju(rss_connected[0]),
