@@ -474,8 +474,8 @@ impl Procs {
     fn log_tails(&self) -> String {
         let mut out = String::new();
         for (label, _) in &self.children {
-            let text = std::fs::read_to_string(self.dir.join(format!("{label}.log")))
-                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(self.dir.join(format!("{label}.log"))).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             out.push_str(&format!("--- {label} (last lines)\n"));
             for l in &lines[lines.len().saturating_sub(10)..] {
@@ -542,7 +542,8 @@ fn cluster_bin(s: &Settings) -> Result<PathBuf, BoxError> {
     if sibling.exists() {
         return Ok(sibling);
     }
-    let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/cluster");
+    let fallback =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/cluster");
     if fallback.exists() {
         return Ok(fallback);
     }
@@ -596,9 +597,12 @@ fn start_cluster_in(s: &Settings, kind: Kind, procs: &mut Procs) -> Result<Start
         .arg("--dir")
         .arg(&procs.dir);
     let redis_pid = procs.spawn("redis", redis)?;
-    wait_until(procs, "redis", Duration::from_secs(10), || {
-        matches!(redis_cmd(&redis_addr, &["PING"]), Ok(Resp::Simple(p)) if p == "PONG")
-    })?;
+    wait_until(
+        procs,
+        "redis",
+        Duration::from_secs(10),
+        || matches!(redis_cmd(&redis_addr, &["PING"]), Ok(Resp::Simple(p)) if p == "PONG"),
+    )?;
     let url = format!("redis://{redis_addr}");
     let mut addrs = [String::new(), String::new()];
     let mut pids = [0u32; 2];
@@ -1243,7 +1247,6 @@ struct Cpu {
     publish_calls: Option<u64>,
 }
 
-
 /// `used_cpu_sys + used_cpu_user` of `INFO cpu`, in seconds.
 fn redis_info_cpu(addr: &str) -> Option<f64> {
     let Ok(Resp::Bulk(Some(info))) = redis_cmd(addr, &["INFO", "cpu"]) else {
@@ -1316,8 +1319,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
             let addr = c.addrs[node].clone();
             receivers[me] = Some(tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.expect("semaphore");
-                let ws = match connect_retrying(&addr, &format!("c{me}"), true, s.read_buffer)
-                    .await
+                let ws = match connect_retrying(&addr, &format!("c{me}"), true, s.read_buffer).await
                 {
                     Ok(ws) => ws,
                     Err(e) => {
@@ -1339,9 +1341,11 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let failed = shared.failed.load(Ordering::SeqCst);
     if failed > 0 {
         let e = first_error.lock().unwrap().clone().unwrap_or_default();
-        return Err(
-            format!("{failed} of {} clients could not connect; first error: {e}", 2 * n).into(),
-        );
+        return Err(format!(
+            "{failed} of {} clients could not connect; first error: {e}",
+            2 * n
+        )
+        .into());
     }
     let publisher_ws = connect_retrying(&c.addrs[0], "publisher", false, s.read_buffer)
         .await
@@ -1374,7 +1378,8 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     shared.t_measure.store(t_measure, Ordering::SeqCst);
     shared.t_stop.store(t_stop, Ordering::SeqCst);
     let raddr = c.redis_addr.clone();
-    let publish_calls_before = tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
+    let publish_calls_before =
+        tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
     let publisher = tokio::spawn(publisher(publisher_ws, shared.clone(), s.clone(), start));
 
     // The CPU readings at the start and the end of the measured window.
@@ -1418,7 +1423,9 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
 
     let report = publisher.await?;
     monitor_stop.store(true, Ordering::Relaxed);
-    let published = report.published.max(shared.published.load(Ordering::SeqCst));
+    let published = report
+        .published
+        .max(shared.published.load(Ordering::SeqCst));
     if let Some(e) = &report.error {
         eprintln!("[{}] the publisher stopped: {e}", kind.name());
     }
@@ -1447,7 +1454,8 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     let t_end_seen = now_ns();
     let (cpu_start, cpu_end) = sampler.await?;
     let raddr = c.redis_addr.clone();
-    let publish_calls_after = tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
+    let publish_calls_after =
+        tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
     let hwm = c.pids.map(|p| status_bytes(p, "VmHWM:"));
     let redis_hwm = status_bytes(c.redis_pid, "VmHWM:");
     let me_hwm = status_bytes(std::process::id(), "VmHWM:");
@@ -1536,7 +1544,8 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     );
     let ms = |ns: u64| ns as f64 / 1e6;
     let f = |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
-    let mib = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.1}", b as f64 / 1048576.0));
+    let mib =
+        |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.1}", b as f64 / 1048576.0));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let share = |c: Option<f64>| c.map(|c| c / window_s * 100.0);
 
@@ -1591,7 +1600,10 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
             stalled.len()
         );
         for (node, next, why) in disconnected.iter().take(5) {
-            println!("                     node {}, after {next}: {why}", node + 1);
+            println!(
+                "                     node {}, after {next}: {why}",
+                node + 1
+            );
         }
     }
     println!("  slowest receiver   at most {max_lag} broadcasts behind the publisher");
@@ -1784,7 +1796,9 @@ mod tests {
     fn to_event_shape() {
         let mut s = String::new();
         write_to(&mut s, 7, 255, 64);
-        assert!(s.starts_with(r#"427["to",{"rooms":["bench"],"payload":"0000000000000007:00000000000000ff:"#));
+        assert!(s.starts_with(
+            r#"427["to",{"rooms":["bench"],"payload":"0000000000000007:00000000000000ff:"#
+        ));
         assert!(s.ends_with(r#"."}]"#));
     }
 }
