@@ -20,6 +20,9 @@ use crate::{ClusterConfig, ClusterSubscription, ClusterTransmit, Server};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+/// Messages handed to the core in one driver call, at most.
+const READ_BATCH: usize = 256;
+
 /// How to join the cluster.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -95,27 +98,41 @@ impl RedisAdapter {
             .ok_or(LinkError::Closed)?;
         link.subscribe(&subs).await?;
         let reader = tokio::spawn(async move {
+            // What has arrived goes to the core in one call (up to a bound): a burst of remote
+            // broadcasts is delivered, and its frames flushed, together, as a burst of local
+            // ones is.
+            let mut batch = Vec::new();
             while let Some(event) = events.recv().await {
-                match event {
-                    LinkEvent::Message { channel, payload } => {
-                        let delivered = driver
-                            .call(Box::new(move |ctx| {
-                                let now = ctx.now();
-                                if let Err(e) =
-                                    ctx.server.handle_cluster_message(now, &channel, &payload)
-                                {
-                                    tracing::warn!(%e, %channel, "cluster message ignored");
-                                }
-                            }))
-                            .await;
-                        if delivered.is_err() {
-                            break;
+                let mut next = Some(event);
+                while let Some(event) = next.take() {
+                    match event {
+                        LinkEvent::Message { channel, payload } => batch.push((channel, payload)),
+                        LinkEvent::Up => tracing::info!("redis adapter: subscribed"),
+                        LinkEvent::Down => {
+                            tracing::warn!("redis adapter: Redis lost; local delivery goes on")
                         }
                     }
-                    LinkEvent::Up => tracing::info!("redis adapter: subscribed"),
-                    LinkEvent::Down => {
-                        tracing::warn!("redis adapter: Redis lost; local delivery goes on")
+                    if batch.len() < READ_BATCH {
+                        next = events.try_recv().ok();
                     }
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                let messages = std::mem::take(&mut batch);
+                let delivered = driver
+                    .call(Box::new(move |ctx| {
+                        let now = ctx.now();
+                        for (channel, payload) in messages {
+                            if let Err(e) = ctx.server.handle_cluster_message(now, &channel, &payload)
+                            {
+                                tracing::warn!(%e, %channel, "cluster message ignored");
+                            }
+                        }
+                    }))
+                    .await;
+                if delivered.is_err() {
+                    break;
                 }
             }
         });
