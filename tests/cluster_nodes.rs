@@ -690,3 +690,160 @@ fn outside_a_cluster_requests_answer_at_once_with_this_node() {
     assert!(matches!(&replies[1], ClusterReply::Rooms(v) if v.len() == 2));
     assert!(matches!(&replies[2], ClusterReply::Responses(v) if v.is_empty()));
 }
+
+// ---- The sharded protocol ----------------------------------------------------------------------
+
+use roomcast::cluster::adapter::{Protocol, Topic};
+use roomcast::ClusterSubscription;
+
+fn sharded_node(seed: u64) -> Net {
+    let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut net = Net::with_random(Config::default(), Box::new(SeededRandom::new(seed)));
+    let mut c = ClusterConfig::default();
+    c.protocol = Protocol::Sharded;
+    net.server.join_cluster(c);
+    net
+}
+
+fn subscriptions(net: &mut Net) -> Vec<ClusterSubscription> {
+    std::iter::from_fn(|| net.server.poll_cluster_subscription()).collect()
+}
+
+#[test]
+fn a_sharded_node_subscribes_to_its_channels_and_to_its_public_rooms() {
+    let mut a = sharded_node(40);
+    let root = a.server.namespace("/").unwrap();
+    let uid = a.server.cluster_uid(root).unwrap().to_string();
+    assert_eq!(uid.len(), 16);
+    assert_eq!(
+        subscriptions(&mut a),
+        [ClusterSubscription::Subscribe(vec![
+            Topic::Shard("socket.io#/#".into()),
+            Topic::Shard(format!("socket.io#/#{uid}#")),
+        ])]
+    );
+    let (_, s) = named(&mut a, "n1", 0);
+    // Its own-id room is not a public room: no channel.
+    assert!(subscriptions(&mut a).is_empty());
+    a.server.join(s, "red").unwrap();
+    let red = || vec![Topic::Shard("socket.io#/#red#".into())];
+    assert_eq!(
+        subscriptions(&mut a),
+        [ClusterSubscription::Subscribe(red())]
+    );
+    a.server.leave(s, "red").unwrap();
+    assert_eq!(
+        subscriptions(&mut a),
+        [ClusterSubscription::Unsubscribe(red())]
+    );
+    // A room deleted by a disconnection is dropped too.
+    a.server.join(s, "blue").unwrap();
+    subscriptions(&mut a);
+    a.server.disconnect(s).unwrap();
+    assert_eq!(
+        subscriptions(&mut a),
+        [ClusterSubscription::Unsubscribe(vec![Topic::Shard(
+            "socket.io#/#blue#".into()
+        )])]
+    );
+}
+
+#[test]
+fn sharded_nodes_broadcast_fetch_and_answer_on_the_requesters_channel() {
+    let (mut a, mut b) = (sharded_node(41), sharded_node(42));
+    let (ca, sa) = named(&mut a, "n1", 1);
+    let (cb, sb) = named(&mut b, "n2", 2);
+    a.server.join(sa, "red").unwrap();
+    b.server.join(sb, "red").unwrap();
+    let root = a.server.namespace("/").unwrap();
+    a.server
+        .to_namespace(root)
+        .to("red")
+        .emit("msg", &(Bytes::from_static(b"\x01\x02"), 0.5))
+        .unwrap();
+    a.drain();
+    let out = published(&mut a);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].sharded);
+    assert_eq!(out[0].channel, "socket.io#/#red#");
+    assert_ne!(out[0].payload[0], b'{', "binary: msgpack");
+    for t in &out {
+        let now = b.now;
+        assert_eq!(
+            b.server
+                .handle_cluster_message(now, &t.channel, &t.payload)
+                .unwrap(),
+            1
+        );
+    }
+    b.drain();
+    assert_eq!(
+        a.take_text(ca).len(),
+        2,
+        "the local member: text + attachment"
+    );
+    let got = b.take_text(cb);
+    assert_eq!(got[0], r#"451-["msg",{"_placeholder":true,"num":0},0.5]"#);
+    // fetchSockets: the count is SHARDNUMSUB of the main channel; the answer goes to a's channel.
+    let now = a.now;
+    a.server.to_namespace(root).fetch_sockets(now).unwrap();
+    let request = published(&mut a);
+    let count = request[0].count.as_ref().unwrap();
+    assert!(count.sharded());
+    assert_eq!(count.channel(), "socket.io#/#");
+    let uid_a = a.server.cluster_uid(root).unwrap().to_string();
+    let now = b.now;
+    b.server
+        .handle_cluster_message(now, &request[0].channel, &request[0].payload)
+        .unwrap();
+    let answer = published(&mut b);
+    assert_eq!(answer[0].channel, format!("socket.io#/#{uid_a}#"));
+    for t in request {
+        if let Some(c) = t.count {
+            a.server.handle_node_count(c, 2);
+        }
+    }
+    let now = a.now;
+    a.server
+        .handle_cluster_message(now, &answer[0].channel, &answer[0].payload)
+        .unwrap();
+    a.drain();
+    let (ClusterReply::Sockets(s), None) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    assert_eq!(s.len(), 2);
+    // allRooms has no message in this protocol.
+    assert!(matches!(
+        a.server.all_rooms(now, root),
+        Err(roomcast::Error::ClusterUnsupported(_))
+    ));
+}
+
+#[test]
+fn a_sharded_fetch_times_out_with_the_sharded_message() {
+    let (mut a, mut b, mut c) = (sharded_node(43), sharded_node(44), sharded_node(45));
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server.to_namespace(root).fetch_sockets(now).unwrap();
+    // Only b hears it (c is stopped, still counted).
+    let out = published(&mut a);
+    for t in out {
+        if let Some(count) = t.count {
+            a.server.handle_node_count(count, 3);
+        }
+        let now = b.now;
+        b.server
+            .handle_cluster_message(now, &t.channel, &t.payload)
+            .unwrap();
+    }
+    settle(&mut [&mut a, &mut b]);
+    let _ = &mut c;
+    a.advance(Duration::from_secs(5));
+    let (_, Some(err)) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    assert_eq!(
+        err.to_string(),
+        "timeout reached: only 1 responses received out of 2"
+    );
+}

@@ -124,7 +124,8 @@ impl RedisAdapter {
                     .call(Box::new(move |ctx| {
                         let now = ctx.now();
                         for (channel, payload) in messages {
-                            if let Err(e) = ctx.server.handle_cluster_message(now, &channel, &payload)
+                            if let Err(e) =
+                                ctx.server.handle_cluster_message(now, &channel, &payload)
                             {
                                 tracing::warn!(%e, %channel, "cluster message ignored");
                             }
