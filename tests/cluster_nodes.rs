@@ -847,3 +847,20 @@ fn a_sharded_fetch_times_out_with_the_sharded_message() {
         "timeout reached: only 1 responses received out of 2"
     );
 }
+
+#[test]
+fn room_subscriptions_the_transport_does_not_take_are_bounded_and_counted() {
+    let seed = 46u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut a = Net::with_random(Config::default(), Box::new(SeededRandom::new(seed)));
+    let mut c = ClusterConfig::default();
+    c.protocol = Protocol::Sharded;
+    c.max_queued = 2;
+    a.server.join_cluster(c);
+    let (_, s) = named(&mut a, "n1", 0);
+    // The namespace's own channels are queued; one room fits, the next is dropped, counted.
+    a.server.join(s, "r1").unwrap();
+    assert_eq!(a.server.cluster_dropped(), 0);
+    a.server.join(s, "r2").unwrap();
+    assert_eq!(a.server.cluster_dropped(), 1);
+    assert_eq!(subscriptions(&mut a).len(), 2);
+}

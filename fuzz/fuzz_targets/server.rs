@@ -80,6 +80,7 @@ impl Driver {
                 self.held.retain(|r| *r != request);
             }
         }
+        while self.server.poll_cluster_subscription().is_some() {}
         while let Some(t) = self.server.poll_cluster_transmit() {
             if self.published.len() >= 8 {
                 self.published.remove(0);
@@ -360,6 +361,7 @@ impl Driver {
                     "socket.io#/a#",
                     "socket.io-request#/#",
                     "socket.io-response#/#",
+                    "socket.io#/#0123456789abcdef#",
                     "x",
                 ])?;
                 match u.int_in_range(0..=5)? {
@@ -450,8 +452,14 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
+    // The first byte picks the cluster protocol: both run the same node logic on different
+    // wires.
+    let sharded = data.first().is_some_and(|b| b & 1 == 1);
     server.join_cluster({
         let mut c = ClusterConfig::default();
+        if sharded {
+            c.protocol = roomcast::cluster::adapter::Protocol::Sharded;
+        }
         c.requests_timeout = Duration::from_millis(500);
         c.max_requests = 4;
         c.max_queued = 16;

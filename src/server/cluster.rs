@@ -218,6 +218,7 @@ impl<D> Server<D> {
                 name,
                 self.engine.rng(),
             )?;
+            // A namespace's own channels are never dropped (there are few).
             cluster
                 .subscriptions
                 .push_back(ClusterSubscription::Subscribe(a.topics()));
@@ -247,6 +248,12 @@ impl<D> Server<D> {
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
+        // Bounded like the messages: a transport that drains after every input never gets
+        // near it; one that does not loses room channels, counted.
+        if cluster.subscriptions.len() >= cluster.config.max_queued {
+            cluster.dropped += 1;
+            return;
+        }
         cluster.subscriptions.push_back(if created {
             ClusterSubscription::Subscribe(vec![topic])
         } else {
@@ -268,8 +275,8 @@ impl<D> Server<D> {
         self.cluster.as_deref_mut()?.out.pop_front()
     }
 
-    /// Messages dropped because the transport did not take them
-    /// ([`ClusterConfig::max_queued`]).
+    /// Messages (and sharded room subscriptions) dropped because the transport did not take
+    /// them ([`ClusterConfig::max_queued`]).
     pub fn cluster_dropped(&self) -> u64 {
         self.cluster.as_deref().map_or(0, |c| c.dropped)
     }
