@@ -79,7 +79,9 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
     );
 }
 
-/// What the driver hands the cluster transport.
+/// What the driver hands the cluster transport (read by the one in this crate, `io::redis`;
+/// without it nothing installs a sink).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum ClusterOutput {
     /// A message to publish.
     Transmit(crate::ClusterTransmit),
