@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{count, publish, LinkError, Shared};
+use super::{count, parse_count, publish, LinkError, Shared};
+use fred::prelude::{PubsubInterface, Value};
 
 /// Called with the answer of a [`Job::Count`], on the publisher's worker task.
 pub type CountReply = Box<dyn FnOnce(Result<usize, LinkError>) + Send>;
@@ -164,43 +165,144 @@ impl Publisher {
     }
 }
 
+/// Jobs sent to Redis together, at most: what queued up while the previous ones were out.
+const PIPELINE: usize = 128;
+
 async fn work(
     mut queue: mpsc::Receiver<Job>,
     client: fred::clients::Client,
     shared: Arc<Shared>,
     counters: Arc<Counters>,
 ) {
+    let mut jobs = Vec::with_capacity(PIPELINE);
     while let Some(job) = queue.recv().await {
-        match job {
-            Job::Publish {
-                channel,
-                payload,
-                sharded,
-            } => match publish(&client, &shared, &channel, payload, sharded).await {
-                Ok(()) => {
-                    counters.published.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(error = %e, %channel, "redis publish job failed");
-                }
-            },
-            Job::Count {
-                channel,
-                sharded,
-                reply,
-            } => {
-                let result = count(&client, &shared, &channel, sharded).await;
-                let counter = if result.is_ok() {
-                    &counters.counted
-                } else {
-                    &counters.failed
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if catch_unwind(AssertUnwindSafe(move || reply(result))).is_err() {
-                    tracing::error!(%channel, "a redis Count reply panicked");
-                }
+        jobs.push(job);
+        while jobs.len() < PIPELINE {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
             }
         }
+        if jobs.len() == 1 {
+            if let Some(job) = jobs.pop() {
+                one(&client, &shared, &counters, job).await;
+            }
+        } else {
+            batch(&client, &shared, &counters, std::mem::take(&mut jobs)).await;
+        }
+    }
+}
+
+/// One job, alone: one round trip.
+async fn one(client: &fred::clients::Client, shared: &Shared, counters: &Counters, job: Job) {
+    match job {
+        Job::Publish {
+            channel,
+            payload,
+            sharded,
+        } => {
+            let r = publish(client, shared, &channel, payload, sharded).await;
+            finish_publish(counters, &channel, r);
+        }
+        Job::Count {
+            channel,
+            sharded,
+            reply,
+        } => {
+            let r = count(client, shared, &channel, sharded).await;
+            finish_count(counters, &channel, r, reply);
+        }
+    }
+}
+
+/// Several jobs as one pipeline, in their order: Redis runs them in that order on this
+/// connection (so a Count still sees the cluster before the Publish after it), and a burst of
+/// broadcasts costs it one read and one reply write instead of one round trip each.
+async fn batch(
+    client: &fred::clients::Client,
+    shared: &Shared,
+    counters: &Counters,
+    jobs: Vec<Job>,
+) {
+    let results: Vec<Result<Value, LinkError>> = match shared.ready() {
+        Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+        Ok(()) => {
+            // The commands apart from the jobs: a Count's reply is not `Sync`, so no reference
+            // to a job may be held across the awaits below.
+            let commands: Vec<(String, Option<Bytes>, bool)> = jobs
+                .iter()
+                .map(|job| match job {
+                    Job::Publish {
+                        channel,
+                        payload,
+                        sharded,
+                    } => (channel.clone(), Some(payload.clone()), *sharded),
+                    Job::Count {
+                        channel, sharded, ..
+                    } => (channel.clone(), None, *sharded),
+                })
+                .collect();
+            let pipeline = client.pipeline();
+            for (channel, payload, sharded) in commands {
+                // Queuing in memory cannot fail but for a bad argument, which these are not.
+                let _: Result<(), _> = match (payload, sharded) {
+                    (Some(p), false) => pipeline.publish(channel, p).await,
+                    (Some(p), true) => pipeline.spublish(channel, p).await,
+                    (None, false) => pipeline.pubsub_numsub(channel).await,
+                    (None, true) => pipeline.pubsub_shardnumsub(channel).await,
+                };
+            }
+            match tokio::time::timeout(shared.timeout, pipeline.try_all::<Value>()).await {
+                Ok(results) => results
+                    .into_iter()
+                    .map(|r| r.map_err(|e| shared.error(e)))
+                    .collect(),
+                Err(_) => jobs
+                    .iter()
+                    .map(|_| Err(LinkError::Timeout(shared.timeout)))
+                    .collect(),
+            }
+        }
+    };
+    let mut results = results.into_iter();
+    for job in jobs {
+        let r = results
+            .next()
+            .unwrap_or(Err(LinkError::Redis("no reply in the pipeline".into())));
+        match job {
+            Job::Publish { channel, .. } => finish_publish(counters, &channel, r.map(drop)),
+            Job::Count { channel, reply, .. } => {
+                finish_count(counters, &channel, r.and_then(parse_count), reply)
+            }
+        }
+    }
+}
+
+fn finish_publish(counters: &Counters, channel: &str, r: Result<(), LinkError>) {
+    match r {
+        Ok(()) => {
+            counters.published.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, %channel, "redis publish job failed");
+        }
+    }
+}
+
+fn finish_count(
+    counters: &Counters,
+    channel: &str,
+    result: Result<usize, LinkError>,
+    reply: CountReply,
+) {
+    let counter = if result.is_ok() {
+        &counters.counted
+    } else {
+        &counters.failed
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    if catch_unwind(AssertUnwindSafe(move || reply(result))).is_err() {
+        tracing::error!(%channel, "a redis Count reply panicked");
     }
 }
