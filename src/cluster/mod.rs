@@ -1,10 +1,19 @@
 //! The cluster layer: how many nodes, roomcast and Node `socket.io` ones side by side, serve as
 //! one Socket.IO server (`shared/DESIGN.md` §7, `shared/protocols/redis-cluster.md`).
 //!
-//! This part is the wire: every message of the classic Redis adapter protocol (also spoken by
-//! `@socket.io/redis-emitter`), decoded from and encoded to the bytes Node nodes publish, and
-//! the value model event arguments cross nodes in. It knows no Redis client: a transport moves
-//! the bytes. The state machine that uses it (requests, timeouts, node counting) builds on it.
+//! This part is the wire and the bookkeeping, with no Redis client in it (a transport moves the
+//! bytes; `io::redis` is one):
+//!
+//! - `classic`: every message of the classic protocol of `@socket.io/redis-adapter` (also
+//!   spoken by `@socket.io/redis-emitter`), decoded from and encoded to the bytes Node nodes
+//!   publish; `sharded`: the `ClusterAdapter` messages of `createShardedAdapter`, read into and
+//!   written from the same types;
+//! - `adapter`: one namespace's uid, channels and framing for the protocol in use;
+//! - `value`: the value trees (binary leaves) event arguments cross nodes in;
+//! - `requests`: requests waiting for every node, their counts and timeouts.
+//!
+//! The node's state machine that uses them is [`Server`](crate::Server)'s
+//! (`join_cluster`, `poll_cluster_transmit`, `handle_cluster_message`, ...).
 //!
 //! ```
 //! use roomcast::cluster::classic::{decode_broadcast, Channels};

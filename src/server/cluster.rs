@@ -1,9 +1,11 @@
-//! The server as one node of a cluster (classic protocol of `@socket.io/redis-adapter`): a
-//! broadcast leaves this node as one message with its rooms, except and flags; a broadcast
+//! The server as one node of a cluster (the classic or sharded protocol of
+//! `@socket.io/redis-adapter`, `cluster::adapter`): a broadcast leaves this node as one message
+//! with its rooms, except and flags; a broadcast
 //! from another node runs the same selection on this node's sockets; requests carry ids and
 //! are answered once by every node. Nothing here knows Redis: messages to publish come out of
 //! [`Server::poll_cluster_transmit`], received ones go into
-//! [`Server::handle_cluster_message`], node counts into [`Server::handle_node_count`].
+//! [`Server::handle_cluster_message`], node counts into [`Server::handle_node_count`], and what
+//! to subscribe to out of [`Server::poll_cluster_subscription`].
 //!
 //! This node's own requests (`fetchSockets`, `allRooms`, `serverSideEmit` with acks) are in
 //! `requests`; this file is the node's part: its adapters, what it publishes, what it does
@@ -783,8 +785,9 @@ impl<D> Server<D> {
         Ok(0)
     }
 
-    /// A message received on a channel this node subscribes to: the broadcast pattern, or a
-    /// request or response channel. A broadcast of another node (or of
+    /// A message received on a channel this node subscribes to (what
+    /// [`poll_cluster_subscription`](Self::poll_cluster_subscription) named). A broadcast of
+    /// another node (or of
     /// `@socket.io/redis-emitter`) reaches this node's sockets as if broadcast here; this
     /// node's own echo, another namespace's message and a room this node does not have are
     /// dropped, as the reference does. Returns the number of local sockets reached.
