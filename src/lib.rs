@@ -139,7 +139,7 @@ mod timers;
 
 pub use config::{Config, ConfigError};
 pub use engine::session::{
-    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, Transmit,
+    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo, Transmit,
 };
 pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
 pub use id::{OsRandom, RandomError, RandomSource, SeededRandom};

@@ -864,3 +864,43 @@ fn room_subscriptions_the_transport_does_not_take_are_bounded_and_counted() {
     assert_eq!(a.server.cluster_dropped(), 1);
     assert_eq!(subscriptions(&mut a).len(), 2);
 }
+
+#[test]
+fn fetch_sockets_carries_the_handshake_of_the_sessions_first_request() {
+    let (mut a, mut b) = (node(47), node(48));
+    let mut info = roomcast::RequestInfo::new();
+    info.headers = vec![("host".into(), "127.0.0.1:3301".into())];
+    info.address = Some("127.0.0.1".into());
+    info.url = "/socket.io/?EIO=4&transport=websocket&k=v".into();
+    info.unix_ms = Some(1_796_148_032_210);
+    let now = b.now;
+    let request = roomcast::HttpRequest::get("EIO=4&transport=websocket&k=v")
+        .websocket()
+        .with_info(&info);
+    let roomcast::HttpAction::AcceptWebSocket(conn) = b.server.handle_http(now, request) else {
+        panic!()
+    };
+    b.server.handle_ws_open(now, conn);
+    b.drain();
+    assert_eq!(b.server.request_info(conn), Some(&info));
+    b.ws_send(conn, r#"40{"name":"n2"}"#);
+    let (request, _, _) = b.take_connect_request();
+    b.server.accept(request, 5).unwrap();
+    b.drain();
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server.to_namespace(root).fetch_sockets(now).unwrap();
+    settle(&mut [&mut a, &mut b]);
+    let (ClusterReply::Sockets(s), None) = reply_of(a.take_events()) else {
+        panic!()
+    };
+    let json = serde_json::to_string(&s[0].handshake).unwrap();
+    assert_eq!(
+        json,
+        r#"{"headers":{"host":"127.0.0.1:3301"},"time":"Tue Dec 01 2026 18:00:32 GMT+0000 (Coordinated Universal Time)","address":"127.0.0.1","xdomain":false,"secure":false,"issued":1796148032210,"url":"/socket.io/?EIO=4&transport=websocket&k=v","query":{"EIO":"4","transport":"websocket","k":"v"},"auth":{"name":"n2"}}"#
+    );
+    // Gone with its session.
+    b.server.close_connection(conn).unwrap();
+    b.drain();
+    assert_eq!(b.server.request_info(conn), None);
+}

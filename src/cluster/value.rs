@@ -186,10 +186,9 @@ fn timestamp(data: &[u8]) -> Option<String> {
     iso8601(secs, nanos / 1_000_000)
 }
 
-/// Days-from-civil in reverse (Howard Hinnant's algorithm): seconds since the epoch to a date.
-fn iso8601(secs: i64, millis: u32) -> Option<String> {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+/// Days-from-civil in reverse (Howard Hinnant's algorithm): days since the epoch to
+/// (year, month, day) of the proleptic Gregorian calendar.
+pub(crate) fn civil(days: i64) -> Option<(i64, i64, i64)> {
     let z = days.checked_add(719_468)?;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -198,7 +197,13 @@ fn iso8601(secs: i64, millis: u32) -> Option<String> {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    Some((yoe + era * 400 + i64::from(month <= 2), month, day))
+}
+
+/// Seconds since the epoch as `JSON.stringify(Date)` writes them.
+fn iso8601(secs: i64, millis: u32) -> Option<String> {
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil(secs.div_euclid(86_400))?;
     if !(0..=9999).contains(&year) {
         return None;
     }

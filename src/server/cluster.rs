@@ -447,7 +447,7 @@ impl<D> Server<D> {
             .into_iter()
             .map(|s| classic::RemoteSocket {
                 id: server.router.sid(s).unwrap_or_default().to_owned(),
-                handshake: server.handshake_of(s.slot),
+                handshake: server.handshake_of(s),
                 rooms: server
                     .router
                     .rooms_of(s)
@@ -459,14 +459,10 @@ impl<D> Server<D> {
             .collect()
     }
 
-    /// What Node's `socket.handshake` would hold that this core knows: the client's `auth`.
-    fn handshake_of(&self, slot: u32) -> Value {
-        let auth = self
-            .auths
-            .get(&slot)
-            .and_then(|a| serde_json::from_str::<Value>(a).ok())
-            .unwrap_or(Value::Map(Vec::new()));
-        Value::Map(vec![(Value::from("auth"), auth)])
+    /// A socket's `socket.handshake`, as Node's has it.
+    fn handshake_of(&self, s: crate::SocketHandle) -> Value {
+        let info = self.socket_connection(s).and_then(|c| self.request_info(c));
+        super::handshake::handshake(info, self.auths.get(&s.slot).map(|a| &**a))
     }
 
     /// Every room of `nsp` on this node, socket-id rooms included (`allRooms`).

@@ -13,6 +13,7 @@ mod client;
 mod cluster;
 mod dispatch;
 mod event;
+mod handshake;
 mod requests;
 
 pub use broadcast::{Broadcast, FetchedSocket};
@@ -92,6 +93,10 @@ pub struct Server<D = ()> {
     socks: Vec<Option<D>>,
     /// The CONNECT auth of sockets that sent one, by socket slot (their handshake).
     auths: ahash::AHashMap<u32, Str>,
+    /// What the adapter told of the request that opened each session, for those it did.
+    infos: ahash::AHashMap<ConnectionHandle, Box<crate::RequestInfo>>,
+    /// The info of the request being handled, until its session opens.
+    opening: Option<Box<crate::RequestInfo>>,
     acks: Acks,
     connect_due: Fifo<ConnectionHandle>,
     /// This node's part in a cluster, if it is in one.
@@ -134,6 +139,8 @@ impl<D> Server<D> {
             clients: Clients::default(),
             socks: Vec::new(),
             auths: ahash::AHashMap::default(),
+            infos: ahash::AHashMap::default(),
+            opening: None,
             acks: Acks::default(),
             connect_due,
             cluster: None,
@@ -234,9 +241,21 @@ impl<D> Server<D> {
 
     /// An HTTP request arrived on the Engine.IO path.
     pub fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction {
+        // Kept only if this request opens a session (long-polling: its `Opened` event;
+        // WebSocket: the accepted connection).
+        self.opening = req.info.map(|i| Box::new(i.clone()));
         let action = self.engine.handle_http(now, req);
+        if let (HttpAction::AcceptWebSocket(conn), Some(info)) = (&action, self.opening.take()) {
+            self.infos.entry(*conn).or_insert(info);
+        }
         self.pump(Some(now));
+        self.opening = None;
         action
+    }
+
+    /// What the adapter told of the HTTP request that opened a connection's session.
+    pub fn request_info(&self, conn: ConnectionHandle) -> Option<&crate::RequestInfo> {
+        self.infos.get(&conn).map(|b| &**b)
     }
 
     /// The body of a POST the core asked for with [`HttpAction::ReadBody`].
@@ -306,6 +325,9 @@ impl<D> Server<D> {
         while let Some(e) = self.engine.poll_event() {
             match e {
                 EngineEvent::Opened { conn } => {
+                    if let Some(info) = self.opening.take() {
+                        self.infos.entry(conn).or_insert(info);
+                    }
                     let limits = self.engine.config().limits;
                     self.clients.insert(Client::new(conn, Decoder::new(limits)));
                     if let Some(now) = now {
@@ -322,6 +344,7 @@ impl<D> Server<D> {
     }
 
     fn on_closed(&mut self, conn: ConnectionHandle, reason: DisconnectReason) {
+        self.infos.remove(&conn);
         let Some(client) = self.clients.get(conn) else {
             return;
         };

@@ -34,6 +34,33 @@ pub struct HttpRequest<'a> {
     pub websocket: bool,
     /// The `Content-Length` of a POST, when given: an oversized body is refused before it is read.
     pub content_length: Option<u64>,
+    /// What the socket handshake of a new session keeps of its HTTP request (headers, address,
+    /// ...); give it with a request that opens a session (no `sid`), at no cost otherwise.
+    pub info: Option<&'a RequestInfo>,
+}
+
+/// What Node's `socket.handshake` holds about the HTTP request that opened a session. The
+/// core has no clock or sockets of its own: the adapter fills it in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestInfo {
+    /// The request headers, names in lowercase, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The peer's address, as Node prints it (`127.0.0.1`, `::1`).
+    pub address: Option<String>,
+    /// Whether the connection was TLS.
+    pub secure: bool,
+    /// The request target: path and query (`/socket.io/?EIO=4&transport=polling`).
+    pub url: String,
+    /// When the request arrived, in ms since the Unix epoch (`handshake.issued`).
+    pub unix_ms: Option<u64>,
+}
+
+impl RequestInfo {
+    /// Nothing known yet: fill in the fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl<'a> HttpRequest<'a> {
@@ -44,6 +71,7 @@ impl<'a> HttpRequest<'a> {
             query,
             websocket: false,
             content_length: None,
+            info: None,
         }
     }
 
@@ -63,6 +91,12 @@ impl<'a> HttpRequest<'a> {
     /// The same request, asking to upgrade to WebSocket (`Upgrade: websocket`).
     pub fn websocket(mut self) -> Self {
         self.websocket = true;
+        self
+    }
+
+    /// The same request, with what a new session keeps of it.
+    pub fn with_info(mut self, info: &'a RequestInfo) -> Self {
+        self.info = Some(info);
         self
     }
 }

@@ -40,7 +40,9 @@ mod transmit;
 
 pub(crate) use driven::driven_by_inherent_methods;
 pub use driven::Driven;
-pub use http::{HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId};
+pub use http::{
+    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo,
+};
 pub(crate) use transmit::Out;
 pub use transmit::{Recipients, RecipientsIter, Transmit};
 

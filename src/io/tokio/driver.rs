@@ -110,6 +110,8 @@ pub(crate) enum Cmd<C: Core> {
         query: String,
         websocket: bool,
         content_length: Option<u64>,
+        /// For a request that may open a session: what its handshake keeps.
+        info: Option<Box<crate::RequestInfo>>,
         reply: oneshot::Sender<HttpReply>,
     },
     PostBody {
@@ -414,17 +416,14 @@ impl<C: Core> Ctx<C> {
                 query,
                 websocket,
                 content_length,
+                info,
                 reply,
             } => {
-                let action = self.server.handle_http(
-                    now,
-                    HttpRequest {
-                        method,
-                        query: &query,
-                        websocket,
-                        content_length,
-                    },
-                );
+                let mut request = HttpRequest::new(method, &query);
+                request.websocket = websocket;
+                request.content_length = content_length;
+                request.info = info.as_deref();
+                let action = self.server.handle_http(now, request);
                 let mut r = HttpReply {
                     action,
                     poll: None,

@@ -160,6 +160,56 @@ impl<C: Core> hyper::service::Service<Request<Incoming>> for WithFallback<C> {
     }
 }
 
+/// What a new session's handshake keeps of its request: headers, the peer's address (a
+/// `SocketAddr` in the request's extensions: [`serve`] puts it there), the target, the time.
+fn request_info<B>(req: &Request<B>) -> Box<crate::RequestInfo> {
+    let mut info = crate::RequestInfo::new();
+    info.headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    info.address = req
+        .extensions()
+        .get::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string());
+    info.url = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    info.unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok());
+    Box::new(info)
+}
+
+/// A connection's service with its peer's address put into every request's extensions.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: std::net::SocketAddr,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for WithPeer<S>
+where
+    S: hyper::service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        self.inner.call(req)
+    }
+}
+
 fn status(code: StatusCode) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = code;
@@ -312,13 +362,17 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let query = req.uri().query().unwrap_or_default();
+    // Only a request that may open a session (no `sid`) is described for its handshake.
+    let info = (!query.split('&').any(|p| p.starts_with("sid="))).then(|| request_info(&req));
     let (tx, rx) = oneshot::channel();
     io.link
         .input(Cmd::Http {
             method,
-            query: req.uri().query().unwrap_or_default().to_owned(),
+            query: query.to_owned(),
             websocket,
             content_length,
+            info,
             reply: tx,
         })
         .await;
@@ -494,7 +548,7 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of descriptors and the like: keep serving the others.
@@ -504,7 +558,7 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = service.clone();
+                let svc = WithPeer { inner: service.clone(), peer };
                 tokio::spawn(async move {
                     let conn = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
