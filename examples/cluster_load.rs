@@ -47,42 +47,29 @@
 //!
 //! Every flag also reads from the environment (`--clients` is `CLUSTER_LOAD_CLIENTS`, and so
 //! on); `--help` lists them. Each kind ends with one JSON line; `--kinds both` ends with one
-//! more, the ratio of deliveries/s.
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+#[path = "common/bench.rs"]
+mod bench;
+#[path = "common/wsload.rs"]
+mod wsload;
+
+use futures_util::StreamExt;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use wsload::{
+    cpu_ticks, free_port, json_f, json_u, machine_busy_ticks, now_ns, status_bytes, ticks_s,
+    tree_ticks, write_payload, BoxError, Broadcasts, Histogram, Load, Monitor, RxReport, Shared,
+    Totals, Waits, Ws, END_MARK,
+};
 
-type Ws = WebSocketStream<TcpStream>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// What the receivers expect in front of the payload, and after it.
+/// What the receivers expect in front of the payload.
 const MSG_PREFIX: &[u8] = br#"42["msg",""#;
-const MSG_SUFFIX: &[u8] = br#""]"#;
-/// `<seq>:<t>:` — the smallest payload.
-const PAYLOAD_HEADER: usize = 34;
-/// The default window, in deliveries: `--window` is this divided by the receivers.
-const DELIVERIES_IN_FLIGHT: u64 = 512 * 1024;
-/// The timestamp of the end-of-run broadcast.
-const END_MARK: u64 = u64::MAX;
 /// The room every receiver joins.
 const ROOM: &str = "bench";
-
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-fn now_ns() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -104,19 +91,9 @@ impl Kind {
 
 #[derive(Debug, Clone)]
 struct Settings {
+    load: Load,
     kinds: Vec<Kind>,
-    clients: usize,
-    duration: Duration,
     warmup: Duration,
-    payload: usize,
-    window: u64,
-    max_lag: u64,
-    rate: f64,
-    threads: usize,
-    connect_concurrency: usize,
-    read_buffer: usize,
-    sample: u64,
-    drain_timeout: Duration,
     redis_server: String,
     cluster_bin: Option<String>,
     node: String,
@@ -150,191 +127,34 @@ cluster_load: the cluster fan-out benchmark (two nodes on a private Redis)
 ";
 
 fn parse_settings() -> Result<Settings, String> {
-    let mut flags: Vec<(String, String)> = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let arg = arg.trim_start_matches('-').to_owned();
-        if arg == "help" || arg == "h" {
-            print!("{HELP}");
-            std::process::exit(0);
-        }
-        let (name, value) = match arg.split_once('=') {
-            Some((n, v)) => (n.to_owned(), v.to_owned()),
-            None if arg == "keep-logs" => (arg, "1".to_owned()),
-            None => {
-                let v = args.next().ok_or(format!("--{arg} needs a value"))?;
-                (arg, v)
-            }
-        };
-        flags.push((name, value));
-    }
-    let get = |name: &str| -> Option<String> {
-        flags
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| {
-                let env = format!("CLUSTER_LOAD_{}", name.to_uppercase().replace('-', "_"));
-                std::env::var(env).ok()
-            })
-    };
-    fn num<T: std::str::FromStr>(name: &str, v: Option<String>, default: T) -> Result<T, String> {
-        match v {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{name}: bad value {v:?}")),
-        }
-    }
-    let secs = |name: &str, default: f64| -> Result<Duration, String> {
-        let s: f64 = num(name, get(name), default)?;
-        Duration::try_from_secs_f64(s).map_err(|_| format!("--{name}: bad value {s}"))
-    };
-    let kinds = match get("kinds").as_deref().unwrap_or("both") {
+    let f = wsload::Flags::parse("CLUSTER_LOAD", HELP, &["keep-logs"])?;
+    let kinds = match f.get("kinds").as_deref().unwrap_or("both") {
         "both" => vec![Kind::Roomcast, Kind::Node],
         "roomcast" => vec![Kind::Roomcast],
         "node" => vec![Kind::Node],
         other => return Err(format!("--kinds: roomcast, node or both, not {other:?}")),
     };
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let manifest = env!("CARGO_MANIFEST_DIR");
-    let mut s = Settings {
+    Ok(Settings {
         kinds,
-        clients: num("clients", get("clients"), 1000)?,
-        duration: secs("duration", 10.0)?,
-        warmup: secs("warmup", 2.0)?,
-        payload: num("payload", get("payload"), 64)?,
-        window: 0,
-        max_lag: num("max-lag", get("max-lag"), 2048)?,
-        rate: num("rate", get("rate"), 0.0)?,
-        threads: num("threads", get("threads"), cpus)?,
-        connect_concurrency: num("connect-concurrency", get("connect-concurrency"), 64)?,
-        read_buffer: num("read-buffer", get("read-buffer"), 8192)?,
-        sample: num("sample", get("sample"), 1)?,
-        drain_timeout: secs("drain-timeout", 30.0)?,
-        redis_server: get("redis-server").unwrap_or_else(|| "redis-server".into()),
-        cluster_bin: get("cluster-bin"),
-        node: get("node").unwrap_or_else(|| "node".into()),
-        node_script: get("node-script")
+        warmup: f.secs("warmup", 2.0)?,
+        redis_server: f
+            .get("redis-server")
+            .unwrap_or_else(|| "redis-server".into()),
+        cluster_bin: f.get("cluster-bin"),
+        node: f.get("node").unwrap_or_else(|| "node".into()),
+        node_script: f
+            .get("node-script")
             .unwrap_or_else(|| format!("{manifest}/tests/cluster/node_server.mjs")),
-        keep_logs: get("keep-logs").is_some_and(|v| v != "0" && v != "false"),
-    };
-    if s.clients < 1 {
-        return Err("--clients must be at least 1".into());
-    }
-    let default_window = (DELIVERIES_IN_FLIGHT / (2 * s.clients as u64)).clamp(4, 1024);
-    s.window = num("window", get("window"), default_window)?;
-    if !(s.rate >= 0.0 && s.rate.is_finite()) {
-        return Err("--rate must be a number of broadcasts per second, or 0".into());
-    }
-    if s.payload < PAYLOAD_HEADER {
-        return Err(format!("--payload must be at least {PAYLOAD_HEADER}"));
-    }
-    if s.window == 0
-        || s.max_lag == 0
-        || s.sample == 0
-        || s.threads == 0
-        || s.connect_concurrency == 0
-    {
-        return Err(
-            "--window, --max-lag, --sample, --threads, --connect-concurrency must be > 0".into(),
-        );
-    }
-    Ok(s)
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc
-
-/// utime + stime of a process (all its threads), in clock ticks; and its parent.
-fn stat_ticks(pid: u32) -> Option<(u64, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields from 3 on: f[0] is field 3 (state), f[1] the ppid, f[11] utime, f[12] stime.
-    let ppid = f.get(1)?.parse().ok()?;
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime, ppid))
-}
-
-/// CPU ticks of a process and all its live descendants.
-fn tree_ticks(root: u32) -> Option<u64> {
-    let (own, _) = stat_ticks(root)?;
-    let mut procs = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            if let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
-                if let Some((t, ppid)) = stat_ticks(pid) {
-                    procs.push((pid, ppid, t));
-                }
-            }
-        }
-    }
-    let mut total = own;
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(pid, ppid, t) in &procs {
-            if ppid == p && pid != root {
-                total += t;
-                frontier.push(pid);
-            }
-        }
-    }
-    Some(total)
-}
-
-fn machine_busy_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    Some(total - v.get(3)? - v.get(4).copied().unwrap_or(0))
-}
-
-/// A line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
-fn status_bytes(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn clock_ticks_per_sec() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as u64
-    } else {
-        100
-    }
-}
-
-#[allow(clippy::unnecessary_cast)]
-fn raise_nofile(want: u64) -> u64 {
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if (lim.rlim_cur as u64) < want {
-            let new = want.min(lim.rlim_max as u64);
-            let raised = libc::rlimit {
-                rlim_cur: new as libc::rlim_t,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return new;
-            }
-        }
-        lim.rlim_cur as u64
-    }
+        keep_logs: f.on("keep-logs"),
+        load: Load::parse(
+            &f,
+            1,
+            "--clients must be at least 1",
+            |clients| 2 * clients as u64,
+            "broadcasts",
+        )?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,12 +340,6 @@ impl Drop for Procs {
     }
 }
 
-fn free_port() -> Result<u16, BoxError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 struct Cluster {
     procs: Procs,
     redis_addr: String,
@@ -641,378 +455,14 @@ fn start_cluster_in(s: &Settings, kind: Kind, procs: &mut Procs) -> Result<Start
 }
 
 // ---------------------------------------------------------------------------------------------
-// Latency histogram: log-linear, 32 sub-buckets per power of two (error under 3.2%).
-
-const SUB_BITS: u32 = 5;
-const SUB: usize = 1 << SUB_BITS;
-const MAX_EXP: usize = 41;
-const BUCKETS: usize = (MAX_EXP - SUB_BITS as usize + 1) * SUB + SUB;
-
-struct Histogram {
-    counts: Box<[u32]>,
-    total: u64,
-    max: u64,
-    sum: u128,
-}
-
-impl Histogram {
-    fn new() -> Self {
-        Histogram {
-            counts: vec![0u32; BUCKETS].into_boxed_slice(),
-            total: 0,
-            max: 0,
-            sum: 0,
-        }
-    }
-
-    fn index(v: u64) -> usize {
-        if v < SUB as u64 {
-            return v as usize;
-        }
-        let e = (63 - v.leading_zeros()) as usize;
-        if e > MAX_EXP {
-            return BUCKETS - 1;
-        }
-        let sub = ((v >> (e - SUB_BITS as usize)) as usize) & (SUB - 1);
-        (e - SUB_BITS as usize + 1) * SUB + sub
-    }
-
-    fn upper(i: usize) -> u64 {
-        if i < SUB {
-            return i as u64;
-        }
-        let e = i / SUB - 1 + SUB_BITS as usize;
-        let sub = (i % SUB) as u64;
-        ((SUB as u64 + sub + 1) << (e - SUB_BITS as usize)) - 1
-    }
-
-    #[inline]
-    fn record(&mut self, v: u64) {
-        let c = &mut self.counts[Self::index(v)];
-        *c = c.saturating_add(1);
-        self.total += 1;
-        self.max = self.max.max(v);
-        self.sum += u128::from(v);
-    }
-
-    fn merge(&mut self, o: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
-            *a = a.saturating_add(*b);
-        }
-        self.total += o.total;
-        self.max = self.max.max(o.max);
-        self.sum += o.sum;
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
-            return 0;
-        }
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
-        let mut seen = 0u64;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += u64::from(c);
-            if seen >= rank {
-                return Self::upper(i).min(self.max);
-            }
-        }
-        self.max
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared state
-
-#[repr(align(64))]
-#[derive(Default)]
-struct Progress {
-    next: AtomicU64,
-    dead: AtomicBool,
-}
-
-struct Shared {
-    /// Receivers 0..N are on node 1, N..2N on node 2.
-    progress: Box<[Progress]>,
-    /// The receivers whose progress bounds the publisher's window: the last of each node.
-    designated: [usize; 2],
-    wake_at: AtomicU64,
-    wake: Notify,
-    published: AtomicU64,
-    slowest: AtomicU64,
-    connected: AtomicUsize,
-    failed: AtomicUsize,
-    all_connected: Notify,
-    pongs: AtomicU64,
-    /// Broadcasts stamped at or after this time (ns) are measured; u64::MAX until publishing.
-    t_measure: AtomicU64,
-    /// Broadcasts stamped before this time are measured (set when the measured window ends).
-    t_stop: AtomicU64,
-}
-
-impl Shared {
-    fn client_done(&self, total: usize, ok: bool) {
-        let (mine, other) = if ok {
-            (&self.connected, &self.failed)
-        } else {
-            (&self.failed, &self.connected)
-        };
-        if mine.fetch_add(1, Ordering::SeqCst) + 1 + other.load(Ordering::SeqCst) == total {
-            self.all_connected.notify_one();
-        }
-    }
-
-    /// How far both designated receivers have got.
-    fn designated_next(&self) -> u64 {
-        self.designated
-            .iter()
-            .map(|&d| self.progress[d].next.load(Ordering::SeqCst))
-            .min()
-            .unwrap_or(0)
-    }
-
-    fn designated_dead(&self) -> bool {
-        self.designated
-            .iter()
-            .any(|&d| self.progress[d].dead.load(Ordering::SeqCst))
-    }
-}
-
-struct RxReport {
-    next: u64,
-    gaps: u64,
-    dup: u64,
-    deliveries: u64,
-    measured: u64,
-    ended: bool,
-    ended_at: u64,
-    lost_connection: Option<String>,
-    unexpected: u64,
-    first_unexpected: Option<String>,
-    hist: Histogram,
-}
-
-// ---------------------------------------------------------------------------------------------
 // Wire
-
-/// Opens a Socket.IO session on `/` with auth `{"name": name}`; joins `bench` if asked.
-async fn connect(addr: &str, name: &str, join: bool, read_buffer: usize) -> Result<Ws, BoxError> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(url.into_client_request()?, tcp, Some(config))
-            .await?;
-    let mut state = 0; // 0: Engine.IO open expected, 1: CONNECT ack, 2: join ack
-    loop {
-        let msg = ws.next().await.ok_or("closed during the handshake")??;
-        let Message::Text(t) = msg else { continue };
-        let t = t.as_str();
-        if t == "2" {
-            ws.send(Message::text("3")).await?;
-            continue;
-        }
-        match state {
-            0 if t.starts_with("0{") => {
-                ws.send(Message::text(format!(r#"40{{"name":"{name}"}}"#)))
-                    .await?;
-                state = 1;
-            }
-            1 if t.starts_with("40{\"sid\":") => {
-                if !join {
-                    return Ok(ws);
-                }
-                ws.send(Message::text(format!(r#"420["join","{ROOM}"]"#)))
-                    .await?;
-                state = 2;
-            }
-            2 if t.starts_with("430[") => {
-                if t.contains(&format!("\"{ROOM}\"")) {
-                    return Ok(ws);
-                }
-                return Err(format!("join acked without the room: {t:?}").into());
-            }
-            _ => return Err(format!("handshake step {state}: unexpected {t:?}").into()),
-        }
-    }
-}
-
-async fn connect_retrying(
-    addr: &str,
-    name: &str,
-    join: bool,
-    read_buffer: usize,
-) -> Result<Ws, BoxError> {
-    let mut delay = Duration::from_millis(50);
-    for _ in 0..5 {
-        match connect(addr, name, join, read_buffer).await {
-            Ok(ws) => return Ok(ws),
-            Err(_) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-        }
-    }
-    connect(addr, name, join, read_buffer).await
-}
-
-fn hex16(b: &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for &c in b {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u64::from(d);
-    }
-    Some(v)
-}
 
 /// `42<seq>["to",{"rooms":["bench"],"payload":"<seq>:<t>:..."}]` (the ack id is `seq`).
 fn write_to(buf: &mut String, seq: u64, t: u64, len: usize) {
     use std::fmt::Write;
-    let _ = write!(
-        buf,
-        r#"42{seq}["to",{{"rooms":["{ROOM}"],"payload":"{seq:016x}:{t:016x}:"#
-    );
-    for _ in PAYLOAD_HEADER..len {
-        buf.push('.');
-    }
+    let _ = write!(buf, r#"42{seq}["to",{{"rooms":["{ROOM}"],"payload":""#);
+    write_payload(buf, seq, t, len);
     buf.push_str(r#""}]"#);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Receiver
-
-async fn receiver(mut ws: Ws, me: usize, shared: Arc<Shared>, s: Arc<Settings>) -> RxReport {
-    let expected_len = MSG_PREFIX.len() + s.payload + MSG_SUFFIX.len();
-    let designated = shared.designated.contains(&me);
-    let progress = &shared.progress[me];
-    let sample = s.sample;
-    let phase = me as u64 % sample;
-    let mut r = RxReport {
-        next: 0,
-        gaps: 0,
-        dup: 0,
-        deliveries: 0,
-        measured: 0,
-        ended: false,
-        ended_at: 0,
-        lost_connection: None,
-        unexpected: 0,
-        first_unexpected: None,
-        hist: Histogram::new(),
-    };
-    // The clock is read once per wake-up and every REFRESH messages read without waiting.
-    const REFRESH: u32 = 32;
-    let mut now = 0u64;
-    let mut unchecked = REFRESH;
-    loop {
-        let next = match ws.next().now_or_never() {
-            Some(m) => {
-                unchecked += 1;
-                if unchecked >= REFRESH {
-                    now = now_ns();
-                    unchecked = 0;
-                }
-                m
-            }
-            None => {
-                let m = ws.next().await;
-                now = now_ns();
-                unchecked = 0;
-                m
-            }
-        };
-        let msg = match next {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                r.lost_connection = Some(format!("error: {e}"));
-                break;
-            }
-            None => {
-                r.lost_connection = Some("closed".into());
-                break;
-            }
-        };
-        let t = match &msg {
-            Message::Text(t) => t.as_bytes(),
-            Message::Close(c) => {
-                r.lost_connection = Some(format!("close frame {c:?}"));
-                break;
-            }
-            _ => continue,
-        };
-        if t.len() == expected_len && t.starts_with(MSG_PREFIX) {
-            let p = &t[MSG_PREFIX.len()..];
-            let (Some(seq), Some(ts)) = (hex16(&p[..16]), hex16(&p[17..33])) else {
-                r.unexpected += 1;
-                r.first_unexpected
-                    .get_or_insert_with(|| String::from_utf8_lossy(t).into_owned());
-                continue;
-            };
-            if ts == END_MARK {
-                r.ended_at = now_ns();
-                if seq > r.next {
-                    r.gaps += seq - r.next;
-                    r.next = seq;
-                }
-                r.ended = true;
-                break;
-            }
-            if seq == r.next {
-                r.next += 1;
-            } else if seq > r.next {
-                r.gaps += seq - r.next;
-                r.next = seq + 1;
-            } else {
-                r.dup += 1;
-            }
-            r.deliveries += 1;
-            if ts > now {
-                // Sent after the clock was last read: read it again.
-                now = now_ns();
-                unchecked = 0;
-            }
-            // Measured: received within the window (whenever it was sent).
-            if now >= shared.t_measure.load(Ordering::Relaxed)
-                && now < shared.t_stop.load(Ordering::Relaxed)
-            {
-                r.measured += 1;
-                if sample == 1 || seq % sample == phase {
-                    r.hist.record(now.saturating_sub(ts));
-                }
-            }
-            if designated {
-                progress.next.store(r.next, Ordering::SeqCst);
-                if shared.designated_next() >= shared.wake_at.load(Ordering::SeqCst) {
-                    shared.wake_at.store(u64::MAX, Ordering::SeqCst);
-                    shared.wake.notify_one();
-                }
-            } else {
-                progress.next.store(r.next, Ordering::Relaxed);
-            }
-        } else if t == b"2" {
-            shared.pongs.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = ws.send(Message::text("3")).await {
-                r.lost_connection = Some(format!("sending a pong: {e}"));
-                break;
-            }
-            unchecked = REFRESH;
-        } else {
-            r.unexpected += 1;
-            r.first_unexpected
-                .get_or_insert_with(|| String::from_utf8_lossy(t).into_owned());
-        }
-    }
-    progress.dead.store(true, Ordering::SeqCst);
-    if designated {
-        shared.wake_at.store(u64::MAX, Ordering::SeqCst);
-        shared.wake.notify_one();
-    }
-    let _ = ws.close(None).await;
-    r
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1029,74 +479,75 @@ struct PubReport {
     bad_acks: u64,
     /// Publish round trips (send to ack on node 1) of measured broadcasts.
     ack_hist: Histogram,
-    window_waits: u64,
-    lag_waits: u64,
+    waits: Waits,
     error: Option<String>,
 }
 
-struct PubState {
-    ws: Ws,
+/// The `to` broadcasts until the end of the measured window, and their acks from node 1.
+struct Acks {
+    payload: usize,
+    t_measure: u64,
+    t_stop: u64,
     sent_at: Vec<u64>,
     report: PubReport,
 }
 
-impl PubState {
-    /// Handles one frame from node 1: an ack, a ping, or the end of the connection.
-    async fn input(
-        &mut self,
-        m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-        shared: &Shared,
-    ) -> Result<(), BoxError> {
-        match m {
-            Some(Ok(Message::Text(t))) => {
-                let t = t.as_str();
-                if t == "2" {
-                    shared.pongs.fetch_add(1, Ordering::Relaxed);
-                    self.ws.send(Message::text("3")).await?;
-                } else if let Some(rest) = t.strip_prefix("43") {
-                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-                    let id: Option<u64> = rest[..digits].parse().ok();
-                    let ok = &rest[digits..] == "[true]";
-                    let r = &mut self.report;
-                    if id == Some(r.acked) && ok {
-                        let sent = self.sent_at[r.acked as usize];
-                        let now = now_ns();
-                        if now >= shared.t_measure.load(Ordering::Relaxed)
-                            && now < shared.t_stop.load(Ordering::Relaxed)
-                        {
-                            r.ack_hist.record(now.saturating_sub(sent));
-                        }
-                    } else {
-                        r.bad_acks += 1;
-                    }
-                    r.acked += 1;
-                }
-                Ok(())
-            }
-            Some(Ok(Message::Close(c))) => Err(format!("close frame {c:?}").into()),
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(e.into()),
-            None => Err("closed".into()),
-        }
+impl Broadcasts for Acks {
+    fn running(&self) -> bool {
+        now_ns() < self.t_stop
     }
 
-    /// Handles what already arrived, without waiting.
-    async fn drain_input(&mut self, shared: &Shared) -> Result<(), BoxError> {
-        while let Some(m) = self.ws.next().now_or_never() {
-            self.input(m, shared).await?;
+    fn write(&mut self, buf: &mut String, seq: u64, t: u64) -> bool {
+        if t == END_MARK {
+            self.sent_at.push(0);
+        } else {
+            if t >= self.t_stop {
+                return false;
+            }
+            if t >= self.t_measure {
+                self.report.measured += 1;
+            }
+            self.sent_at.push(t);
         }
-        Ok(())
+        write_to(buf, seq, t, self.payload);
+        true
+    }
+
+    /// `43<seq>[true]`: the ack of broadcast `seq`.
+    fn text(&mut self, t: &str) {
+        let Some(rest) = t.strip_prefix("43") else {
+            return;
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let id: Option<u64> = rest[..digits].parse().ok();
+        let ok = &rest[digits..] == "[true]";
+        let r = &mut self.report;
+        if id == Some(r.acked) && ok {
+            let sent = self.sent_at[r.acked as usize];
+            let now = now_ns();
+            if now >= self.t_measure && now < self.t_stop {
+                r.ack_hist.record(now.saturating_sub(sent));
+            }
+        } else {
+            r.bad_acks += 1;
+        }
+        r.acked += 1;
     }
 }
 
+/// Publishes from `start` to the end of the measured window ([`wsload::publish`]), then waits
+/// for the remaining acks.
 async fn publisher(
-    ws: Ws,
+    mut ws: Ws,
     shared: Arc<Shared>,
     s: Arc<Settings>,
     start: tokio::time::Instant,
 ) -> PubReport {
-    let mut st = PubState {
-        ws,
+    let l = &s.load;
+    let mut acks = Acks {
+        payload: l.payload,
+        t_measure: shared.t_measure.load(Ordering::SeqCst),
+        t_stop: shared.t_stop.load(Ordering::SeqCst),
         sent_at: Vec::with_capacity(1 << 20),
         report: PubReport {
             published: 0,
@@ -1104,132 +555,37 @@ async fn publisher(
             acked: 0,
             bad_acks: 0,
             ack_hist: Histogram::new(),
-            window_waits: 0,
-            lag_waits: 0,
+            waits: Waits::default(),
             error: None,
         },
     };
-    if let Err(e) = publish(&mut st, &shared, &s, start).await {
-        st.report.error = Some(e.to_string());
-        return st.report;
+    // The end of the window on tokio's clock, for the timers.
+    let deadline = start + s.warmup + l.duration;
+    let mut waits = Waits::default();
+    let sent = wsload::publish(&mut ws, &shared, l, start, deadline, &mut acks, &mut waits).await;
+    acks.report.waits = waits;
+    match sent {
+        Ok(n) => acks.report.published = n,
+        Err(e) => {
+            acks.report.error = Some(e.to_string());
+            return acks.report;
+        }
     }
     // The remaining acks (the end-of-run one included).
-    let until = tokio::time::Instant::now() + s.drain_timeout;
-    while st.report.acked < st.report.published + 1 {
-        match tokio::time::timeout_at(until, st.ws.next()).await {
+    let until = tokio::time::Instant::now() + l.drain_timeout;
+    while acks.report.acked < acks.report.published + 1 {
+        match tokio::time::timeout_at(until, ws.next()).await {
             Ok(m) => {
-                if let Err(e) = st.input(m, &shared).await {
-                    st.report.error = Some(format!("waiting for acks: {e}"));
-                    return st.report;
+                if let Err(e) = wsload::publisher_input(m, &mut ws, &shared, &mut acks).await {
+                    acks.report.error = Some(format!("waiting for acks: {e}"));
+                    return acks.report;
                 }
             }
             Err(_) => break,
         }
     }
-    // Keep answering pings until the receivers are done; the runtime drops this task then.
-    let PubState { mut ws, report, .. } = st;
-    tokio::spawn(async move {
-        while let Some(Ok(m)) = ws.next().await {
-            if matches!(&m, Message::Text(t) if t.as_str() == "2")
-                && ws.send(Message::text("3")).await.is_err()
-            {
-                break;
-            }
-        }
-    });
-    report
-}
-
-async fn publish(
-    st: &mut PubState,
-    shared: &Shared,
-    s: &Settings,
-    start: tokio::time::Instant,
-) -> Result<(), BoxError> {
-    let window = s.window;
-    let refill = (window / 4).max(1);
-    let t_measure = shared.t_measure.load(Ordering::SeqCst);
-    let t_stop = shared.t_stop.load(Ordering::SeqCst);
-    // The same instant on tokio's clock, for the timers.
-    let deadline = start + s.warmup + s.duration;
-    let mut seq = 0u64;
-    let mut text = String::with_capacity(64 + s.payload);
-    let due = |seq: u64| start + Duration::from_secs_f64(seq as f64 / s.rate);
-    'run: while now_ns() < t_stop {
-        if shared.designated_dead() {
-            return Err("a designated receiver lost its connection".into());
-        }
-        let acked = shared.designated_next();
-        let room = window - (seq - acked.min(seq)).min(window);
-        let guard = (shared.slowest.load(Ordering::Relaxed) + s.max_lag).saturating_sub(seq);
-        let paced = if s.rate > 0.0 {
-            ((start.elapsed().as_secs_f64() * s.rate) as u64 + 1).saturating_sub(seq)
-        } else {
-            u64::MAX
-        };
-        if guard == 0 || paced == 0 {
-            // The slowest receiver is far behind, let it catch up; or the next one is not due.
-            let until = if guard == 0 {
-                st.report.lag_waits += 1;
-                tokio::time::Instant::now() + Duration::from_millis(1)
-            } else {
-                due(seq)
-            };
-            let pause = tokio::time::sleep_until(until.min(deadline));
-            tokio::pin!(pause);
-            loop {
-                tokio::select! {
-                    () = &mut pause => continue 'run,
-                    m = st.ws.next() => st.input(m, shared).await?,
-                }
-            }
-        }
-        let limit = guard.min(paced);
-        if room >= refill.min(limit) {
-            for _ in 0..room.min(limit) {
-                let t = now_ns();
-                if t >= t_stop {
-                    break;
-                }
-                if t >= t_measure {
-                    st.report.measured += 1;
-                }
-                text.clear();
-                write_to(&mut text, seq, t, s.payload);
-                st.sent_at.push(t);
-                st.ws.feed(Message::text(text.as_str())).await?;
-                seq += 1;
-                shared.published.store(seq, Ordering::Relaxed);
-            }
-            st.ws.flush().await?;
-            st.drain_input(shared).await?;
-            continue;
-        }
-        // Sleep until both designated receivers have made room for `refill` more.
-        st.report.window_waits += 1;
-        let target = seq + refill - window;
-        let woken = shared.wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        shared.wake_at.store(target, Ordering::SeqCst);
-        if shared.designated_next() >= target || shared.designated_dead() {
-            shared.wake_at.store(u64::MAX, Ordering::SeqCst);
-            continue;
-        }
-        loop {
-            tokio::select! {
-                () = &mut woken => break,
-                m = st.ws.next() => st.input(m, shared).await?,
-                () = tokio::time::sleep_until(deadline) => break 'run,
-            }
-        }
-    }
-    st.report.published = seq;
-    text.clear();
-    write_to(&mut text, seq, END_MARK, s.payload);
-    st.sent_at.push(0);
-    st.ws.send(Message::text(text.as_str())).await?;
-    Ok(())
+    wsload::keep_answering_pings(ws);
+    acks.report
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1264,7 +620,7 @@ fn read_cpu(pids: [u32; 2], redis_pid: u32, redis_addr: &str) -> Cpu {
     Cpu {
         nodes: [tree_ticks(pids[0]), tree_ticks(pids[1])],
         redis: tree_ticks(redis_pid),
-        me: stat_ticks(std::process::id()).map(|(t, _)| t),
+        me: cpu_ticks(std::process::id()),
         machine: machine_busy_ticks(),
         redis_info: redis_info_cpu(redis_addr),
         publish_calls: command_calls(redis_addr, "publish"),
@@ -1277,24 +633,18 @@ struct KindResult {
 }
 
 async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResult, BoxError> {
-    let n = s.clients;
+    let l = &s.load;
+    let n = l.clients;
     let _ = now_ns();
-    let progress: Box<[Progress]> = (0..2 * n).map(|_| Progress::default()).collect();
-    let shared = Arc::new(Shared {
-        progress,
-        designated: [n - 1, 2 * n - 1],
-        wake_at: AtomicU64::new(u64::MAX),
-        wake: Notify::new(),
-        published: AtomicU64::new(0),
-        slowest: AtomicU64::new(0),
-        connected: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-        all_connected: Notify::new(),
-        pongs: AtomicU64::new(0),
-        t_measure: AtomicU64::new(u64::MAX),
-        t_stop: AtomicU64::new(u64::MAX),
-    });
-    let rss_idle = c.pids.map(|p| status_bytes(p, "VmRSS:"));
+    // Receivers 0..N are on node 1, N..2N on node 2; the last of each node bounds the window.
+    let shared = Arc::new(Shared::new(
+        2 * n,
+        0,
+        vec![n - 1, 2 * n - 1],
+        l.connect_concurrency,
+        true,
+    ));
+    let rss_idle = c.pids.map(|p| status_bytes(p, "VmRSS"));
 
     eprintln!(
         "[{}] connecting {n} + {n} clients to {} and {} ...",
@@ -1303,53 +653,30 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         c.addrs[1]
     );
     let t_connect = Instant::now();
-    let gate = Arc::new(Semaphore::new(s.connect_concurrency));
-    let all_connected = shared.all_connected.notified();
-    tokio::pin!(all_connected);
-    all_connected.as_mut().enable();
-    let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let mut receivers: Vec<Option<tokio::task::JoinHandle<Option<RxReport>>>> =
         (0..2 * n).map(|_| None).collect();
     // Interleaved: both nodes fill at the same pace.
     for k in 0..n {
         for node in 0..2 {
             let me = node * n + k;
-            let (shared, s, gate) = (shared.clone(), s.clone(), gate.clone());
-            let first_error = first_error.clone();
+            let (shared, s) = (shared.clone(), s.clone());
             let addr = c.addrs[node].clone();
             receivers[me] = Some(tokio::spawn(async move {
-                let permit = gate.acquire_owned().await.expect("semaphore");
-                let ws = match connect_retrying(&addr, &format!("c{me}"), true, s.read_buffer).await
-                {
-                    Ok(ws) => ws,
-                    Err(e) => {
-                        first_error
-                            .lock()
-                            .unwrap()
-                            .get_or_insert_with(|| format!("{addr}: {e}"));
-                        shared.client_done(2 * s.clients, false);
-                        return None;
-                    }
-                };
-                drop(permit);
-                shared.client_done(2 * s.clients, true);
-                Some(receiver(ws, me, shared, s).await)
+                let l = &s.load;
+                let (name, what) = (format!("c{me}"), format!("{addr}: "));
+                let ws = shared
+                    .connect_client(&addr, l.read_buffer, Some(&name), Some(ROOM), &what)
+                    .await?;
+                let (payload, sample) = (l.payload, l.sample);
+                Some(wsload::receiver(ws, me, shared, MSG_PREFIX, payload, sample).await)
             }));
         }
     }
-    all_connected.await;
-    let failed = shared.failed.load(Ordering::SeqCst);
-    if failed > 0 {
-        let e = first_error.lock().unwrap().clone().unwrap_or_default();
-        return Err(format!(
-            "{failed} of {} clients could not connect; first error: {e}",
-            2 * n
-        )
-        .into());
-    }
-    let publisher_ws = connect_retrying(&c.addrs[0], "publisher", false, s.read_buffer)
-        .await
-        .map_err(|e| format!("the publisher: {e}"))?;
+    shared.all_connected().await?;
+    let publisher_ws =
+        wsload::connect_retrying(&c.addrs[0], l.read_buffer, Some("publisher"), None)
+            .await
+            .map_err(|e| format!("the publisher: {e}"))?;
     let connect_time = t_connect.elapsed();
     eprintln!(
         "[{}] {} clients in room {ROOM:?} + the publisher, in {:.2} s; publishing {:.0} s + {:.0} s measured",
@@ -1357,7 +684,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         2 * n,
         connect_time.as_secs_f64(),
         s.warmup.as_secs_f64(),
-        s.duration.as_secs_f64()
+        l.duration.as_secs_f64()
     );
     // One idle second: the RSS with every client, and Redis' CPU when nobody publishes.
     let raddr = c.redis_addr.clone();
@@ -1369,12 +696,12 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         (Some(a), Some(b)) => Some((b - a).max(0.0)),
         _ => None,
     };
-    let rss_connected = c.pids.map(|p| status_bytes(p, "VmRSS:"));
+    let rss_connected = c.pids.map(|p| status_bytes(p, "VmRSS"));
 
     let start = tokio::time::Instant::now();
     let t0 = now_ns();
     let t_measure = t0 + s.warmup.as_nanos() as u64;
-    let t_stop = t_measure + s.duration.as_nanos() as u64;
+    let t_stop = t_measure + l.duration.as_nanos() as u64;
     shared.t_measure.store(t_measure, Ordering::SeqCst);
     shared.t_stop.store(t_stop, Ordering::SeqCst);
     let raddr = c.redis_addr.clone();
@@ -1385,7 +712,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     // The CPU readings at the start and the end of the measured window.
     let sampler = {
         let (pids, rpid, raddr) = (c.pids, c.redis_pid, c.redis_addr.clone());
-        let (w, d) = (s.warmup, s.duration);
+        let (w, d) = (s.warmup, l.duration);
         tokio::spawn(async move {
             tokio::time::sleep_until(start + w).await;
             let r = raddr.clone();
@@ -1395,123 +722,59 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
             (a.unwrap_or_default(), b.unwrap_or_default())
         })
     };
-
-    let monitor_stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let (shared, stop) = (shared.clone(), monitor_stop.clone());
-        let every = Duration::from_micros((2 * n as u64 * 4).clamp(5_000, 50_000));
-        tokio::spawn(async move {
-            let mut max_lag = 0u64;
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let published = shared.published.load(Ordering::Relaxed);
-                let slowest = shared
-                    .progress
-                    .iter()
-                    .filter(|p| !p.dead.load(Ordering::Relaxed))
-                    .map(|p| p.next.load(Ordering::Relaxed))
-                    .min();
-                let Some(slowest) = slowest else { break };
-                shared.slowest.store(slowest, Ordering::Relaxed);
-                max_lag = max_lag.max(published.saturating_sub(slowest));
-            }
-            max_lag
-        })
-    };
+    let monitor = Monitor::spawn(shared.clone());
 
     let report = publisher.await?;
-    monitor_stop.store(true, Ordering::Relaxed);
-    let published = report
-        .published
-        .max(shared.published.load(Ordering::SeqCst));
+    let published = shared.published(report.published);
     if let Some(e) = &report.error {
         eprintln!("[{}] the publisher stopped: {e}", kind.name());
     }
-    let max_lag = monitor.await.unwrap_or(0);
+    let max_lag = monitor.finish().await;
 
-    let drain = if report.error.is_some() {
-        s.drain_timeout.min(Duration::from_secs(2))
-    } else {
-        s.drain_timeout
-    };
-    let drain_deadline = tokio::time::Instant::now() + drain;
-    let mut reports: Vec<(usize, RxReport)> = Vec::with_capacity(2 * n);
-    let mut stalled: Vec<(usize, u64)> = Vec::new();
-    for (i, task) in receivers.into_iter().enumerate() {
-        let task = task.expect("spawned");
-        let abort = task.abort_handle();
-        match tokio::time::timeout_at(drain_deadline, task).await {
-            Ok(Ok(Some(r))) => reports.push((i, r)),
-            Ok(_) => stalled.push((i, shared.progress[i].next.load(Ordering::SeqCst))),
-            Err(_) => {
-                abort.abort();
-                stalled.push((i, shared.progress[i].next.load(Ordering::SeqCst)));
-            }
-        }
-    }
+    let receivers = receivers
+        .into_iter()
+        .map(|t| t.expect("spawned"))
+        .enumerate();
+    let (reports, stalled) =
+        wsload::collect(receivers, &shared, l.drain_timeout, report.error.is_some()).await;
     let t_end_seen = now_ns();
     let (cpu_start, cpu_end) = sampler.await?;
     let raddr = c.redis_addr.clone();
     let publish_calls_after =
         tokio::task::spawn_blocking(move || command_calls(&raddr, "publish")).await?;
-    let hwm = c.pids.map(|p| status_bytes(p, "VmHWM:"));
-    let redis_hwm = status_bytes(c.redis_pid, "VmHWM:");
-    let me_hwm = status_bytes(std::process::id(), "VmHWM:");
+    let hwm = c.pids.map(|p| status_bytes(p, "VmHWM"));
+    let redis_hwm = status_bytes(c.redis_pid, "VmHWM");
+    let me_hwm = status_bytes(std::process::id(), "VmHWM");
 
     // Totals.
-    let mut hist = Histogram::new();
+    let mut t = Totals::new(t_stop);
     let mut per_node = [(0u64, 0u64); 2]; // (measured deliveries, lost) per node
-    let (mut deliveries, mut measured, mut lost, mut dup, mut unexpected) = (0u64, 0, 0, 0, 0);
-    let mut disconnected = Vec::new();
-    let mut first_unexpected = None;
-    let mut t_last = t_stop;
     for (i, r) in &reports {
-        let node = i / n;
-        let l = r.gaps + published.saturating_sub(r.next);
-        deliveries += r.deliveries;
-        measured += r.measured;
-        lost += l;
-        per_node[node].0 += r.measured;
-        per_node[node].1 += l;
-        dup += r.dup;
-        unexpected += r.unexpected;
-        if first_unexpected.is_none() {
-            first_unexpected = r.first_unexpected.clone();
-        }
-        if let Some(why) = &r.lost_connection {
-            disconnected.push((node, r.next, why.clone()));
-        }
-        t_last = t_last.max(if r.ended { r.ended_at } else { t_end_seen });
-        hist.merge(&r.hist);
+        let lost = t.add(*i, r, published, t_end_seen);
+        per_node[i / n].0 += r.measured;
+        per_node[i / n].1 += lost;
     }
     for &(i, next) in &stalled {
-        deliveries += next;
-        lost += published.saturating_sub(next);
-        per_node[i / n].1 += published.saturating_sub(next);
+        per_node[i / n].1 += t.add_stalled(next, published);
     }
+    let (deliveries, measured, lost, dup) = (t.deliveries, t.measured, t.lost, t.dup);
+    let hist = &t.hist;
     // The drain: from the end of the window to the last end-of-run event.
-    let drain_s = t_last.saturating_sub(t_stop) as f64 / 1e9;
-    let window_s = s.duration.as_secs_f64();
+    let drain_s = t.t_last.saturating_sub(t_stop) as f64 / 1e9;
+    let window_s = l.duration.as_secs_f64();
     let rate = measured as f64 / window_s;
     // Broadcasts delivered to every receiver, per second (one broadcast = 2N deliveries).
     let bcast_rate = rate / (2 * n) as f64;
-    let hz = clock_ticks_per_sec() as f64;
-    let d = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / hz),
-        _ => None,
-    };
     let node_cpu = [
-        d(cpu_start.nodes[0], cpu_end.nodes[0]),
-        d(cpu_start.nodes[1], cpu_end.nodes[1]),
+        ticks_s(cpu_start.nodes[0], cpu_end.nodes[0]),
+        ticks_s(cpu_start.nodes[1], cpu_end.nodes[1]),
     ];
     let redis_cpu = match (cpu_start.redis_info, cpu_end.redis_info) {
         (Some(a), Some(b)) => Some((b - a).max(0.0)),
-        _ => d(cpu_start.redis, cpu_end.redis),
+        _ => ticks_s(cpu_start.redis, cpu_end.redis),
     };
-    let me_cpu = d(cpu_start.me, cpu_end.me);
-    let machine = d(cpu_start.machine, cpu_end.machine);
+    let me_cpu = ticks_s(cpu_start.me, cpu_end.me);
+    let machine = ticks_s(cpu_start.machine, cpu_end.machine);
     let others = match (machine, node_cpu, redis_cpu, me_cpu) {
         (Some(m), [Some(a), Some(b)], Some(r), Some(g)) => Some((m - a - b - r - g).max(0.0)),
         _ => None,
@@ -1558,16 +821,12 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
     println!(
         "  publishing         {:.1} s warm-up + {window_s:.1} s measured, window {} broadcasts{}; drain after the window {drain_s:.2} s",
         s.warmup.as_secs_f64(),
-        s.window,
-        if s.rate > 0.0 {
-            format!(", at most {}/s", s.rate)
-        } else {
-            String::new()
-        }
+        l.window,
+        wsload::at_most(l.rate, "")
     );
     println!(
         "  broadcasts         {bcast_rate:.0}/s delivered to all; {} sent in the window, {published} in all; window full {} times, max lag reached {} times",
-        report.measured, report.window_waits, report.lag_waits
+        report.measured, report.waits.window, report.waits.lag
     );
     println!(
         "  deliveries         {rate:.0}/s: {measured} received in the window (node 1 {}, node 2 {}); {deliveries} in all",
@@ -1587,22 +846,17 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         ms(a99),
         ms(amax)
     );
-    if unexpected > 0 {
-        println!(
-            "  unexpected frames  {unexpected} (first: {:?})",
-            first_unexpected.unwrap_or_default()
-        );
-    }
-    if !stalled.is_empty() || !disconnected.is_empty() {
+    t.print_unexpected();
+    if t.stalled > 0 || !t.disconnected.is_empty() {
         println!(
             "  receivers lost     {} disconnected, {} never finished",
-            disconnected.len(),
-            stalled.len()
+            t.disconnected.len(),
+            t.stalled
         );
-        for (node, next, why) in disconnected.iter().take(5) {
+        for (i, next, why) in t.disconnected.iter().take(5) {
             println!(
                 "                     node {}, after {next}: {why}",
-                node + 1
+                i / n + 1
             );
         }
     }
@@ -1614,18 +868,16 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         ms(max),
         hist.total
     );
-    println!(
-        "  node 1 CPU         {} s ({}% of a core; {} µs per delivery on node 1)",
-        f(node_cpu[0], 2),
-        f(share(node_cpu[0]), 0),
-        f(per_delivery_us(node_cpu[0], per_node[0].0), 3)
-    );
-    println!(
-        "  node 2 CPU         {} s ({}% of a core; {} µs per delivery on node 2)",
-        f(node_cpu[1], 2),
-        f(share(node_cpu[1]), 0),
-        f(per_delivery_us(node_cpu[1], per_node[1].0), 3)
-    );
+    for (i, (cpu, (measured, _))) in node_cpu.iter().zip(per_node).enumerate() {
+        println!(
+            "  node {} CPU         {} s ({}% of a core; {} µs per delivery on node {})",
+            i + 1,
+            f(*cpu, 2),
+            f(share(*cpu), 0),
+            f(per_delivery_us(*cpu, measured), 3),
+            i + 1
+        );
+    }
     println!(
         "  Redis CPU          {} s ({}% of a core; idle: {} s/s), {} µs per broadcast, {} above idle ({} PUBLISH in the window); PUBLISH per broadcast over the run {}",
         f(redis_cpu, 3),
@@ -1643,7 +895,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         "  generator CPU      {} s ({}% of a core, {} threads; {} µs per delivery)",
         f(me_cpu, 2),
         f(share(me_cpu), 0),
-        s.threads,
+        l.threads,
         f(per_delivery_us(me_cpu, measured), 3)
     );
     if let (Some(o), Some(m)) = (others, machine) {
@@ -1670,40 +922,39 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
         mib(redis_hwm),
         mib(me_hwm)
     );
-    let j = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.4}"));
-    let ju = |v: Option<u64>| v.map_or("null".to_owned(), |v| v.to_string());
     let json = format!(
         "{{\"kind\":\"{k}\",\"clients_per_node\":{n},\"window_s\":{window_s:.3},\"warmup_s\":{:.3},\"drain_s\":{drain_s:.3},\"window\":{},\"rate\":{},\"payload\":{},\
 \"broadcasts_per_s\":{bcast_rate:.1},\"broadcasts_sent_in_window\":{},\"broadcasts_all\":{published},\"deliveries\":{measured},\"deliveries_per_s\":{rate:.0},\
-\"deliveries_all\":{deliveries},\"lost\":{lost},\"duplicated\":{dup},\"unexpected\":{unexpected},\"disconnected\":{},\"stalled\":{},\
+\"deliveries_all\":{deliveries},\"lost\":{lost},\"duplicated\":{dup},\"unexpected\":{},\"disconnected\":{},\"stalled\":{},\
 \"acked\":{},\"bad_acks\":{},\"max_lag\":{max_lag},\"latency_ns\":{{\"p50\":{p50},\"p99\":{p99},\"max\":{max},\"samples\":{}}},\
 \"ack_rtt_ns\":{{\"p50\":{a50},\"p99\":{a99},\"max\":{amax}}},\"node1_cpu_s\":{},\"node2_cpu_s\":{},\"redis_cpu_s\":{},\
 \"redis_cpu_us_per_broadcast\":{},\"redis_cpu_us_per_broadcast_above_idle\":{},\"redis_idle_cpu_s_per_s\":{},\"redis_publish_in_window\":{},\"redis_publish_all\":{},\"generator_cpu_s\":{},\"others_cpu_s\":{},\
 \"node1_rss_connected\":{},\"node2_rss_connected\":{},\"node1_rss_peak\":{},\"node2_rss_peak\":{},\"connect_s\":{:.3}}}",
         s.warmup.as_secs_f64(),
-        s.window,
-        s.rate,
-        s.payload,
+        l.window,
+        l.rate,
+        l.payload,
         report.measured,
-        disconnected.len(),
-        stalled.len(),
+        t.unexpected,
+        t.disconnected.len(),
+        t.stalled,
         report.acked,
         report.bad_acks,
         hist.total,
-        j(node_cpu[0]),
-        j(node_cpu[1]),
-        j(redis_cpu),
-        j(redis_us_per_bcast),
-        j(redis_net_us_per_bcast),
-        j(redis_idle_per_s),
-        ju(publishes),
-        ju(publishes_all),
-        j(me_cpu),
-        j(others),
-        ju(rss_connected[0]),
-        ju(rss_connected[1]),
-        ju(hwm[0]),
-        ju(hwm[1]),
+        json_f(node_cpu[0]),
+        json_f(node_cpu[1]),
+        json_f(redis_cpu),
+        json_f(redis_us_per_bcast),
+        json_f(redis_net_us_per_bcast),
+        json_f(redis_idle_per_s),
+        json_u(publishes),
+        json_u(publishes_all),
+        json_f(me_cpu),
+        json_f(others),
+        json_u(rss_connected[0]),
+        json_u(rss_connected[1]),
+        json_u(hwm[0]),
+        json_u(hwm[1]),
         connect_time.as_secs_f64()
     );
     println!("{json}");
@@ -1725,8 +976,8 @@ fn main() {
         }
     };
     // Each node holds N sockets, the generator 2N + 1: the children inherit the limit.
-    let want = 2 * s.clients as u64 + 256;
-    let nofile = raise_nofile(want);
+    let want = 2 * s.load.clients as u64 + 256;
+    let nofile = wsload::raise_nofile(want);
     if nofile < want {
         eprintln!("warning: open files are limited to {nofile}, fewer than {want} (ulimit -n)");
     }
@@ -1753,11 +1004,7 @@ fn main() {
             cluster.pids[1],
             cluster.addrs[1]
         );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(s.threads)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let rt = s.load.runtime();
         let result = rt.block_on(run_kind(s.clone(), kind, &cluster));
         rt.shutdown_timeout(Duration::from_millis(200));
         match result {
