@@ -904,3 +904,60 @@ fn fetch_sockets_carries_the_handshake_of_the_sessions_first_request() {
     b.drain();
     assert_eq!(b.server.request_info(conn), None);
 }
+
+#[test]
+fn other_nodes_answers_are_kept_up_to_the_bound_and_still_complete_the_wait() {
+    use roomcast::cluster::classic::{encode_response, Response};
+    let seed = 49u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut a = Net::with_random(Config::default(), Box::new(SeededRandom::new(seed)));
+    let mut c = ClusterConfig::default();
+    c.max_answers = 1;
+    a.server.join_cluster(c);
+    let root = a.server.namespace("/").unwrap();
+    let now = a.now;
+    a.server
+        .to_namespace(root)
+        .emit_with_ack(now, "question", &(), Duration::from_secs(3))
+        .unwrap();
+    let out = published(&mut a);
+    let request_id = match roomcast::cluster::classic::decode_request(&out[0].payload).unwrap() {
+        roomcast::cluster::classic::Request::BroadcastWithAck { request_id, .. } => request_id,
+        other => panic!("{other:?}"),
+    };
+    for t in out {
+        if let Some(count) = t.count {
+            a.server.handle_node_count(count, 2);
+        }
+    }
+    // Another node claims three clients and sends their answers: one is kept.
+    let count = Response::ClientCount {
+        request_id: request_id.clone(),
+        count: 3,
+    };
+    let now = a.now;
+    a.server
+        .handle_cluster_message(now, "socket.io-response#/#", &encode_response(&count))
+        .unwrap();
+    for i in 0..3 {
+        let ack = Response::BroadcastAck {
+            request_id: request_id.clone(),
+            packet: rmpv::Value::from(i),
+        };
+        a.server
+            .handle_cluster_message(now, "socket.io-response#/#", &encode_response(&ack))
+            .unwrap();
+    }
+    a.drain();
+    let events = a.take_events();
+    let [Event::BroadcastAck {
+        remote,
+        expected,
+        timed_out: false,
+        ..
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((remote.len(), *expected), (1, 3));
+    assert_eq!(a.server.cluster_dropped(), 2);
+}

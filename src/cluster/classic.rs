@@ -592,7 +592,8 @@ pub(super) fn str_list(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
-pub(super) fn map(entries: Vec<(&str, Value)>) -> Value {
+/// A map with string keys, in the order given (as Node writes its objects).
+pub(crate) fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(
         entries
             .into_iter()

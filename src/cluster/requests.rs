@@ -53,15 +53,69 @@ struct Pending {
     expected: Option<usize>,
 }
 
-/// Every request this node waits on. Bounded by the caller: it starts at most
-/// `Config::cluster_requests` at a time.
-#[derive(Debug, Default)]
+/// Every request this node waits on. Bounded by the caller, which starts at most
+/// `ClusterConfig::max_requests` at a time; each keeps at most `max_items` of what it collects
+/// (sockets, rooms, answers: another node can send any number), counting the rest in
+/// [`dropped`](Self::dropped). An answer not kept still counts towards completion.
+#[derive(Debug)]
 pub struct Requests {
     pending: HashMap<String, Pending>,
     due: BinaryHeap<Reverse<(Instant, String)>>,
+    max_items: usize,
+    dropped: u64,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_ITEMS)
+    }
+}
+
+/// What a request keeps at most, by default.
+pub const DEFAULT_MAX_ITEMS: usize = 100_000;
+
+impl Collected {
+    /// Drops what is over `max` items; returns how many went.
+    fn cap(&mut self, max: usize) -> u64 {
+        let over = match self {
+            Collected::AllRooms(rooms) => {
+                let over = rooms.len().saturating_sub(max);
+                for _ in 0..over {
+                    rooms.pop_last();
+                }
+                over
+            }
+            Collected::Fetch(sockets) => {
+                let over = sockets.len().saturating_sub(max);
+                sockets.truncate(max);
+                over
+            }
+            Collected::ServerSideEmit(answers) => {
+                let over = answers.len().saturating_sub(max);
+                answers.truncate(max);
+                over
+            }
+        };
+        over as u64
+    }
 }
 
 impl Requests {
+    /// No request yet; each will keep at most `max_items` of what it collects.
+    pub fn new(max_items: usize) -> Self {
+        Requests {
+            pending: HashMap::new(),
+            due: BinaryHeap::new(),
+            max_items,
+            dropped: 0,
+        }
+    }
+
+    /// Items not kept because a request held `max_items` already.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Starts waiting on `request_id` for at most `timeout` (too large for the clock: no
     /// timeout). `local` is what this node contributes itself.
     pub fn start(
@@ -102,15 +156,16 @@ impl Requests {
     /// A response arrived. Returns the request if it is now complete; answers to requests
     /// that ended, or never were, are ignored.
     pub fn on_response(&mut self, response: Response) -> Option<Finished> {
-        let id = match response {
+        let (request_id, taken) = match response {
             Response::AllRooms { request_id, rooms } => {
-                let p = self.pending.get_mut(&request_id)?;
-                let Collected::AllRooms(all) = &mut p.collected else {
-                    return None;
-                };
-                all.extend(rooms);
-                p.answers += 1;
-                request_id
+                let taken = self.answer(&request_id, |c| match c {
+                    Collected::AllRooms(all) => {
+                        all.extend(rooms);
+                        true
+                    }
+                    _ => false,
+                });
+                (request_id, taken)
             }
             // `sockets: []` reads as either answer: it is a `fetchSockets` one if that is
             // what waits.
@@ -118,37 +173,53 @@ impl Requests {
                 request_id,
                 sockets,
             } if sockets.is_empty() => {
-                let p = self.pending.get_mut(&request_id)?;
-                if !matches!(p.collected, Collected::Fetch(_)) {
-                    return None;
-                }
-                p.answers += 1;
-                request_id
+                let taken = self.answer(&request_id, |c| matches!(c, Collected::Fetch(_)));
+                (request_id, taken)
             }
             Response::Fetch {
                 request_id,
                 sockets,
             } => {
-                let p = self.pending.get_mut(&request_id)?;
-                let Collected::Fetch(all) = &mut p.collected else {
-                    return None;
-                };
-                all.extend(sockets);
-                p.answers += 1;
-                request_id
+                let taken = self.answer(&request_id, |c| match c {
+                    Collected::Fetch(all) => {
+                        all.extend(sockets);
+                        true
+                    }
+                    _ => false,
+                });
+                (request_id, taken)
             }
             Response::ServerSideEmit { request_id, data } => {
-                let p = self.pending.get_mut(&request_id)?;
-                let Collected::ServerSideEmit(all) = &mut p.collected else {
-                    return None;
-                };
-                all.push(data);
-                p.answers += 1;
-                request_id
+                let taken = self.answer(&request_id, |c| match c {
+                    Collected::ServerSideEmit(all) => {
+                        all.push(data);
+                        true
+                    }
+                    _ => false,
+                });
+                (request_id, taken)
             }
             _ => return None,
         };
-        self.complete(&id)
+        if taken {
+            self.complete(&request_id)
+        } else {
+            None
+        }
+    }
+
+    /// Counts one answer to `request_id` if `take` accepts it into what the request collects
+    /// (an answer of the wrong kind is not one).
+    fn answer(&mut self, request_id: &str, take: impl FnOnce(&mut Collected) -> bool) -> bool {
+        let Some(p) = self.pending.get_mut(request_id) else {
+            return false;
+        };
+        let taken = take(&mut p.collected);
+        if taken {
+            p.answers += 1;
+            self.dropped += p.collected.cap(self.max_items);
+        }
+        taken
     }
 
     fn complete(&mut self, request_id: &str) -> Option<Finished> {
@@ -323,6 +394,34 @@ mod tests {
         let now = Instant::now();
         r.start(now, "f".into(), 1, Collected::Fetch(vec![]), Duration::MAX);
         assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_request_keeps_at_most_its_bound_and_counts_the_rest() {
+        let mut r = Requests::new(2);
+        let now = Instant::now();
+        r.start(
+            now,
+            "s".into(),
+            1,
+            Collected::ServerSideEmit(vec![]),
+            ms(100),
+        );
+        r.set_nodes("s", 4);
+        let answer = |v: &str| Response::ServerSideEmit {
+            request_id: "s".into(),
+            data: Value::from(v),
+        };
+        assert!(r.on_response(answer("a")).is_none());
+        assert!(r.on_response(answer("b")).is_none());
+        // Over the bound: not kept, counted, and it still completes the request.
+        let done = r.on_response(answer("c")).unwrap();
+        assert_eq!(
+            done.collected,
+            Collected::ServerSideEmit(vec![Value::from("a"), Value::from("b")])
+        );
+        assert_eq!(done.answers, (3, Some(3)));
+        assert_eq!(r.dropped(), 1);
     }
 
     #[test]

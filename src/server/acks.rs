@@ -44,22 +44,28 @@ pub(crate) struct ClusterWait {
     counts: usize,
     /// Clients reached on the other nodes, summed over the counts received.
     clients: u64,
+    /// Their answers received, and the first `max` of them kept (another node can send any
+    /// number; an answer not kept still counts).
+    received: u64,
     replies: Vec<Payload>,
+    max: usize,
 }
 
 impl ClusterWait {
-    pub(crate) fn new(request_id: String) -> Box<Self> {
+    pub(crate) fn new(request_id: String, max: usize) -> Box<Self> {
         Box::new(ClusterWait {
             request_id,
             others: None,
             counts: 0,
             clients: 0,
+            received: 0,
             replies: Vec::new(),
+            max,
         })
     }
 
     fn done(&self) -> bool {
-        self.others.is_some_and(|o| self.counts >= o) && self.replies.len() as u64 >= self.clients
+        self.others.is_some_and(|o| self.counts >= o) && self.received >= self.clients
     }
 }
 
@@ -100,6 +106,8 @@ pub(crate) struct Acks {
     broadcast: AHashMap<u64, BroadcastWait>,
     /// This node's broadcasts with acks waiting on other nodes, by request id.
     by_request: AHashMap<String, u64>,
+    /// Other nodes' answers not kept (over a wait's bound).
+    pub(crate) cluster_dropped: u64,
     due: BinaryHeap<Reverse<(Instant, Timer)>>,
     next: u64,
 }
@@ -275,7 +283,16 @@ impl Acks {
         data: Payload,
         events: &mut impl Extend<Event>,
     ) {
-        self.cluster_progress(request_id, events, |c| c.replies.push(data));
+        let mut dropped = 0;
+        self.cluster_progress(request_id, events, |c| {
+            c.received += 1;
+            if c.replies.len() < c.max {
+                c.replies.push(data);
+            } else {
+                dropped = 1;
+            }
+        });
+        self.cluster_dropped += dropped;
     }
 
     /// Updates a broadcast's wait, and ends it once every answerable recipient answered.

@@ -121,7 +121,12 @@ impl<'s, D> Broadcast<'s, D> {
             Some(_) => Some(crate::cluster::requests::uid(self.server.engine.rng())?),
             None => None,
         };
-        let owner = Owner::Local(request_id.clone().map(ClusterWait::new));
+        let max = self
+            .server
+            .cluster
+            .as_deref()
+            .map_or(0, |c| c.config.max_answers);
+        let owner = Owner::Local(request_id.clone().map(|id| ClusterWait::new(id, max)));
         let id = self.server.next_ack_id(self.nsp);
         let name = self.server.router.nsp(self.nsp).name.clone();
         let encoded = Encoded::event(&name, Some(id), event, args)?;

@@ -45,6 +45,11 @@ pub struct ClusterConfig {
     /// Requests of this node waiting at once; more are refused with
     /// [`Error::ClusterBusy`](super::Error::ClusterBusy) (default 4,096).
     pub max_requests: usize,
+    /// What one request keeps of the other nodes' answers (sockets of a `fetchSockets`,
+    /// rooms of an `allRooms`, answers to a `serverSideEmit` or to a broadcast with acks;
+    /// default 100,000): another node can send any number. More still count towards the
+    /// request's completion, but are not kept; they are counted in [`Server::cluster_dropped`].
+    pub max_answers: usize,
     /// Messages waiting for the transport; more are dropped and counted in
     /// [`Server::cluster_dropped`] (default 65,536). A transport that drains
     /// [`Server::poll_cluster_transmit`] after every input never gets near it.
@@ -58,6 +63,7 @@ impl Default for ClusterConfig {
             prefix: "socket.io".to_owned(),
             requests_timeout: Duration::from_secs(5),
             max_requests: 4096,
+            max_answers: crate::cluster::requests::DEFAULT_MAX_ITEMS,
             max_queued: 65_536,
         }
     }
@@ -181,12 +187,13 @@ impl<D: Serialize> Server<D> {
     /// [`handle_cluster_message`](Self::handle_cluster_message), reaches this node's sockets.
     /// A socket's data travels in `fetchSockets` answers as `serde` serializes it.
     pub fn join_cluster(&mut self, config: ClusterConfig) {
+        let requests = Requests::new(config.max_answers);
         self.cluster = Some(Box::new(ClusterNode {
             config,
             adapters: AHashMap::default(),
             out: VecDeque::new(),
             dropped: 0,
-            requests: Requests::default(),
+            requests,
             subscriptions: VecDeque::new(),
             data: data_value::<D>,
         }));
@@ -277,10 +284,13 @@ impl<D> Server<D> {
         self.cluster.as_deref_mut()?.out.pop_front()
     }
 
-    /// Messages (and sharded room subscriptions) dropped because the transport did not take
-    /// them ([`ClusterConfig::max_queued`]).
+    /// What the cluster layer did not keep: messages (and sharded room subscriptions) the
+    /// transport did not take ([`ClusterConfig::max_queued`]), and other nodes' answers over a
+    /// request's bound ([`ClusterConfig::max_answers`]).
     pub fn cluster_dropped(&self) -> u64 {
-        self.cluster.as_deref().map_or(0, |c| c.dropped)
+        self.cluster.as_deref().map_or(0, |c| {
+            c.dropped + c.requests.dropped() + self.acks.cluster_dropped
+        })
     }
 
     /// Publishes a broadcast this node delivered locally. The packet is taken from its
@@ -548,10 +558,7 @@ impl<D> Server<D> {
         request_id: Option<&String>,
         requester: &str,
     ) -> Result<usize, WireError> {
-        let Some((name, args)) = data.split_first() else {
-            return Ok(0);
-        };
-        let Some(name) = name.as_str() else {
+        let Some((name, args)) = named(data) else {
             return Ok(0);
         };
         let event = self.decode_event(nsp, name, args)?;
@@ -605,10 +612,7 @@ impl<D> Server<D> {
         packet: &ClusterPacket,
         opts: &Options,
     ) -> Result<usize, WireError> {
-        let Some((name, args)) = packet.data.split_first() else {
-            return Ok(0);
-        };
-        let Some(name) = name.as_str() else {
+        let Some((name, args)) = named(&packet.data) else {
             return Ok(0);
         };
         // The requester forgets the request after its timeout; so does this node.
@@ -852,10 +856,7 @@ impl<D> Server<D> {
         {
             return Ok(0);
         }
-        let Some((name, args)) = message.packet.data.split_first() else {
-            return Ok(0);
-        };
-        let Some(name) = name.as_str() else {
+        let Some((name, args)) = named(&message.packet.data) else {
             return Ok(0);
         };
         let b = self.remote_selection(nsp, &message.opts);
@@ -863,6 +864,13 @@ impl<D> Server<D> {
         b.emit(name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))
     }
+}
+
+/// `[name, ...args]` as the event name and its arguments; `None` without a string name
+/// (nothing a client could be sent).
+fn named(data: &[Value]) -> Option<(&str, &[Value])> {
+    let (name, args) = data.split_first()?;
+    Some((name.as_str()?, args))
 }
 
 fn nil_data<D>(_: &D) -> Value {

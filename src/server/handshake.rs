@@ -3,6 +3,7 @@
 //! to other nodes, built from what the adapter told of the session's first request
 //! ([`RequestInfo`]) and the socket's CONNECT auth.
 
+use crate::cluster::classic::map;
 use crate::cluster::value::civil;
 use crate::RequestInfo;
 use rmpv::Value;
@@ -14,7 +15,7 @@ pub(crate) fn handshake(info: Option<&RequestInfo>, auth: Option<&str>) -> Value
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
         .unwrap_or(Value::Map(Vec::new()));
     let Some(info) = info else {
-        return Value::Map(vec![(Value::from("auth"), auth)]);
+        return map(vec![("auth", auth)]);
     };
     let mut headers: Vec<(Value, Value)> = Vec::with_capacity(info.headers.len());
     for (name, value) in &info.headers {
@@ -48,12 +49,7 @@ pub(crate) fn handshake(info: Option<&RequestInfo>, auth: Option<&str>) -> Value
         ("query", parse_query(query)),
         ("auth", auth),
     ];
-    Value::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), v))
-            .collect(),
-    )
+    map(entries)
 }
 
 /// A query string as Node's `querystring.parse` reads it: `+` is a space, `%XX` a byte;
