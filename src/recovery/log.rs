@@ -140,15 +140,9 @@ impl Log {
         self.entries.front()?.at.checked_add(self.keep)
     }
 
-    /// Every entry after `seq` (the last one the client received) that reached a socket of
-    /// `nsp` in `rooms`, in order; `Err` if any entry after `seq` is gone, or `seq` was never
-    /// logged.
-    pub(crate) fn missed<'a>(
-        &'a self,
-        seq: u64,
-        nsp: NamespaceId,
-        rooms: &'a [Str],
-    ) -> Result<impl Iterator<Item = &'a Entry> + 'a, Gap> {
+    /// Every entry after `seq` (the last one the client received), numbered, in order; `Err`
+    /// if any entry after `seq` is gone, or `seq` was never logged.
+    pub(crate) fn after(&self, seq: u64) -> Result<impl Iterator<Item = (u64, &Entry)>, Gap> {
         if seq >= self.next_seq() {
             return Err(Gap::Unknown);
         }
@@ -157,10 +151,32 @@ impl Log {
             return Err(Gap::Evicted);
         }
         let from = (seq + 1 - self.first) as usize;
+        let first = self.first;
         Ok(self
             .entries
             .range(from..)
+            .enumerate()
+            .map(move |(i, e)| (first + (from + i) as u64, e)))
+    }
+
+    /// The entries after `seq` that reached a socket of `nsp` in `rooms` (rooms that did not
+    /// change meanwhile).
+    #[cfg(test)]
+    fn missed<'a>(
+        &'a self,
+        seq: u64,
+        nsp: NamespaceId,
+        rooms: &'a [Str],
+    ) -> Result<impl Iterator<Item = &'a Entry> + 'a, Gap> {
+        Ok(self
+            .after(seq)?
+            .map(|(_, e)| e)
             .filter(move |e| e.reaches(nsp, rooms)))
+    }
+
+    /// The number of the oldest entry kept (of the next one when empty).
+    pub(crate) fn first(&self) -> u64 {
+        self.first
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -4,5 +4,6 @@
 //! clock; the server's glue is in `server::recovery`.
 
 pub(crate) mod log;
+pub(crate) mod membership;
 pub(crate) mod offset;
 pub(crate) mod sessions;

@@ -18,6 +18,8 @@ pub(crate) struct Session<D> {
     /// Its rooms, own id first.
     pub(crate) rooms: Vec<Str>,
     pub(crate) data: D,
+    /// Its room changes, to tell its rooms at each missed packet.
+    pub(crate) history: super::membership::History,
     /// When it was stored.
     pub(crate) at: Instant,
 }
@@ -161,6 +163,7 @@ mod tests {
             pid: Sid::random(rng).unwrap(),
             rooms: vec![sid.to_str(), Str::from("room")],
             data: 7,
+            history: Default::default(),
             at,
         }
     }

@@ -46,10 +46,10 @@ impl<D> Server<D> {
         auth: Option<Str>,
     ) -> Result<SocketHandle, Error> {
         let recovered = restored.is_some();
-        let (sid, pid, rooms) = match restored {
-            Some(r) => (r.sid, Some(r.pid), r.rooms),
+        let (sid, pid, rooms, history) = match restored {
+            Some(r) => (r.sid, Some(r.pid), r.rooms, r.history),
             None => match self.fresh_sid().and_then(|s| Ok((s, self.fresh_pid()?))) {
-                Ok((sid, pid)) => (sid, pid, Vec::new()),
+                Ok((sid, pid)) => (sid, pid, Vec::new(), Default::default()),
                 Err(e) => {
                     // No id, no socket: the client is refused rather than left waiting.
                     let name = self.router.nsp(nsp).name.clone();
@@ -80,7 +80,7 @@ impl<D> Server<D> {
             self.auths.insert(socket.slot, auth);
         }
         if let Some(pid) = pid {
-            self.register_pid(socket, pid);
+            self.register_pid(socket, pid, history);
         }
         self.sync_flags(conn);
         self.send_encoded(conn, &encoded, false);
@@ -92,8 +92,12 @@ impl<D> Server<D> {
         });
         // Its own-id room comes to exist with it.
         self.room_events(nsp, socket, sid.clone(), Some(true), true);
+        // Back in its rooms (not a change: its history came back with it).
         for room in rooms.iter().filter(|r| **r != sid) {
-            let _ = self.join(socket, room);
+            if let Some(crate::router::Joined::Joined { created }) = self.router.join(socket, room)
+            {
+                self.room_change(socket, room, created.then_some(true), true);
+            }
         }
         Ok(socket)
     }
@@ -184,6 +188,7 @@ impl<D> Server<D> {
         let crate::router::Joined::Joined { created } = joined else {
             return Ok(false);
         };
+        self.record_membership(socket, room, true);
         self.room_change(socket, room, created.then_some(true), true);
         Ok(true)
     }
@@ -197,6 +202,7 @@ impl<D> Server<D> {
         let crate::router::Left::Left { deleted } = left else {
             return Ok(false);
         };
+        self.record_membership(socket, room, false);
         self.room_change(socket, room, deleted.then_some(false), false);
         Ok(true)
     }
@@ -273,6 +279,9 @@ impl<D> Server<D> {
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
         let left = self.router.leave_all(socket);
+        for (room, _) in &left {
+            self.record_membership(socket, room, false);
+        }
         self.room_left_events(nsp, socket, left);
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::Sid;
 use crate::packet::Encoded;
 use crate::recovery::log::{Entry, Log};
+use crate::recovery::membership::{History, Timeline};
 use crate::recovery::offset::Tag;
 use crate::recovery::sessions::{Session, Sessions};
 use crate::{DisconnectReason, RandomError, RandomSource, RecoveryConfig, Str};
@@ -39,6 +40,8 @@ pub(crate) struct Recovery<D> {
     /// The private id of every live socket, by socket slot, and back.
     pids: AHashMap<u32, Sid>,
     live: AHashMap<Sid, SocketHandle>,
+    /// The room changes of live sockets that had any, by socket slot.
+    history: AHashMap<u32, History>,
     /// Restorations waiting for the application's decision (`skip_middlewares` off), by
     /// request number.
     deciding: AHashMap<u64, Restore<D>>,
@@ -74,6 +77,7 @@ impl<D> Recovery<D> {
             config,
             pids: AHashMap::default(),
             live: AHashMap::default(),
+            history: AHashMap::default(),
             deciding: AHashMap::default(),
         }
     }
@@ -111,6 +115,9 @@ impl<D> Recovery<D> {
             if !live(*s) || self.pids.get(&s.slot) != Some(pid) {
                 return Err(format!("pid {pid:?} of a gone socket {s:?}"));
             }
+        }
+        if let Some(slot) = self.history.keys().find(|k| !self.pids.contains_key(k)) {
+            return Err(format!("room history kept for gone socket slot {slot}"));
         }
         Ok(())
     }
@@ -186,7 +193,7 @@ impl<D> Server<D> {
         let session = r.sessions.take(now, &pid, nsp)?;
         let after = r.tag.parse(&offset)?;
         // Checked now so a gap gives a fresh socket at once; checked again when restoring.
-        drop(r.log.missed(after, nsp, &session.rooms).ok()?);
+        missed(&r.log, after, &session)?;
         Some(Restore { session, after })
     }
 
@@ -234,10 +241,10 @@ impl<D> Server<D> {
         auth: Option<Str>,
     ) -> Result<SocketHandle, Error> {
         let Restore { session, after } = restore;
-        let missed: Option<Vec<SmallVec<[Frame; 2]>>> = self.recovery.as_deref().and_then(|r| {
-            let missed = r.log.missed(after, nsp, &session.rooms).ok()?;
-            Some(missed.map(|e| e.frames.clone()).collect())
-        });
+        let missed = self
+            .recovery
+            .as_deref()
+            .and_then(|r| missed(&r.log, after, &session));
         let data = data.unwrap_or(session.data);
         let Some(missed) = missed else {
             return self.open_socket(conn, nsp, None, data, auth);
@@ -256,6 +263,7 @@ impl<D> Server<D> {
             sid: session.sid,
             pid: session.pid,
             rooms: session.rooms,
+            history: session.history,
         };
         self.open_socket(conn, nsp, Some(restored), data, auth)
     }
@@ -277,11 +285,30 @@ impl<D> Server<D> {
         }
     }
 
-    pub(super) fn register_pid(&mut self, socket: SocketHandle, pid: Sid) {
+    /// Gives a socket its private id, and a restored one its room history back.
+    pub(super) fn register_pid(&mut self, socket: SocketHandle, pid: Sid, history: History) {
         if let Some(r) = self.recovery.as_deref_mut() {
             r.pids.insert(socket.slot, pid);
             r.live.insert(pid, socket);
+            if !history.is_empty() {
+                r.history.insert(socket.slot, history);
+            }
         }
+    }
+
+    /// A socket joined or left a room: recorded at the log's position, for replays.
+    pub(super) fn record_membership(&mut self, socket: SocketHandle, room: &str, joined: bool) {
+        let Some(r) = self.recovery.as_deref_mut() else {
+            return;
+        };
+        if !r.pids.contains_key(&socket.slot) {
+            return;
+        }
+        let (at, first) = (r.log.next_seq(), r.log.first());
+        r.history
+            .entry(socket.slot)
+            .or_default()
+            .record(at, Str::from(room), joined, first);
     }
 
     /// A socket is leaving: with a recoverable reason, its session is stored (rooms and data
@@ -299,6 +326,7 @@ impl<D> Server<D> {
             return;
         };
         r.live.remove(&pid);
+        let history = r.history.remove(&s.slot).unwrap_or_default();
         let (Some(now), true) = (self.clock, reason.is_recoverable()) else {
             return;
         };
@@ -316,6 +344,7 @@ impl<D> Server<D> {
                 pid,
                 rooms,
                 data,
+                history,
                 at: now,
             });
         }
@@ -361,4 +390,22 @@ pub(super) struct Restored {
     pub(super) sid: Sid,
     pub(super) pid: Sid,
     pub(super) rooms: Vec<Str>,
+    pub(super) history: History,
+}
+
+/// The frames of every packet after `after` that reached the session's socket, each tested
+/// against its rooms when it was sent; `None` if that cannot be known exactly (packets or
+/// room changes dropped).
+fn missed<D>(log: &Log, after: u64, session: &Session<D>) -> Option<Vec<SmallVec<[Frame; 2]>>> {
+    if !session.history.exact_after(after) {
+        return None;
+    }
+    let mut timeline = Timeline::new(&session.rooms, &session.history, after);
+    let entries = log.after(after).ok()?;
+    Some(
+        entries
+            .filter(|(seq, e)| e.reaches(session.nsp, timeline.at(*seq)))
+            .map(|(_, e)| e.frames.clone())
+            .collect(),
+    )
 }
