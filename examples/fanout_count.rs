@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Each step runs 10 times; divide by 10 and by the recipients (printed) for instructions per
-//! recipient.
+//! recipient. `RECOVERY=1` turns connection state recovery on (every broadcast numbered and
+//! logged) and prints what the log holds per packet.
 use roomcast::engine::Frame;
 use roomcast::{Config, Event, HttpAction, HttpRequest, Server, SocketHandle, Str, Transmit};
 use std::time::Instant;
@@ -85,7 +86,11 @@ fn step_f4(server: &mut Server, sockets: &[SocketHandle], mix: &[String], rng: &
 
 fn main() {
     let now = Instant::now();
-    let mut server: Server = Server::new(Config::default()).unwrap();
+    let mut config = Config::default();
+    if std::env::var("RECOVERY").is_ok_and(|v| v == "1") {
+        config.recovery = Some(roomcast::RecoveryConfig::default());
+    }
+    let mut server: Server = Server::new(config).unwrap();
     let mut sockets = Vec::with_capacity(N);
     let mix: Vec<String> = (0..100).map(|r| format!("mix-{r}")).collect();
     let mut rng = XorShift32(42);
@@ -131,4 +136,12 @@ fn main() {
         b / reps,
         c / reps
     );
+    if let Some(r) = server.recovery_stats() {
+        println!(
+            "recovery log: {} packets, {} bytes, {} bytes per packet",
+            r.packets,
+            r.packet_bytes,
+            r.packet_bytes / r.packets.max(1)
+        );
+    }
 }

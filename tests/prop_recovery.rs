@@ -18,18 +18,38 @@ const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Join { c: usize, room: usize },
-    Leave { c: usize, room: usize },
-    Broadcast { to: Vec<usize>, except: Vec<usize>, from: Option<usize> },
-    Direct { c: usize },
+    Join {
+        c: usize,
+        room: usize,
+    },
+    Leave {
+        c: usize,
+        room: usize,
+    },
+    Broadcast {
+        to: Vec<usize>,
+        except: Vec<usize>,
+        from: Option<usize>,
+    },
+    Direct {
+        c: usize,
+    },
     /// The client stops receiving: what is written to it from now on is lost.
-    Stall { c: usize },
+    Stall {
+        c: usize,
+    },
     /// Its transport closes (the server sees it).
-    Drop { c: usize },
+    Drop {
+        c: usize,
+    },
     /// It comes back on a new connection with its pid and offset.
-    Reconnect { c: usize },
+    Reconnect {
+        c: usize,
+    },
     /// Time passes (well within the recovery window).
-    Wait { ms: u64 },
+    Wait {
+        ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -149,7 +169,9 @@ impl World {
         let root = self.net.server.namespace("/").unwrap();
         match op {
             Op::Join { c, room } | Op::Leave { c, room } => {
-                let Some(s) = self.peers[c].socket else { return };
+                let Some(s) = self.peers[c].socket else {
+                    return;
+                };
                 if matches!(op, Op::Join { .. }) {
                     self.net.server.join(s, ROOMS[room]).unwrap();
                     self.peers[c].rooms.insert(room);
@@ -186,7 +208,9 @@ impl World {
                 b.emit("e", &(id,)).unwrap();
             }
             Op::Direct { c } => {
-                let Some(s) = self.peers[c].socket else { return };
+                let Some(s) = self.peers[c].socket else {
+                    return;
+                };
                 let id = self.next_id;
                 self.next_id += 1;
                 self.peers[c].expected.push(id);
@@ -199,7 +223,9 @@ impl World {
             }
             Op::Drop { c } => {
                 if self.peers[c].socket.take().is_some() {
-                    self.net.server.handle_ws_closed(self.net.now, self.peers[c].conn);
+                    self.net
+                        .server
+                        .handle_ws_closed(self.net.now, self.peers[c].conn);
                     // What it was still sent never arrives.
                     self.peers[c].stalled = true;
                 }

@@ -454,3 +454,185 @@ fn a_session_restores_once_and_nothing_to_restore_is_a_fresh_socket() {
     assert_eq!(net.is_closed(e.conn), Some(DisconnectReason::ForcedClose));
     assert_eq!(net.server.socket_count(), 2); // b and f
 }
+
+/// A client that received one event (so it has an offset), then dropped with `how`.
+fn dropped(net: &mut Net, how: impl FnOnce(&mut Net, &Client)) -> Client {
+    let mut a = connect(net, "/", None);
+    net.server.emit(a.socket, "init", &()).unwrap();
+    net.drain();
+    read(net, &mut a);
+    how(net, &a);
+    net.drain();
+    a
+}
+
+fn comes_back(net: &mut Net, a: &Client) -> bool {
+    let b = connect(net, "/", Some(auth_of(a)));
+    b.sid == a.sid
+}
+
+#[test]
+fn sessions_are_kept_on_recoverable_reasons_only() {
+    let mut net = Net::new(config(|_| {}));
+    // Kept: transport close, ping timeout, forced close, slow consumer.
+    let a = dropped(&mut net, drop_transport);
+    assert!(comes_back(&mut net, &a));
+    let a = dropped(&mut net, |net, a| {
+        let _ = net.server.close_connection(a.conn);
+    });
+    assert!(comes_back(&mut net, &a));
+    let a = dropped(&mut net, |net, a| {
+        net.server.handle_slow_consumer(net.now, a.conn);
+    });
+    assert!(comes_back(&mut net, &a));
+    // Not kept: the server's or the client's namespace disconnect, a parse error.
+    let a = dropped(&mut net, |net, a| net.server.disconnect(a.socket).unwrap());
+    assert!(!comes_back(&mut net, &a));
+    let a = dropped(&mut net, |net, a| net.ws_send(a.conn, "41"));
+    assert!(!comes_back(&mut net, &a));
+    let a = dropped(&mut net, |net, a| net.ws_send(a.conn, "4garbage"));
+    assert!(!comes_back(&mut net, &a));
+}
+
+#[test]
+fn a_ping_timeout_is_recoverable() {
+    let mut c = config(|_| {});
+    c.ping_interval = Duration::from_millis(300);
+    c.ping_timeout = Duration::from_millis(200);
+    let mut net = Net::new(c);
+    let a = dropped(&mut net, |_, _| {});
+    net.advance(Duration::from_millis(600));
+    assert_eq!(net.is_closed(a.conn), Some(DisconnectReason::PingTimeout));
+    assert!(comes_back(&mut net, &a));
+}
+
+#[test]
+fn a_session_expires_on_the_virtual_clock_at_its_edge() {
+    let mut net = Net::new(config(|r| {
+        r.max_disconnection_duration = Duration::from_secs(10)
+    }));
+    let a = dropped(&mut net, drop_transport);
+    net.advance(Duration::from_secs(10) - Duration::from_millis(1));
+    assert!(comes_back(&mut net, &a));
+    let b = Client {
+        offset: a.offset.clone(),
+        ..dropped_again(&mut net, &a)
+    };
+    net.advance(Duration::from_secs(10));
+    assert!(!comes_back(&mut net, &b));
+    // Everything expires: nothing is left behind.
+    net.server.shutdown();
+    net.drain();
+    // (past the default ping timers too, whose entries go when due)
+    net.advance(Duration::from_secs(60));
+    assert_eq!(net.server.recovery_stats().unwrap().sessions, 0);
+    assert_eq!(net.server.recovery_stats().unwrap().packets, 0);
+    assert_eq!(net.server.pending_work(), 0);
+}
+
+/// The restored socket of `a` (just connected by `comes_back`), dropped again.
+fn dropped_again(net: &mut Net, a: &Client) -> Client {
+    let s = net.server.socket_by_sid(&a.sid).unwrap();
+    let conn = net.server.socket_connection(s).unwrap();
+    net.server.handle_ws_closed(net.now, conn);
+    net.drain();
+    Client {
+        conn,
+        socket: s,
+        sid: a.sid.clone(),
+        pid: a.pid.clone(),
+        offset: a.offset.clone(),
+        got: vec![],
+    }
+}
+
+#[test]
+fn the_log_bound_at_its_edge_a_gap_is_a_fresh_socket_never_a_partial_replay() {
+    let mut net = Net::new(config(|r| r.max_log_packets = 4));
+    let root = net.server.namespace("/").unwrap();
+    let a = dropped(&mut net, drop_transport);
+    // The log holds 4: "init" and 3 more. After the offset: all 3 still there.
+    for i in 0..3 {
+        net.server.to_namespace(root).emit("m", &(i,)).unwrap();
+    }
+    let mut b = connect(&mut net, "/", Some(auth_of(&a)));
+    assert_eq!(b.sid, a.sid);
+    b.pid = a.pid.clone();
+    assert_eq!(names(&b), ["m", "m", "m"]);
+    // Again with 4 after the offset: the first of them is evicted, so no replay at all.
+    let b = dropped_again(&mut net, &b);
+    let b = Client {
+        offset: b.offset.clone(),
+        ..b
+    };
+    let mut c = b;
+    net.server
+        .emit(
+            net.server.socket_by_sid(&a.sid).unwrap_or(a.socket),
+            "x",
+            &(),
+        )
+        .ok();
+    for i in 0..4 {
+        net.server.to_namespace(root).emit("m", &(i,)).unwrap();
+    }
+    net.drain();
+    let stats = net.server.recovery_stats().unwrap();
+    assert_eq!((stats.packets, stats.evicted_packets), (4, 4));
+    c.got.clear();
+    let d = connect(&mut net, "/", Some(auth_of(&c)));
+    assert_ne!(d.sid, a.sid);
+    assert!(d.got.is_empty());
+}
+
+#[test]
+fn the_session_bound_evicts_the_oldest() {
+    let mut net = Net::new(config(|r| r.max_sessions = 2));
+    let a = dropped(&mut net, drop_transport);
+    let b = dropped(&mut net, drop_transport);
+    let c = dropped(&mut net, drop_transport);
+    let stats = net.server.recovery_stats().unwrap();
+    assert_eq!((stats.sessions, stats.evicted_sessions), (2, 1));
+    assert!(!comes_back(&mut net, &a));
+    assert!(comes_back(&mut net, &b));
+    assert!(comes_back(&mut net, &c));
+}
+
+#[test]
+fn over_long_polling_the_missed_packets_and_the_reply_come_in_one_payload() {
+    let mut net = Net::new(config(|_| {}));
+    let root = net.server.namespace("/").unwrap();
+    let a = dropped(&mut net, drop_transport);
+    net.server.to_namespace(root).emit("hello1", &()).unwrap();
+    net.server.to_namespace(root).emit("hello2", &()).unwrap();
+    net.server
+        .emit_encoded(
+            net.server.socket_by_sid(&a.sid).unwrap_or(a.socket),
+            &roomcast::packet::Encoded::event("/", None, "nobody", &()).unwrap(),
+        )
+        .ok();
+    net.server
+        .to_namespace(root)
+        .to(a.sid.as_str())
+        .emit("hello3", &())
+        .unwrap();
+    net.drain();
+    let sid = net.polling_connect();
+    let packet = connect_packet("/", Some(&auth_of(&a)));
+    let r = net.post(&sid, packet.as_bytes());
+    assert_eq!(&r.body[..], b"ok");
+    let body = net.get_text(&sid);
+    let packets: Vec<&str> = body.split('\x1e').collect();
+    assert_eq!(packets.len(), 4, "{body}");
+    assert!(packets[0].starts_with(r#"42["hello1","#));
+    assert!(packets[1].starts_with(r#"42["hello2","#));
+    assert!(packets[2].starts_with(r#"42["hello3","#));
+    assert_eq!(
+        packets[3],
+        format!(
+            r#"40{{"sid":"{}","pid":"{}"}}"#,
+            a.sid,
+            a.pid.as_deref().unwrap()
+        )
+    );
+}

@@ -447,6 +447,19 @@ fuzz_target!(|data: &[u8]| {
         };
         c.max_buffered_frames = 8;
         c.room_events = true;
+        // The first byte's second bit turns connection state recovery on, with tiny bounds
+        // (its third bit: whether the application decides recovering sockets).
+        let flags = data.first().copied().unwrap_or(0);
+        if flags & 2 != 0 {
+            let mut r = roomcast::RecoveryConfig::default();
+            r.max_disconnection_duration = Duration::from_millis(2000);
+            r.skip_middlewares = flags & 4 == 0;
+            r.max_log_packets = 16;
+            r.max_log_bytes = 4096;
+            r.max_sessions = 4;
+            r.max_session_bytes = 2048;
+            c.recovery = Some(r);
+        }
         c
     };
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();

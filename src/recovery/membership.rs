@@ -30,11 +30,7 @@ impl History {
             self.changes.pop_front();
         }
         // A join and a leave of one room before the same entry cancel out: no packet saw them.
-        if let Some(i) = self
-            .changes
-            .iter()
-            .rposition(|c| c.0 == at && c.1 == room)
-        {
+        if let Some(i) = self.changes.iter().rposition(|c| c.0 == at && c.1 == room) {
             self.changes.remove(i);
             return;
         }
