@@ -1,5 +1,7 @@
 //! The server of the end-to-end fan-out benchmark (docs/EXAMPLES.md): on `broadcast`, emit
 //! `news` with the same arguments to every other socket of `/`. Default timings.
+//! `RECOVERY_MS=<ms>` turns connection state recovery on (every `news` then carries its offset),
+//! to measure what it costs end to end.
 
 mod common;
 
@@ -9,7 +11,16 @@ use roomcast::Config;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
-    let io: SocketIo = SocketIo::new(Config::default(), Options::default());
+    let mut config = Config::default();
+    if let Some(ms) = std::env::var("RECOVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        let mut r = roomcast::RecoveryConfig::default();
+        r.max_disconnection_duration = std::time::Duration::from_millis(ms);
+        config.recovery = Some(r);
+    }
+    let io: SocketIo = SocketIo::new(config, Options::default());
     io.ns("/").on("broadcast", |socket, msg| async move {
         let _ = socket.broadcast().emit_args_of("news", &msg.event);
     });

@@ -766,7 +766,13 @@ pub async fn receiver(
             }
             _ => continue,
         };
-        if t.len() == expected_len && t.starts_with(prefix) {
+        // With connection state recovery on, an event carries its offset as one more string
+        // argument: `…","<offset>"]`.
+        let end = prefix.len() + payload;
+        let offset_tail = t.len() > expected_len
+            && t.get(end..end + 3) == Some(&br#"",""#[..])
+            && t.ends_with(br#""]"#);
+        if (t.len() == expected_len || offset_tail) && t.starts_with(prefix) {
             let p = &t[prefix.len()..];
             let (Some(seq), Some(ts)) = (hex16(&p[..16]), hex16(&p[17..33])) else {
                 r.unexpected += 1;
