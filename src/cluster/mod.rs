@@ -30,4 +30,5 @@ pub mod adapter;
 pub mod classic;
 pub mod requests;
 pub mod sharded;
+pub mod streams;
 pub mod value;

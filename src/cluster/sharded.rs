@@ -119,14 +119,34 @@ pub struct Envelope {
 
 /// Decodes a message: JSON if it starts with `{`, else msgpack.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
-    use message_type::*;
     let value = decode_value(bytes)?;
-    let f = Fields::of(&value)?;
+    envelope_of(&value)
+}
+
+/// A decoded `{type, data, uid, nsp}` value as an envelope (the streams protocol's Pub/Sub
+/// messages are the same objects in another framing).
+pub(crate) fn envelope_of(value: &Value) -> Result<Envelope, WireError> {
+    let f = Fields::of(value)?;
     let uid = f.str("uid")?;
     let nsp = f.opt_str("nsp").unwrap_or_else(|| "/".into());
     let kind = f.u64("type")?;
+    let message = message_of(&uid, &nsp, kind, f.get("data"))?;
+    Ok(Envelope { uid, nsp, message })
+}
+
+/// The message of type `kind` with `data` (absent: none) from node `uid` on namespace `nsp`:
+/// the one mapping of `ClusterAdapter` messages to ours, shared with the streams protocol.
+pub(crate) fn message_of(
+    uid: &str,
+    nsp: &str,
+    kind: u64,
+    data: Option<&Value>,
+) -> Result<Message, WireError> {
+    use message_type::*;
+    let uid = uid.to_owned();
+    let nsp = nsp.to_owned();
     let empty = Value::Map(Vec::new());
-    let data = f.get("data").unwrap_or(&empty);
+    let data = data.unwrap_or(&empty);
     let d = Fields::of(data)?;
     let opts = || match d.get("opts") {
         Some(o) => options(o),
@@ -213,7 +233,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
         }),
         _ => return Err(WireError::Malformed("message type")),
     };
-    Ok(Envelope { uid, nsp, message })
+    Ok(message)
 }
 
 /// The event of a broadcast as this protocol carries it: no `nsp` (the envelope has it).
@@ -224,23 +244,35 @@ fn packet_value(p: &ClusterPacket) -> Value {
     ])
 }
 
-/// `{type, data, uid, nsp}`: msgpack when a message that may carry binary does, else JSON.
-fn envelope(kind: u64, data: Value, uid: &str, nsp: &str) -> Vec<u8> {
+/// Whether a message of type `kind` with `data` goes as msgpack: it is of a type that may carry
+/// binary (the list of the reference) and does.
+pub(crate) fn carries_binary(kind: u64, data: &Value) -> bool {
     use message_type::*;
-    let binary = matches!(
+    matches!(
         kind,
         BROADCAST
             | BROADCAST_ACK
             | FETCH_SOCKETS_RESPONSE
             | SERVER_SIDE_EMIT
             | SERVER_SIDE_EMIT_RESPONSE
-    ) && has_binary(&data);
-    let v = map(vec![
+    ) && has_binary(data)
+}
+
+/// The whole message object, keys in Node's order: `type, data` (set by `ClusterAdapter`),
+/// then `uid, nsp` (added when it is published).
+pub(crate) fn message_value(kind: u64, data: Value, uid: &str, nsp: &str) -> Value {
+    map(vec![
         ("type", Value::from(kind)),
         ("data", data),
         ("uid", Value::from(uid)),
         ("nsp", Value::from(nsp)),
-    ]);
+    ])
+}
+
+/// `{type, data, uid, nsp}`: msgpack when a message that may carry binary does, else JSON.
+fn envelope(kind: u64, data: Value, uid: &str, nsp: &str) -> Vec<u8> {
+    let binary = carries_binary(kind, &data);
+    let v = message_value(kind, data, uid, nsp);
     if binary {
         msgpack(&v)
     } else {
@@ -248,18 +280,31 @@ fn envelope(kind: u64, data: Value, uid: &str, nsp: &str) -> Vec<u8> {
     }
 }
 
-/// Encodes a broadcast without acks.
-pub fn encode_broadcast(b: &Broadcast) -> Vec<u8> {
+/// The type and data of a broadcast without acks.
+pub(crate) fn broadcast_parts(b: &Broadcast) -> (u64, Value) {
     let data = map(vec![
         ("packet", packet_value(&b.packet)),
         ("opts", opts_value(&b.opts)),
     ]);
-    envelope(message_type::BROADCAST, data, &b.uid, &b.packet.nsp)
+    (message_type::BROADCAST, data)
+}
+
+/// Encodes a broadcast without acks.
+pub fn encode_broadcast(b: &Broadcast) -> Vec<u8> {
+    let (kind, data) = broadcast_parts(b);
+    envelope(kind, data, &b.uid, &b.packet.nsp)
 }
 
 /// Encodes a request for namespace `nsp`; `None` for what this protocol has no message for
 /// (`allRooms`, the legacy requests).
 pub fn encode_request(r: &Request, nsp: &str) -> Option<Vec<u8>> {
+    let (kind, uid, data) = request_parts(r)?;
+    Some(envelope(kind, data, uid, nsp))
+}
+
+/// The type, sender and data of a request; `None` for what `ClusterAdapter` has no message for
+/// (`allRooms`, the legacy requests, and joins, leaves and disconnects of the emitter).
+pub(crate) fn request_parts(r: &Request) -> Option<(u64, &str, Value)> {
     use message_type::*;
     let (kind, uid, data) = match r {
         Request::Join { uid, opts, rooms } | Request::Leave { uid, opts, rooms } => {
@@ -316,11 +361,17 @@ pub fn encode_request(r: &Request, nsp: &str) -> Option<Vec<u8>> {
         }
         _ => return None,
     };
-    Some(envelope(kind, data, uid, nsp))
+    Some((kind, uid, data))
 }
 
 /// Encodes a response from node `uid`; `None` for what this protocol has no message for.
 pub fn encode_response(r: &Response, uid: &str, nsp: &str) -> Option<Vec<u8>> {
+    let (kind, data) = response_parts(r)?;
+    Some(envelope(kind, data, uid, nsp))
+}
+
+/// The type and data of a response; `None` for what this protocol has no message for.
+pub(crate) fn response_parts(r: &Response) -> Option<(u64, Value)> {
     use message_type::*;
     let id = |s: &str| Value::from(s);
     let (kind, data) = match r {
@@ -370,7 +421,7 @@ pub fn encode_response(r: &Response, uid: &str, nsp: &str) -> Option<Vec<u8>> {
         ),
         _ => return None,
     };
-    Some(envelope(kind, data, uid, nsp))
+    Some((kind, data))
 }
 
 /// A node uid or request id as `ClusterAdapter` makes them: 8 random bytes in lowercase hex.

@@ -69,10 +69,12 @@ export function selectedPairs() {
   return ALL_PAIRS.filter((pair) => have || pair.every((k) => k === "node"));
 }
 
-/** $CLUSTER_ADAPTERS (default "classic sharded"). */
+export const ADAPTERS = ["classic", "sharded", "streams"];
+
+/** $CLUSTER_ADAPTERS (default "classic sharded streams"). */
 export function selectedAdapters() {
-  const list = (process.env.CLUSTER_ADAPTERS ?? "classic sharded").trim().split(/\s+/).filter(Boolean);
-  for (const a of list) if (a !== "classic" && a !== "sharded") throw new Error(`CLUSTER_ADAPTERS: unknown adapter ${a}`);
+  const list = (process.env.CLUSTER_ADAPTERS ?? ADAPTERS.join(" ")).trim().split(/\s+/).filter(Boolean);
+  for (const a of list) if (!ADAPTERS.includes(a)) throw new Error(`CLUSTER_ADAPTERS: unknown adapter ${a}`);
   return list;
 }
 
@@ -392,8 +394,16 @@ export class Redis {
     const reply =
       adapter === "sharded"
         ? await this.command(["PUBSUB", "SHARDNUMSUB", `socket.io#${nsp}#`])
-        : await this.command(["PUBSUB", "NUMSUB", `socket.io-request#${nsp}#`]);
+        : adapter === "streams"
+          ? await this.command(["PUBSUB", "NUMSUB", `socket.io#${nsp}#`])
+          : await this.command(["PUBSUB", "NUMSUB", `socket.io-request#${nsp}#`]);
     return Number(reply[1]);
+  }
+
+  /** How many connections have sent an `XREAD` (a streams node's reader, once it reads). */
+  async readers() {
+    const list = String(await this.command(["CLIENT", "LIST"]));
+    return list.split("\n").filter((l) => l.includes(" cmd=xread")).length;
   }
 
   publish(channel, payload, sharded = false) {
@@ -412,14 +422,14 @@ export class Redis {
 export const NAMESPACES = ["/", "/chat"];
 
 export class ClusterNode {
-  constructor(kind, port, redis, adapter) {
+  constructor(kind, port, redis, adapter, extraEnv = {}) {
     this.kind = kind;
     this.port = port;
     this.name = String(port);
     this.url = `http://127.0.0.1:${port}`;
     this.redis = redis;
     this.adapter = adapter;
-    const env = { PORT: String(port), REDIS_URL: redis.url, ADAPTER: adapter, RUST_LOG: process.env.RUST_LOG ?? "warn" };
+    const env = { PORT: String(port), REDIS_URL: redis.url, ADAPTER: adapter, RUST_LOG: process.env.RUST_LOG ?? "warn", ...extraEnv };
     this.proc =
       kind === "node"
         ? new Proc(`node-${port}`, process.execPath, [path.join(HERE, "node_server.mjs")], env)
@@ -450,13 +460,16 @@ export class ClusterNode {
 }
 
 /**
- * Waits until NUMSUB (classic) / SHARDNUMSUB (sharded) of both namespaces equals `count`, within
+ * Waits until NUMSUB (classic: request channel, streams: main channel) / SHARDNUMSUB (sharded)
+ * of both namespaces equals `count`, and for streams until `count` stream readers have sent
+ * their first `XREAD` (a reader starts at `$`: what is added before it is never read), within
  * `ms` (the issue's 10 s readiness bound).
  */
 export async function waitCounted(redis, adapter, count, ms = 10000) {
   await waitFor(
     async () => {
       const counts = await Promise.all(NAMESPACES.map((n) => redis.numsub(adapter, n)));
+      if (adapter === "streams") counts.push(await redis.readers());
       return counts.every((c) => c === count) || counts;
     },
     ms,
@@ -464,10 +477,11 @@ export async function waitCounted(redis, adapter, count, ms = 10000) {
   );
 }
 
-export async function startNodes(kinds, redis, adapter) {
+/** Starts nodes of `kinds`; `env` is added to each node's environment (e.g. `RECOVERY_MS`). */
+export async function startNodes(kinds, redis, adapter, env = {}) {
   const nodes = [];
   for (const kind of kinds) {
-    const node = new ClusterNode(kind, await freePort(), redis, adapter);
+    const node = new ClusterNode(kind, await freePort(), redis, adapter, env);
     nodes.push(node);
   }
   // Started one after the other, so a node's readiness is its own (TCP then NUMSUB).

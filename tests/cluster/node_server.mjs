@@ -7,7 +7,11 @@
 // PORT       listen on 127.0.0.1:$PORT only; the node's name is String(PORT)
 // REDIS_URL  the only Redis it talks to
 // ADAPTER    classic (default): createAdapter(pub, sub) with its defaults;
-//            sharded: createShardedAdapter(pub, sub) with its defaults
+//            sharded: createShardedAdapter(pub, sub) with its defaults;
+//            streams: createAdapter(pub) of @socket.io/redis-streams-adapter 0.3.1 with its
+//            defaults, and connection state recovery on (streams mode only)
+// RECOVERY_MS streams only: connectionStateRecovery.maxDisconnectionDuration (default 30000);
+//            skipMiddlewares is true
 //
 // Prints `ready <name> <adapter>` on stdout once it listens and both namespaces are subscribed.
 // Stops cleanly on SIGTERM (and SIGINT).
@@ -23,6 +27,7 @@
 import http from "node:http";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 
 const PORT = Number(process.env.PORT);
@@ -34,8 +39,8 @@ if (!Number.isInteger(PORT) || PORT <= 0 || PORT > 65535) {
   console.error(`node_server: PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
   process.exit(2);
 }
-if (ADAPTER !== "classic" && ADAPTER !== "sharded") {
-  console.error(`node_server: ADAPTER must be classic or sharded, got ${JSON.stringify(ADAPTER)}`);
+if (ADAPTER !== "classic" && ADAPTER !== "sharded" && ADAPTER !== "streams") {
+  console.error(`node_server: ADAPTER must be classic, sharded or streams, got ${JSON.stringify(ADAPTER)}`);
   process.exit(2);
 }
 
@@ -48,9 +53,11 @@ if (process.env.NODE_SERVER_UNGUARDED !== "1") {
 }
 
 // Redis clients: errors are logged (rate-limited: a reconnect loop would flood stderr) and
-// otherwise left to node-redis, which reconnects and resubscribes on its own.
+// otherwise left to node-redis, which reconnects and resubscribes on its own. The connection
+// name lets the harness find this node's connections in `CLIENT LIST` (the streams adapter's
+// duplicates inherit it: readiness waits for its `XREAD`).
 function redisClient() {
-  const c = createClient({ url: REDIS_URL });
+  const c = createClient({ url: REDIS_URL, name: `node-${NAME}` });
   let last = 0;
   c.on("error", (err) => {
     const now = Date.now();
@@ -75,9 +82,15 @@ const sub = pub.duplicate();
 }
 await Promise.all([pub.connect(), sub.connect()]);
 
-const adapter = ADAPTER === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+const STREAMS = ADAPTER === "streams";
+const RECOVERY_MS = Number(process.env.RECOVERY_MS ?? 30000);
+// The streams adapter takes one client and duplicates it itself (Pub/Sub, one XREAD per stream).
+const adapter = STREAMS ? createStreamsAdapter(pub) : ADAPTER === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
 const httpServer = http.createServer();
-const io = new Server(httpServer, { adapter });
+const io = new Server(httpServer, {
+  adapter,
+  ...(STREAMS ? { connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_MS, skipMiddlewares: true } } : {}),
+});
 
 const byString = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 const asList = (x) => (x === undefined || x === null ? [] : Array.isArray(x) ? x : [x]);
@@ -242,10 +255,16 @@ await new Promise((resolve, reject) => {
 });
 
 // Subscribed = this node's own per-adapter channel is known to Redis for both namespaces
-// (classic: `socket.io-response#<nsp>#<uid>#`, sharded: `socket.io#<nsp>#<uid>#`; the uid is
-// this node's, so the check counts nobody else).
+// (classic: `socket.io-response#<nsp>#<uid>#`, sharded and streams: `socket.io#<nsp>#<uid>#`;
+// the uid is this node's, so the check counts nobody else). Streams: also its stream reader has
+// sent its first `XREAD` (it starts at `$`: entries added before it are never read).
 const ownChannel = (nsp) =>
-  ADAPTER === "sharded" ? `socket.io#${nsp.name}#${nsp.adapter.uid}#` : `socket.io-response#${nsp.name}#${nsp.adapter.uid}#`;
+  ADAPTER === "classic" ? `socket.io-response#${nsp.name}#${nsp.adapter.uid}#` : `socket.io#${nsp.name}#${nsp.adapter.uid}#`;
+const reading = async () => {
+  if (!STREAMS) return true;
+  const list = String(await pub.sendCommand(["CLIENT", "LIST"]));
+  return list.split("\n").some((l) => l.includes(` name=node-${NAME} `) && l.includes(" cmd=xread"));
+};
 for (const deadline = Date.now() + 10000; ; ) {
   const counts = await Promise.all(
     namespaces.map(async (nsp) => {
@@ -253,7 +272,7 @@ for (const deadline = Date.now() + 10000; ; ) {
       return Number(reply[1]);
     }),
   );
-  if (counts.every((n) => n === 1)) break;
+  if (counts.every((n) => n === 1) && (await reading())) break;
   if (Date.now() > deadline) {
     log(`not subscribed after 10 s: ${counts}`);
     process.exit(1);

@@ -10,7 +10,8 @@
 #   ROOMCAST_CLUSTER_BIN  the roomcast node (default target/release/examples/cluster)
 #   CLUSTER_KINDS         pairs of node kinds, e.g. "node,node roomcast,node" (default: every
 #                         pair of node/roomcast whose binaries exist; `node` always exists)
-#   CLUSTER_ADAPTERS      "classic sharded" (default) or one of them
+#   CLUSTER_ADAPTERS      "classic sharded streams" (default) or some of them
+#   CLUSTER_STREAMS_ROOMCAST=1  also run streams.test.mjs for pairs with a roomcast node
 #   CLUSTER_TIMEOUT       global bound of the whole run in seconds (default 540)
 #   REDIS_SERVER          the redis-server binary (default: redis-server on PATH)
 #   RUST_LOG              passed to roomcast nodes (default warn)
@@ -25,7 +26,7 @@ cd "$root"
 
 command -v "${REDIS_SERVER:-redis-server}" >/dev/null || { echo "cluster: redis-server not found (apt-get install redis-server)" >&2; exit 1; }
 
-if [ ! -d "$here/node_modules/socket.io" ] || [ ! -d "$here/node_modules/@socket.io/redis-adapter" ]; then
+if [ ! -d "$here/node_modules/socket.io" ] || [ ! -d "$here/node_modules/@socket.io/redis-adapter" ] || [ ! -d "$here/node_modules/@socket.io/redis-streams-adapter" ]; then
   echo "cluster: installing npm dependencies" >&2
   npm ci --prefix "$here" --no-audit --no-fund || exit 1
 fi
@@ -45,7 +46,7 @@ if [ $# -gt 0 ]; then
     if [ -f "$f" ]; then files+=("$f"); else files+=("$here/$(basename "$f")"); fi
   done
 else
-  files=("$here/classic.test.mjs" "$here/sharded.test.mjs" "$here/emitter.test.mjs" "$here/faults.test.mjs")
+  files=("$here/classic.test.mjs" "$here/sharded.test.mjs" "$here/emitter.test.mjs" "$here/faults.test.mjs" "$here/streams.test.mjs")
 fi
 
 work="$(mktemp -d)"
@@ -87,7 +88,7 @@ for file in "${files[@]}"; do
     total_fail=$((total_fail + 1)); failed_files+=("$name (not run: time)"); continue
   fi
   echo
-  echo "=== $name (kinds: ${CLUSTER_KINDS:-default}, adapters: ${CLUSTER_ADAPTERS:-classic sharded})"
+  echo "=== $name (kinds: ${CLUSTER_KINDS:-default}, adapters: ${CLUSTER_ADAPTERS:-classic sharded streams})"
   logs="$work/logs/$name"
   mkdir -p "$logs"
   tap="$work/$name.tap"

@@ -31,6 +31,7 @@
 
 mod adapter;
 mod publisher;
+pub mod streams;
 
 pub use adapter::{RedisAdapter, RedisAdapterOptions};
 pub use publisher::{CountReply, Job, Publisher, PublisherStats, TrySendError};
