@@ -41,6 +41,57 @@ pub struct Config {
     /// [`Server::poll_event`](crate::Server::poll_event). Off by default: most applications
     /// do not listen, and churn-heavy ones should not pay for them.
     pub room_events: bool,
+    /// Connection state recovery (`connectionStateRecovery`): off (`None`) by default, as in
+    /// the reference.
+    pub recovery: Option<RecoveryConfig>,
+}
+
+/// Connection state recovery: a client whose connection dropped comes back within
+/// [`max_disconnection_duration`](Self::max_disconnection_duration) with its socket id, rooms
+/// and data, and receives every event it missed. Unlike the reference, the packet log and the
+/// session store are bounded; past a bound the oldest go first, and a client whose missed
+/// events were dropped gets a fresh socket, never a partial replay.
+///
+/// ```
+/// use roomcast::{Config, RecoveryConfig};
+/// use std::time::Duration;
+/// let mut recovery = RecoveryConfig::default();
+/// recovery.max_disconnection_duration = Duration::from_secs(30);
+/// let mut config = Config::default();
+/// config.recovery = Some(recovery);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryConfig {
+    /// The longest disconnection still recovered; also how long logged packets are kept.
+    /// Reference default: 2 min.
+    pub max_disconnection_duration: Duration,
+    /// Whether a recovered socket skips the connect decision (the application's middleware):
+    /// it is restored at once. Reference default: true.
+    pub skip_middlewares: bool,
+    /// Most packets in the log (default 262,144).
+    pub max_log_packets: usize,
+    /// Most bytes of packets in the log, frames and bookkeeping counted (default 64 MiB).
+    pub max_log_bytes: usize,
+    /// Most stored sessions (default 100,000).
+    pub max_sessions: usize,
+    /// Most bytes of stored sessions: ids, rooms and the size of the data type (its heap is
+    /// not seen; default 64 MiB).
+    pub max_session_bytes: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_log_packets: 262_144,
+            max_log_bytes: 64 << 20,
+            max_sessions: 100_000,
+            max_session_bytes: 64 << 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -54,6 +105,7 @@ impl Default for Config {
             max_buffered_frames: 10_000,
             allow_upgrades: true,
             room_events: false,
+            recovery: None,
         }
     }
 }
@@ -91,6 +143,20 @@ impl Config {
         if self.max_buffered_frames == 0 {
             return fail("max_buffered_frames", "must be at least 1");
         }
+        if let Some(r) = &self.recovery {
+            if r.max_disconnection_duration.is_zero() {
+                return fail(
+                    "recovery.max_disconnection_duration",
+                    "must be positive (nothing could be recovered)",
+                );
+            }
+            if r.max_log_packets == 0 || r.max_log_bytes == 0 {
+                return fail("recovery.max_log_*", "must be at least 1");
+            }
+            if r.max_sessions == 0 || r.max_session_bytes == 0 {
+                return fail("recovery.max_session*", "must be at least 1");
+            }
+        }
         Ok(())
     }
 }
@@ -111,6 +177,21 @@ mod tests {
         assert!(with(|c| c.max_buffered_frames = 0).is_err());
         assert!(with(|c| c.max_buffered_frames = 1).is_ok());
         assert!(with(|c| c.limits.max_payload = 0).is_err());
+        assert!(with(|c| c.recovery = Some(RecoveryConfig::default())).is_ok());
+        assert!(with(|c| {
+            c.recovery = Some(RecoveryConfig {
+                max_log_packets: 0,
+                ..RecoveryConfig::default()
+            });
+        })
+        .is_err());
+        assert!(with(|c| {
+            c.recovery = Some(RecoveryConfig {
+                max_disconnection_duration: Duration::ZERO,
+                ..RecoveryConfig::default()
+            });
+        })
+        .is_err());
         // Huge durations are legal: they mean "never".
         assert!(with(|c| {
             c.ping_timeout = Duration::MAX;

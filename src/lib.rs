@@ -130,6 +130,7 @@ pub mod io;
 mod limits;
 pub mod packet;
 mod reason;
+mod recovery;
 mod router;
 mod server;
 mod slab;
@@ -137,7 +138,7 @@ mod slots;
 mod str;
 mod timers;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, RecoveryConfig};
 pub use engine::session::{
     HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo, Transmit,
 };
@@ -148,7 +149,7 @@ pub use reason::DisconnectReason;
 pub use server::{
     AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterConfig, ClusterError,
     ClusterReply, ClusterSubscription, ClusterTransmit, ConnectRequest, Error, Event,
-    FetchedSocket, NodeCount, RequestHandle, Server, ServerSideAck,
+    FetchedSocket, NodeCount, RecoveryStats, RequestHandle, Server, ServerSideAck,
 };
 pub use str::Str;
 

@@ -46,6 +46,23 @@ impl DisconnectReason {
             DisconnectReason::ConnectTimeout => "connect timeout",
         }
     }
+
+    /// Whether connection state recovery keeps the socket's session: the transport failed or
+    /// the server closed the connection under it (the reference's
+    /// `RECOVERABLE_DISCONNECT_REASONS`), or (roomcast only) the client could not keep up: its
+    /// missed packets are in the log, and a replay is what a consumer that fell behind on a
+    /// bad network needs. Never after a namespace disconnect, either side's, or a parse error.
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportError
+                | DisconnectReason::TransportClose
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::SlowConsumer
+        )
+    }
 }
 
 impl fmt::Display for DisconnectReason {

@@ -163,7 +163,7 @@ fn accept_sends_a_fresh_socket_id() {
     assert_eq!(sid.len(), engine_sid.len());
     let events = net.take_events();
     assert!(
-        matches!(&events[..], [Event::Connected { socket, sid: got, nsp }] if *socket == s && got.to_string() == sid && *nsp == root(&net)),
+        matches!(&events[..], [Event::Connected { socket, sid: got, nsp, recovered: false }] if *socket == s && got.to_string() == sid && *nsp == root(&net)),
         "{events:?}"
     );
     assert_eq!(net.server.data(s), Some(&42));
@@ -456,7 +456,8 @@ fn room_events_follow_the_room_life_cycle() {
             Event::Connected {
                 socket: s,
                 sid: sid.clone(),
-                nsp
+                nsp,
+                recovered: false
             },
             Event::RoomCreated {
                 nsp,
@@ -965,13 +966,16 @@ fn bulk_disconnect_with_close_of_a_multi_namespace_connection() {
     assert_eq!(net.server.to_namespace(chat).disconnect(true), 1);
     net.drain();
     assert_eq!(net.closed, [(conn, DisconnectReason::ForcedClose)]);
+    // As `socket.disconnect(true)` in the reference: every namespace of the connection is
+    // told (so the client does not reconnect), then the connection closes.
+    assert_eq!(net.take_text(conn), ["41", "41/chat,", "1"]);
     let mut gone = net.disconnects();
     gone.sort_by_key(|x| x.0);
     assert_eq!(
         gone,
         [
-            (s[0], DisconnectReason::ForcedClose),
-            (s[1], DisconnectReason::ForcedClose)
+            (s[0], DisconnectReason::ServerNamespaceDisconnect),
+            (s[1], DisconnectReason::ServerNamespaceDisconnect)
         ]
     );
 }

@@ -63,6 +63,54 @@ impl Encoded {
         1 + self.attachments.len()
     }
 
+    /// Whether this is an EVENT (binary or not) that asks for no acknowledgement: what
+    /// connection state recovery numbers, logs and replays.
+    pub fn is_event_without_ack(&self) -> bool {
+        self.body_after_header(b'2', b'5')
+            .is_some_and(|body| body.first() == Some(&b'['))
+    }
+
+    /// The bytes after the header (type, attachment count, namespace), if the packet is of
+    /// type `plain` or `binary`.
+    fn body_after_header(&self, plain: u8, binary: u8) -> Option<&[u8]> {
+        let b = self.text.as_bytes().as_ref();
+        let mut i = match b.get(..2)? {
+            [b'4', t] if *t == plain => 2,
+            [b'4', t] if *t == binary => {
+                let digits = b[2..].iter().take_while(|c| c.is_ascii_digit()).count();
+                (b.get(2 + digits) == Some(&b'-')).then_some(3 + digits)?
+            }
+            _ => return None,
+        };
+        if b.get(i) == Some(&b'/') {
+            i += b[i..].iter().position(|&c| c == b',')? + 1;
+        }
+        b.get(i..)
+    }
+
+    /// This event with one more string argument at the end (connection state recovery's
+    /// offset). The text is copied once; the attachments are shared.
+    pub(crate) fn with_last_arg(&self, arg: &str) -> Encoded {
+        let text: &str = &self.text;
+        let Some(body) = text.strip_suffix(']') else {
+            return self.clone();
+        };
+        let mut out = String::with_capacity(text.len() + arg.len() + 4);
+        out.push_str(body);
+        out.push(',');
+        // An offset is plain ASCII without quotes or backslashes: no escaping needed, but a
+        // string from elsewhere is escaped all the same.
+        match serde_json::to_string(arg) {
+            Ok(quoted) => out.push_str(&quoted),
+            Err(_) => out.push_str("\"\""),
+        }
+        out.push(']');
+        Encoded {
+            text: Str::from(out),
+            attachments: self.attachments.clone(),
+        }
+    }
+
     /// An EVENT. `args` serializes to a JSON array whose elements are the arguments (a tuple, a
     /// slice, a `Vec`); `()` means none; any other value is the one argument. To send one array
     /// (or `null`) as the only argument, wrap it in a one-element tuple. Bytes anywhere in `args` (`serialize_bytes`:
@@ -364,5 +412,41 @@ impl super::types::Payload {
             json: Str::from(json),
             attachments: sink.into_inner(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_without_ack_are_told_apart_and_take_a_last_argument() {
+        let bin = Bytes::from_static(b"\x01");
+        let cases: [(Encoded, bool); 7] = [
+            (Encoded::event("/", None, "a", &(1,)).unwrap(), true),
+            (Encoded::event("/chat", None, "a", &()).unwrap(), true),
+            (
+                Encoded::event("/", None, "a", &(bin.clone(),)).unwrap(),
+                true,
+            ),
+            (Encoded::event("/x", None, "a", &(bin,)).unwrap(), true),
+            (Encoded::event("/", Some(3), "a", &(1,)).unwrap(), false),
+            (Encoded::ack("/", 3, &(1,)).unwrap(), false),
+            (
+                Encoded::connect("/", Some(&serde_json::json!({}))).unwrap(),
+                false,
+            ),
+        ];
+        for (e, plain) in &cases {
+            assert_eq!(e.is_event_without_ack(), *plain, "{}", e.text());
+        }
+        let e = cases[1].0.with_last_arg("AbCd.1f");
+        assert_eq!(e.text(), r#"42/chat,["a","AbCd.1f"]"#);
+        let e = cases[3].0.with_last_arg("o");
+        assert_eq!(
+            e.text(),
+            r#"451-/x,["a",{"_placeholder":true,"num":0},"o"]"#
+        );
+        assert_eq!(e.attachments().len(), 1);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 impl<D> Server<D> {
     /// Removes a connect request from its connection's pending list: it is decided now.
-    fn take_pending(&mut self, request: &ConnectRequest) -> Result<(), Error> {
+    pub(super) fn take_pending(&mut self, request: &ConnectRequest) -> Result<(), Error> {
         let c = self
             .clients
             .get_mut(request.conn)
@@ -24,43 +24,77 @@ impl<D> Server<D> {
     }
 
     /// Accepts a namespace connection: the socket joins with `data` and the client gets its id.
+    /// A recovering socket ([`ConnectRequest::is_recovery`]) gets its id, rooms and missed
+    /// packets back, with `data` as its data (see [`restored_data`](Self::restored_data)).
     pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
         self.take_pending(&request)?;
-        let sid = match self.fresh_sid() {
-            Ok(sid) => sid,
-            Err(e) => {
-                // No id, no socket: the client is refused rather than left waiting.
-                let nsp = self.router.nsp(request.nsp).name.clone();
-                let refusal = serde_json::json!({"message": "Internal error"});
-                if let Ok(encoded) = Encoded::connect_error(&nsp, &refusal) {
-                    self.send_encoded(request.conn, &encoded, false);
+        let (conn, nsp, auth) = (request.conn, request.nsp, request.auth.clone());
+        if let Some(restore) = self.take_restoration(&request) {
+            return self.restore(conn, nsp, restore, Some(data), auth);
+        }
+        self.open_socket(conn, nsp, None, data, auth)
+    }
+
+    /// Opens a socket on a connection: a new one (fresh ids), or a restored one (its ids and
+    /// rooms back; its missed packets were sent just before). The CONNECT reply goes last.
+    pub(super) fn open_socket(
+        &mut self,
+        conn: ConnectionHandle,
+        nsp: NamespaceId,
+        restored: Option<super::recovery::Restored>,
+        data: D,
+        auth: Option<Str>,
+    ) -> Result<SocketHandle, Error> {
+        let recovered = restored.is_some();
+        let (sid, pid, rooms) = match restored {
+            Some(r) => (r.sid, Some(r.pid), r.rooms),
+            None => match self.fresh_sid().and_then(|s| Ok((s, self.fresh_pid()?))) {
+                Ok((sid, pid)) => (sid, pid, Vec::new()),
+                Err(e) => {
+                    // No id, no socket: the client is refused rather than left waiting.
+                    let name = self.router.nsp(nsp).name.clone();
+                    let refusal = serde_json::json!({"message": "Internal error"});
+                    if let Ok(encoded) = Encoded::connect_error(&name, &refusal) {
+                        self.send_encoded(conn, &encoded, false);
+                    }
+                    return Err(e.into());
                 }
-                return Err(e.into());
-            }
+            },
         };
-        let nsp_name = self.router.nsp(request.nsp).name.clone();
-        let encoded = Encoded::connect(&nsp_name, Some(&serde_json::json!({"sid": sid.as_str()})))?;
-        let socket = self.router.insert_socket(request.nsp, sid, request.conn, 0);
+        let nsp_name = self.router.nsp(nsp).name.clone();
+        let reply = super::recovery::ConnectReply {
+            sid: sid.as_str(),
+            pid: pid.as_ref().map(|p| p.as_str()),
+        };
+        let encoded = Encoded::connect(&nsp_name, Some(&reply))?;
+        let socket = self.router.insert_socket(nsp, sid, conn, 0);
         let sid = sid.to_str();
-        if let Some(c) = self.clients.get_mut(request.conn) {
-            c.sockets.push((request.nsp, socket));
+        if let Some(c) = self.clients.get_mut(conn) {
+            c.sockets.push((nsp, socket));
         }
         if self.socks.len() <= socket.slot as usize {
             self.socks.resize_with(socket.slot as usize + 1, || None);
         }
         self.socks[socket.slot as usize] = Some(data);
-        if let Some(auth) = request.auth.filter(|a| !a.is_empty()) {
+        if let Some(auth) = auth.filter(|a| !a.is_empty()) {
             self.auths.insert(socket.slot, auth);
         }
-        self.sync_flags(request.conn);
-        self.send_encoded(request.conn, &encoded, false);
+        if let Some(pid) = pid {
+            self.register_pid(socket, pid);
+        }
+        self.sync_flags(conn);
+        self.send_encoded(conn, &encoded, false);
         self.events.push_back(Event::Connected {
             socket,
             sid: sid.clone(),
-            nsp: request.nsp,
+            nsp,
+            recovered,
         });
         // Its own-id room comes to exist with it.
-        self.room_events(request.nsp, socket, sid, Some(true), true);
+        self.room_events(nsp, socket, sid.clone(), Some(true), true);
+        for room in rooms.iter().filter(|r| **r != sid) {
+            let _ = self.join(socket, room);
+        }
         Ok(socket)
     }
 
@@ -73,6 +107,7 @@ impl<D> Server<D> {
         data: Option<&T>,
     ) -> Result<(), Error> {
         self.take_pending(&request)?;
+        drop(self.take_restoration(&request));
         #[derive(Serialize)]
         struct Refusal<'a, T: ?Sized> {
             message: &'a str,
@@ -284,14 +319,17 @@ impl<D> Server<D> {
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
         let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
-        self.send_encoded(conn, &e, false);
+        let numbered = self.log_direct(socket, &e);
+        self.send_encoded(conn, numbered.as_ref().unwrap_or(&e), false);
         Ok(())
     }
 
-    /// Sends an already encoded packet (event or ack) to one socket.
+    /// Sends an already encoded packet (event or ack) to one socket. With recovery on, an
+    /// event without an ack is logged and gets its offset, as with [`emit`](Self::emit).
     pub fn emit_encoded(&mut self, socket: SocketHandle, encoded: &Encoded) -> Result<(), Error> {
         let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
-        self.send_encoded(conn, encoded, false);
+        let numbered = self.log_direct(socket, encoded);
+        self.send_encoded(conn, numbered.as_ref().unwrap_or(encoded), false);
         Ok(())
     }
 
@@ -355,6 +393,16 @@ impl<D> Server<D> {
         self.send_encoded(conn, &e, false);
         self.remove_socket(socket, DisconnectReason::ServerNamespaceDisconnect);
         Ok(())
+    }
+
+    /// `socket.disconnect(true)`: every socket of the connection is disconnected from its
+    /// namespace (told with a DISCONNECT, so the client does not come back, and nothing is
+    /// kept for recovery), then the connection closes.
+    pub(super) fn disconnect_connection(&mut self, conn: ConnectionHandle) {
+        for s in self.connection_sockets(conn) {
+            let _ = self.disconnect(s);
+        }
+        let _ = self.close_connection(conn);
     }
 
     /// Closes a whole connection: every socket of it disconnects ([`DisconnectReason::ForcedClose`]).

@@ -165,7 +165,20 @@ impl<'s, D> Broadcast<'s, D> {
     ) -> (&'s mut Server<D>, Reached) {
         // A broadcast with acks travels as a request instead (its caller publishes it).
         let outgoing = if ack.is_none() { self.outgoing() } else { None };
-        let frames: SmallVec<[Frame; 2]> = encoded.frames().collect();
+        // With recovery on, what may be replayed is numbered and logged: one offset for all.
+        let numbered = match (&ack, self.volatile, self.server.recovery.is_some()) {
+            (None, false, true) => {
+                let mut except: Vec<Str> = self.except.to_vec();
+                if let Some(sid) = self.exclude.and_then(|s| self.server.sid(s)) {
+                    except.push(Str::from(sid));
+                }
+                let rooms = self.rooms.to_vec();
+                self.server
+                    .log_event(self.nsp, || rooms.into(), || except.into(), encoded)
+            }
+            _ => None,
+        };
+        let frames: SmallVec<[Frame; 2]> = numbered.as_ref().unwrap_or(encoded).frames().collect();
         let Broadcast {
             server: s,
             nsp,
@@ -286,7 +299,7 @@ impl<'s, D> Broadcast<'s, D> {
         for &s in &handles {
             if close {
                 if let Some(conn) = server.socket_connection(s) {
-                    let _ = server.close_connection(conn);
+                    server.disconnect_connection(conn);
                 }
             } else {
                 let _ = server.disconnect(s);

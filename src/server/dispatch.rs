@@ -62,16 +62,28 @@ impl<D> Server<D> {
                 if let Some(c) = self.clients.get_mut(h) {
                     c.add_pending(id, seq);
                 }
+                let request = ConnectRequest {
+                    conn: h,
+                    nsp: id,
+                    seq,
+                    auth: data.clone(),
+                    recovering: false,
+                };
+                if let Some(restore) = self.restoration(h, id, data.as_deref()) {
+                    return self.recover_or_ask(
+                        ConnectRequest {
+                            recovering: true,
+                            ..request
+                        },
+                        restore,
+                    );
+                }
                 self.events.push_back(Event::ConnectRequest {
-                    request: ConnectRequest {
-                        conn: h,
-                        nsp: id,
-                        seq,
-                        auth: data.clone(),
-                    },
+                    request,
                     nsp: id,
                     nsp_name: nsp,
                     auth: data,
+                    recovering: false,
                 });
             }
             Packet::Disconnect { nsp } => {
@@ -83,8 +95,19 @@ impl<D> Server<D> {
                         let Some(c) = self.clients.get_mut(h) else {
                             return;
                         };
-                        if c.remove_pending(|n, _| Some(n) == id) == 0 {
+                        let mut gone = Vec::new();
+                        let n = c.remove_pending(|n, seq| {
+                            let hit = Some(n) == id;
+                            if hit {
+                                gone.push(seq);
+                            }
+                            hit
+                        });
+                        if n == 0 {
                             self.close(h, DisconnectReason::ParseError);
+                        }
+                        if let Some(r) = self.recovery.as_deref_mut() {
+                            gone.into_iter().for_each(|seq| r.forget(seq));
                         }
                     }
                 }

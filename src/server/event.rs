@@ -23,6 +23,8 @@ pub struct ConnectRequest {
     pub(crate) seq: u64,
     /// Kept for the socket's handshake (`fetchSockets` answers carry it).
     pub(crate) auth: Option<Str>,
+    /// Whether accepting it restores a dropped socket (connection state recovery).
+    pub(crate) recovering: bool,
 }
 
 impl ConnectRequest {
@@ -34,6 +36,13 @@ impl ConnectRequest {
     /// The namespace asked for.
     pub fn namespace(&self) -> NamespaceId {
         self.nsp
+    }
+
+    /// Whether accepting restores a dropped socket: its id, rooms and missed packets (only
+    /// asked with [`RecoveryConfig::skip_middlewares`](crate::RecoveryConfig) off; otherwise
+    /// such a socket is restored without asking).
+    pub fn is_recovery(&self) -> bool {
+        self.recovering
     }
 }
 
@@ -154,8 +163,11 @@ pub enum Event {
         nsp_name: Str,
         /// The client's auth payload (a JSON object), if any.
         auth: Option<Str>,
+        /// Whether it is a dropped socket coming back (see [`ConnectRequest::is_recovery`]).
+        recovering: bool,
     },
-    /// A socket joined its namespace (after [`Server::accept`](crate::Server::accept)).
+    /// A socket joined its namespace (after [`Server::accept`](crate::Server::accept), or
+    /// restored by connection state recovery).
     Connected {
         /// The new socket.
         socket: SocketHandle,
@@ -163,6 +175,9 @@ pub enum Event {
         sid: Str,
         /// Its namespace.
         nsp: NamespaceId,
+        /// Whether it is a dropped socket restored (`socket.recovered`): same id, its rooms
+        /// and data back, its missed packets sent before the CONNECT reply.
+        recovered: bool,
     },
     /// An event from a client.
     Message {

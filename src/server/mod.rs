@@ -14,6 +14,7 @@ mod cluster;
 mod dispatch;
 mod event;
 mod handshake;
+mod recovery;
 mod requests;
 
 pub use broadcast::{Broadcast, FetchedSocket};
@@ -22,6 +23,7 @@ pub use event::{
     AckError, AckHandle, AckRequest, BroadcastAckHandle, ClusterError, ClusterReply,
     ConnectRequest, Event, RequestHandle, ServerSideAck,
 };
+pub use recovery::RecoveryStats;
 
 use crate::config::ConfigError;
 use crate::engine::session::{
@@ -101,6 +103,11 @@ pub struct Server<D = ()> {
     connect_due: Fifo<ConnectionHandle>,
     /// This node's part in a cluster, if it is in one.
     cluster: Option<Box<cluster::ClusterNode<D>>>,
+    /// Connection state recovery, when on.
+    recovery: Option<Box<recovery::Recovery<D>>>,
+    /// The latest time an input carried: when sessions are stored and packets logged (calls
+    /// without a time of their own happen at it).
+    clock: Option<Instant>,
     next_seq: u64,
     events: VecDeque<Event>,
 }
@@ -128,8 +135,10 @@ impl<D> Server<D> {
         rng: Box<dyn RandomSource + Send>,
     ) -> Result<Self, ConfigError> {
         let connect_due = Fifo::new(config.connect_timeout);
+        let recovery = config.recovery.clone();
         let mut engine = Engine::with_random(config, rng)?;
         engine.track_changes();
+        let recovery = recovery.map(|r| Box::new(recovery::Recovery::new(r, engine.rng())));
         let mut router = Router::default();
         router.add_namespace(Str::from_static("/"));
         Ok(Server {
@@ -144,6 +153,8 @@ impl<D> Server<D> {
             acks: Acks::default(),
             connect_due,
             cluster: None,
+            recovery,
+            clock: None,
             next_seq: 0,
             events: VecDeque::new(),
         })
@@ -217,6 +228,7 @@ impl<D> Server<D> {
             self.cluster
                 .as_deref()
                 .and_then(|c| c.requests.poll_timeout()),
+            self.recovery.as_deref().and_then(|r| r.poll_timeout()),
         ])
     }
 
@@ -234,6 +246,9 @@ impl<D> Server<D> {
             for done in c.requests.handle_timeout(now) {
                 self.request_finished(done);
             }
+        }
+        if let Some(r) = self.recovery.as_deref_mut() {
+            r.handle_timeout(now);
         }
     }
 
@@ -322,6 +337,9 @@ impl<D> Server<D> {
     /// sessions, and routing changes. `now` is `None` only after calls that cannot open a
     /// session.
     fn pump(&mut self, now: Option<Instant>) {
+        if let Some(now) = now {
+            self.tick(now);
+        }
         while let Some(e) = self.engine.poll_event() {
             match e {
                 EngineEvent::Opened { conn } => {
@@ -343,11 +361,21 @@ impl<D> Server<D> {
         }
     }
 
+    /// Moves the clock forward to `now` (never back).
+    fn tick(&mut self, now: Instant) {
+        self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
+    }
+
     fn on_closed(&mut self, conn: ConnectionHandle, reason: DisconnectReason) {
         self.infos.remove(&conn);
         let Some(client) = self.clients.get(conn) else {
             return;
         };
+        if let Some(r) = self.recovery.as_deref_mut() {
+            for &(_, seq) in client.pending() {
+                r.forget(seq);
+            }
+        }
         let sockets: SmallVec<[SocketHandle; 2]> = client.sockets.iter().map(|(_, s)| *s).collect();
         for s in sockets {
             self.remove_socket(s, reason);
@@ -403,6 +431,8 @@ impl<D> Server<D> {
         ) else {
             return;
         };
+        // Kept before it leaves its rooms (the reference persists after `disconnecting`).
+        self.keep_session(s, nsp, reason);
         let left = self.router.leave_all(s);
         self.room_left_events(nsp, s, left);
         self.room_events(nsp, s, sid.clone(), Some(false), false);
@@ -481,6 +511,9 @@ impl<D> Server<D> {
         {
             return Err(format!("auth kept for gone socket slot {slot}"));
         }
+        if let Some(r) = self.recovery.as_deref() {
+            r.check_invariants(|s| self.router.contains(s))?;
+        }
         self.acks.check_invariants(
             |s| self.router.contains(s),
             |slot| self.router.slot_live(slot as usize),
@@ -495,6 +528,7 @@ impl<D> Server<D> {
             + self.acks.timer_count()
             + self.acks.len()
             + self.cluster.as_deref().map_or(0, |c| c.requests.len())
+            + self.recovery.as_deref().map_or(0, |r| r.pending_work())
     }
 }
 

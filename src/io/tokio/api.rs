@@ -110,6 +110,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
         sid: Str,
         nsp: String,
         data: Option<D>,
+        recovered: bool,
     ) -> SocketTx {
         let handlers = lock(&self.0.registry).handlers(&nsp);
         let socket = Socket {
@@ -121,6 +122,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
             id: sid,
             nsp: Arc::from(nsp),
             last_data: Arc::new(Mutex::new(data)),
+            recovered,
         };
         spawn_socket_task(socket, handlers)
     }
@@ -525,6 +527,7 @@ pub struct Socket<D: Send + Sync + Clone + Default + 'static> {
     /// The data last read from the core, still there for disconnect handlers once the socket
     /// (and its data in the core) is gone.
     last_data: Arc<Mutex<Option<D>>>,
+    recovered: bool,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Clone for Socket<D> {
@@ -535,6 +538,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Clone for Socket<D> {
             id: self.id.clone(),
             nsp: self.nsp.clone(),
             last_data: self.last_data.clone(),
+            recovered: self.recovered,
         }
     }
 }
@@ -557,6 +561,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     /// The core's handle of this socket.
     pub fn handle(&self) -> SocketHandle {
         self.handle
+    }
+
+    /// Whether this socket was restored by connection state recovery (`socket.recovered`):
+    /// the same id as before the drop, its rooms and data back, and the events it missed
+    /// delivered before the client saw it connect. Always false with recovery off.
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// The namespace's name.

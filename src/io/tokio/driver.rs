@@ -68,6 +68,7 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
         sid: Str,
         nsp: String,
         data: Option<D>,
+        recovered: bool,
     ) -> SocketTx;
     /// Another node's `serverSideEmit` of `event` to namespace `nsp`: runs its handler.
     fn server_side(
@@ -696,10 +697,17 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 }
                 None => decide(self, request, Ok(D::default())),
             },
-            Event::Connected { socket, sid, nsp } => {
+            Event::Connected {
+                socket,
+                sid,
+                nsp,
+                recovered,
+            } => {
                 let name = self.server.namespace_name(nsp).to_string();
                 let data = self.server.data(socket).cloned();
-                let tx = self.hooks.connected(&self.link, socket, sid, name, data);
+                let tx = self
+                    .hooks
+                    .connected(&self.link, socket, sid, name, data, recovered);
                 self.sockets.insert(socket, tx);
             }
             Event::Message { socket, event, ack } => {
@@ -769,7 +777,11 @@ fn decide<D: Send + Sync + Clone + Default + 'static>(
     decision: Result<D, Rejection>,
 ) {
     let r = match decision {
-        Ok(data) => ctx.server.accept(request, data).map(drop),
+        // A recovering socket keeps its data (until middleware can see and change it).
+        Ok(data) => {
+            let data = ctx.server.restored_data(&request).cloned().unwrap_or(data);
+            ctx.server.accept(request, data).map(drop)
+        }
         Err(rejection) => ctx
             .server
             .reject(request, &rejection.message, rejection.data.as_ref()),
