@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
 use roomcast::io::tokio::{Options, Rejection, SocketIo};
-use roomcast::{Config, DisconnectReason, RecoveryConfig};
+use roomcast::{Config, RecoveryConfig};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,18 +63,6 @@ impl Away {
     fn contains(&self, sid: &str) -> bool {
         self.lock().1.contains_key(sid)
     }
-}
-
-/// The reasons after which the core keeps a session for recovery (the reference's list).
-fn recoverable(reason: DisconnectReason) -> bool {
-    matches!(
-        reason,
-        DisconnectReason::TransportClose
-            | DisconnectReason::TransportError
-            | DisconnectReason::PingTimeout
-            | DisconnectReason::ForcedClose
-            | DisconnectReason::ServerShuttingDown
-    )
 }
 
 #[tokio::main]
@@ -161,6 +149,7 @@ async fn main() -> std::io::Result<()> {
         }
     });
     let away_w = away.clone();
+    let recovery = window.is_some();
     chat.on("whisper", move |socket, msg| {
         let away = away_w.clone();
         async move {
@@ -181,19 +170,26 @@ async fn main() -> std::io::Result<()> {
                         }
                         return json!(false);
                     }
-                    // Away, and may come back: the whisper goes to its own room, where the
-                    // recovery log keeps it for the replay.
-                    if away.contains(&to) {
-                        if let Some(root) = ctx.server.namespace("/") {
-                            let _ = ctx
-                                .server
-                                .to_namespace(root)
-                                .to(to)
-                                .emit("whispered", &(whispered,));
-                            return json!("held");
-                        }
+                    if !recovery {
+                        return json!(false);
                     }
-                    json!(false)
+                    // Not here, and may come back: the whisper goes to its own room, where the
+                    // recovery log keeps it for a replay. `held` if it is away for sure (in
+                    // the moment between the drop and its disconnect handler, it is kept
+                    // all the same, and the answer is still `false`).
+                    let away = away.contains(&to);
+                    if let Some(root) = ctx.server.namespace("/") {
+                        let _ = ctx
+                            .server
+                            .to_namespace(root)
+                            .to(to)
+                            .emit("whispered", &(whispered,));
+                    }
+                    if away {
+                        json!("held")
+                    } else {
+                        json!(false)
+                    }
                 })
                 .await
                 .unwrap_or(json!(false));
@@ -209,7 +205,7 @@ async fn main() -> std::io::Result<()> {
                 .await
                 .unwrap_or_else(|| socket.id().to_owned());
             let sid = socket.id().to_owned();
-            let Some(window) = window.filter(|_| recoverable(reason)) else {
+            let Some(window) = window.filter(|_| reason.is_recoverable()) else {
                 away.clear(&sid);
                 let _ = socket.io().to_ns("/").emit("left", &(user,));
                 return;
