@@ -13,8 +13,11 @@
 
 import net from "node:net";
 
-/** Starts a forwarder to 127.0.0.1:`target`; resolves once it listens. */
-export async function forwarder(target) {
+/**
+ * Starts a forwarder to 127.0.0.1:`target`; resolves once it listens. `tap(direction, chunk)`,
+ * if given, sees every chunk copied (`"up"` toward the server, `"down"` toward the client).
+ */
+export async function forwarder(target, { tap } = {}) {
   const pairs = new Set();
   const stale = new Set(); // server-side halves left open by reset({ server: false })
   let paused = false;
@@ -27,8 +30,9 @@ export async function forwarder(target) {
   };
 
   // Copies from `from` to `to`, with backpressure, unless the forwarder is paused.
-  const link = (pair, from, to) => {
+  const link = (pair, from, to, direction) => {
     from.on("data", (chunk) => {
+      tap?.(direction, chunk);
       if (!to.write(chunk)) {
         from.pause();
         to.once("drain", () => {
@@ -48,8 +52,8 @@ export async function forwarder(target) {
     upstream.pause();
     const pair = { client, server: upstream };
     pairs.add(pair);
-    link(pair, client, upstream);
-    link(pair, upstream, client);
+    link(pair, client, upstream, "up");
+    link(pair, upstream, client, "down");
     upstream.once("connect", () => {
       if (!paused && pairs.has(pair)) {
         client.resume();

@@ -25,6 +25,8 @@ const T = { timeout: 30000 };
 const TRANSPORTS = {
   websocket: { transports: ["websocket"] },
   polling: { transports: ["polling"], upgrade: false },
+  // A browser's default: long-polling first, then the upgrade (done before anything is cut).
+  upgrade: {},
 };
 // Fast and regular reconnection for the client under test.
 const RECONNECT = { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0 };
@@ -111,7 +113,11 @@ async function scene(transport) {
   const a = await user(direct, names.a, TRANSPORTS.websocket);
   const b = await user(direct, names.b, TRANSPORTS.websocket);
   const t = await user(fw.url, names.t, { ...TRANSPORTS[transport], ...RECONNECT });
-  assert.equal(t.io.engine.transport.name, transport);
+  if (transport === "upgrade") {
+    if (t.io.engine.transport.name !== "websocket") await once(t.io.engine, "upgrade", 5000, "t's upgrade");
+  } else {
+    assert.equal(t.io.engine.transport.name, transport);
+  }
   assert.equal(t.recovered, false, "a first connection is not a recovery");
   assert.equal(t.welcome[0].recovered, false, "welcome says recovered: false on a first connection");
   assert.deepEqual(Object.keys(t.welcome[0]).sort(), ["online", "recovered", "user"]);
@@ -186,16 +192,17 @@ async function missWhileAway(s, label) {
 }
 
 /** After the reconnection: `t` is the same socket, got exactly `expected`, and is still in its room. */
-async function assertRecovered(s, expected, label) {
-  const { a, b, t, names, room, firstId } = s;
+async function assertRecovered(s, expected, label, n = 1) {
+  const { a, t, names, room, firstId } = s;
   const w = t.watched;
-  const welcome = waitFor(() => w.log.some((e) => e.event === "welcome" && e.connects === 2), 5000, "welcome after recovery");
+  const welcome = waitFor(() => w.log.some((e) => e.event === "welcome" && e.connects === n + 1), 5000, "welcome after recovery");
   welcome.catch(() => {}); // awaited below
-  await waitFor(() => w.connects === 2, 8000, "t to reconnect");
+  await waitFor(() => w.connects === n + 1, 8000, "t to reconnect");
+  assert.equal(w.reconnects, n, "reconnected once more");
   assert.equal(t.recovered, true, "socket.recovered");
   assert.equal(t.id, firstId, "the same socket id");
   // Replayed: after the Manager reconnected, before the socket's `connect`.
-  const replayed = w.log.filter((e) => e.reconnects === 1 && e.connects === 1);
+  const replayed = w.log.filter((e) => e.reconnects === n && e.connects === n);
   assert.deepEqual(pick(replayed), expected, "the missed events, once each, in order, before `connect`");
   // Users of earlier tests may come and go meanwhile; nothing else may be replayed.
   const ours = Object.values(names);
@@ -205,7 +212,7 @@ async function assertRecovered(s, expected, label) {
   assert.deepEqual(others.map((e) => [e.event, e.args]), [], "nothing else replayed");
   assertOffsets(replayed, "a replayed event");
   await welcome;
-  const [wel] = w.log.find((e) => e.event === "welcome" && e.connects === 2).args;
+  const [wel] = w.log.find((e) => e.event === "welcome" && e.connects === n + 1).args;
   assert.deepEqual(wel.recovered, true, `welcome after a recovery: ${JSON.stringify(wel)}`);
   assert.equal(wel.user, names.t, "the restored data (user name)");
   // Still in its room, and nothing more comes of the replay.
@@ -216,6 +223,11 @@ async function assertRecovered(s, expected, label) {
   await sleep(150);
   assert.deepEqual(pick(w.log.slice(at)), [["said", { user: names.a, text: `${label} after`, room }]]);
   assert.equal(await a.timeout(3000).emitWithAck("whisper", firstId, `${label} direct`), true);
+  await waitFor(
+    () => pick(w.log.slice(at)).some(([ev, p]) => ev === "whispered" && p.text === `${label} direct`),
+    3000,
+    "t to hear a whisper after recovery",
+  );
   assertNoPresence(s);
 }
 
@@ -245,6 +257,35 @@ for (const transport of Object.keys(TRANSPORTS)) {
       ];
       s.fw.resume();
       await assertRecovered(s, expected, "reset");
+    });
+
+    test("two drops in a row: recovered twice, each replay only what that drop missed", T, async () => {
+      const s = await scene(transport);
+      for (const n of [1, 2]) {
+        s.fw.pause();
+        const gone = once(s.t, "disconnect", 5000, `t's disconnect ${n}`);
+        s.fw.reset();
+        await gone;
+        const probes = await whisperUntilHeld(s.a, s.firstId, `drop ${n}`, HEARTBEAT + 3000);
+        const expected = [
+          ...probes.map((p) => ["whispered", { from: s.names.a, text: p.text }]),
+          ...(await missWhileAway(s, `drop ${n}`)),
+        ];
+        s.fw.resume();
+        await assertRecovered(s, expected, `drop ${n}`, n);
+      }
+    });
+
+    test("middlewares skipped: a recovering client without a username gets its old name back", T, async () => {
+      const s = await scene(transport);
+      s.fw.pause();
+      const gone = once(s.t, "disconnect", 5000, "t's disconnect");
+      s.fw.reset();
+      await gone;
+      const probes = await whisperUntilHeld(s.a, s.firstId, "skip", HEARTBEAT + 3000);
+      s.t.auth = {}; // the chat's middleware would refuse this; recovery does not ask it
+      s.fw.resume();
+      await assertRecovered(s, probes.map((p) => ["whispered", { from: s.names.a, text: p.text }]), "skip");
     });
 
     test("server-side ping timeout: the session is kept and restored", T, async () => {
