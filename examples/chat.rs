@@ -24,44 +24,54 @@ const CLIENT_JS: &str = "tests/interop/node_modules/socket.io-client/dist/socket
 fn env_ms(name: &str) -> std::io::Result<Option<Duration>> {
     match std::env::var(name) {
         Err(_) => Ok(None),
-        Ok(v) => v.trim().parse().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            std::io::Error::other(format!("{name}={v:?}: want a number of milliseconds"))
-        }),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                std::io::Error::other(format!("{name}={v:?}: want a number of milliseconds"))
+            }),
     }
 }
 
 /// The users whose connection dropped in a way recovery may undo, by socket id, with the
 /// ticket of that drop: their `left` waits until the recovery window has passed.
 #[derive(Clone, Default)]
-struct Away(Arc<Mutex<(u64, HashMap<String, u64>)>>);
+struct Away(Arc<Mutex<AwayState>>);
+
+#[derive(Default)]
+struct AwayState {
+    last_ticket: u64,
+    tickets: HashMap<String, u64>,
+}
 
 impl Away {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<String, u64>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AwayState> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// Marks `sid` away; the ticket tells this drop from a later one.
     fn mark(&self, sid: &str) -> u64 {
         let mut g = self.lock();
-        g.0 += 1;
-        let ticket = g.0;
-        g.1.insert(sid.to_owned(), ticket);
+        g.last_ticket += 1;
+        let ticket = g.last_ticket;
+        g.tickets.insert(sid.to_owned(), ticket);
         ticket
     }
     /// `sid` is back, or gone for good.
     fn clear(&self, sid: &str) {
-        self.lock().1.remove(sid);
+        self.lock().tickets.remove(sid);
     }
     /// Clears `sid` if it is still away since the drop with `ticket`; true if it was.
     fn expire(&self, sid: &str, ticket: u64) -> bool {
         let mut g = self.lock();
-        let still = g.1.get(sid) == Some(&ticket);
+        let still = g.tickets.get(sid) == Some(&ticket);
         if still {
-            g.1.remove(sid);
+            g.tickets.remove(sid);
         }
         still
     }
     fn contains(&self, sid: &str) -> bool {
-        self.lock().1.contains_key(sid)
+        self.lock().tickets.contains_key(sid)
     }
 }
 
