@@ -1,6 +1,9 @@
 //! A small chat to try in a browser with the official client: open http://127.0.0.1:3000/
 //! (docs/EXAMPLES.md). The page loads the official client from `/socket.io.min.js`, read from
 //! `$SOCKET_IO_CLIENT_JS` (default: the copy `npm --prefix tests/interop ci` installs).
+//!
+//! `RECOVERY_MS` turns on connection state recovery with that window; `PING_INTERVAL_MS` and
+//! `PING_TIMEOUT_MS` set the heartbeat (default 25000 and 20000).
 
 mod common;
 
@@ -8,17 +11,92 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
 use roomcast::io::tokio::{Options, Rejection, SocketIo};
-use roomcast::Config;
+use roomcast::{Config, RecoveryConfig};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const PAGE: &str = include_str!("chat.html");
 const CLIENT_JS: &str = "tests/interop/node_modules/socket.io-client/dist/socket.io.min.js";
 
+/// `$name` as a number of milliseconds, if set.
+fn env_ms(name: &str) -> std::io::Result<Option<Duration>> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                std::io::Error::other(format!("{name}={v:?}: want a number of milliseconds"))
+            }),
+    }
+}
+
+/// The users whose connection dropped in a way recovery may undo, by socket id, with the
+/// ticket of that drop: their `left` waits until the recovery window has passed.
+#[derive(Clone, Default)]
+struct Away(Arc<Mutex<AwayState>>);
+
+#[derive(Default)]
+struct AwayState {
+    last_ticket: u64,
+    tickets: HashMap<String, u64>,
+}
+
+impl Away {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AwayState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Marks `sid` away; the ticket tells this drop from a later one.
+    fn mark(&self, sid: &str) -> u64 {
+        let mut g = self.lock();
+        g.last_ticket += 1;
+        let ticket = g.last_ticket;
+        g.tickets.insert(sid.to_owned(), ticket);
+        ticket
+    }
+    /// `sid` is back, or gone for good.
+    fn clear(&self, sid: &str) {
+        self.lock().tickets.remove(sid);
+    }
+    /// Clears `sid` if it is still away since the drop with `ticket`; true if it was.
+    fn expire(&self, sid: &str, ticket: u64) -> bool {
+        let mut g = self.lock();
+        let still = g.tickets.get(sid) == Some(&ticket);
+        if still {
+            g.tickets.remove(sid);
+        }
+        still
+    }
+    fn contains(&self, sid: &str) -> bool {
+        self.lock().tickets.contains_key(sid)
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
+    let mut config = Config::default();
+    if let Some(d) = env_ms("PING_INTERVAL_MS")? {
+        config.ping_interval = d;
+    }
+    if let Some(d) = env_ms("PING_TIMEOUT_MS")? {
+        config.ping_timeout = d;
+    }
+    // The recovery window, when recovery is on.
+    let window = env_ms("RECOVERY_MS")?;
+    if let Some(window) = window {
+        let mut recovery = RecoveryConfig::default();
+        recovery.max_disconnection_duration = window;
+        recovery.skip_middlewares = true;
+        config.recovery = Some(recovery);
+    }
+    let away = Away::default();
+
     // Each socket's data is its user name.
-    let io: SocketIo<String> = SocketIo::new(Config::default(), Options::default());
+    let io: SocketIo<String> = SocketIo::new(config, Options::default());
     let chat = io.ns("/");
     chat.auth(|auth| async move {
         let name = auth
@@ -29,19 +107,35 @@ async fn main() -> std::io::Result<()> {
             Rejection::new("username required").with_data(json!({"reason": "missing username"}))
         })
     });
-    chat.on_connection(|socket| async move {
-        let user = socket.data().await.unwrap_or_default();
-        let online = socket
-            .io()
-            .query(|ctx| {
-                ctx.server
-                    .namespace("/")
-                    .map_or(0, |n| ctx.server.to_namespace(n).sockets().len())
-            })
-            .await
-            .unwrap_or(0);
-        let _ = socket.emit("welcome", &(json!({"user": user, "online": online}),));
-        let _ = socket.broadcast().emit("joined", &(user,));
+    let away_c = away.clone();
+    chat.on_connection(move |socket| {
+        let away = away_c.clone();
+        async move {
+            let user = socket.data().await.unwrap_or_default();
+            let recovered = socket.recovered();
+            if recovered {
+                away.clear(socket.id());
+            }
+            let online = socket
+                .io()
+                .query(|ctx| {
+                    ctx.server
+                        .namespace("/")
+                        .map_or(0, |n| ctx.server.to_namespace(n).sockets().len())
+                })
+                .await
+                .unwrap_or(0);
+            let welcome = if window.is_some() {
+                json!({"user": user, "online": online, "recovered": recovered})
+            } else {
+                json!({"user": user, "online": online})
+            };
+            let _ = socket.emit("welcome", &(welcome,));
+            // A recovered socket never left, as far as the others know.
+            if !recovered {
+                let _ = socket.broadcast().emit("joined", &(user,));
+            }
+        }
     });
     chat.on("say", |socket, msg| async move {
         if let Ok((text,)) = msg.args::<(String,)>() {
@@ -64,36 +158,86 @@ async fn main() -> std::io::Result<()> {
             let _ = socket.to(room).emit("said", &(said,));
         }
     });
-    chat.on("whisper", |socket, msg| async move {
-        let Ok((to, text)) = msg.args::<(String, String)>() else {
-            msg.ack(&(false,));
-            return;
-        };
-        let from = socket.data().await.unwrap_or_default();
-        let delivered = socket
-            .io()
-            .query(move |ctx| {
-                let target = ctx.server.socket_by_sid(&to)?;
-                (ctx.server
-                    .namespace_name(ctx.server.socket_namespace(target)?)
-                    == "/")
-                    .then(|| {
-                        ctx.server
-                            .emit(target, "whispered", &(json!({"from": from, "text": text}),))
-                            .is_ok()
-                    })
-            })
-            .await
-            .flatten()
-            .unwrap_or(false);
-        msg.ack(&(delivered,));
+    let away_w = away.clone();
+    let recovery = window.is_some();
+    chat.on("whisper", move |socket, msg| {
+        let away = away_w.clone();
+        async move {
+            let Ok((to, text)) = msg.args::<(String, String)>() else {
+                msg.ack(&(false,));
+                return;
+            };
+            let from = socket.data().await.unwrap_or_default();
+            let answer = socket
+                .io()
+                .query(move |ctx| {
+                    let whispered = json!({"from": from, "text": text});
+                    if let Some(target) = ctx.server.socket_by_sid(&to) {
+                        let here = ctx.server.socket_namespace(target);
+                        if here.is_some_and(|n| ctx.server.namespace_name(n) == "/") {
+                            let sent = ctx.server.emit(target, "whispered", &(whispered,));
+                            return json!(sent.is_ok());
+                        }
+                        return json!(false);
+                    }
+                    if !recovery {
+                        return json!(false);
+                    }
+                    // Not here, and may come back: the whisper goes to its own room, where the
+                    // recovery log keeps it for a replay. `held` if it is away for sure (in
+                    // the moment between the drop and its disconnect handler, it is kept
+                    // all the same, and the answer is still `false`).
+                    let away = away.contains(&to);
+                    if let Some(root) = ctx.server.namespace("/") {
+                        let _ = ctx
+                            .server
+                            .to_namespace(root)
+                            .to(to)
+                            .emit("whispered", &(whispered,));
+                    }
+                    if away {
+                        json!("held")
+                    } else {
+                        json!(false)
+                    }
+                })
+                .await
+                .unwrap_or(json!(false));
+            msg.ack(&(answer,));
+        }
     });
-    chat.on_disconnect(|socket, _reason| async move {
-        let user = socket
-            .data()
-            .await
-            .unwrap_or_else(|| socket.id().to_owned());
-        let _ = socket.io().to_ns("/").emit("left", &(user,));
+    let away_d = away.clone();
+    chat.on_disconnect(move |socket, reason| {
+        let away = away_d.clone();
+        async move {
+            let user = socket
+                .data()
+                .await
+                .unwrap_or_else(|| socket.id().to_owned());
+            let sid = socket.id().to_owned();
+            let Some(window) = window.filter(|_| reason.is_recoverable()) else {
+                away.clear(&sid);
+                let _ = socket.io().to_ns("/").emit("left", &(user,));
+                return;
+            };
+            // It may come back within the window with its id, rooms and missed messages:
+            // announce `left` only once the window has passed without it.
+            let ticket = away.mark(&sid);
+            let io = socket.io().clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(window + Duration::from_millis(100)).await;
+                if !away.expire(&sid, ticket) {
+                    return; // back, or dropped again since
+                }
+                let back = io
+                    .query(move |ctx| ctx.server.socket_by_sid(&sid).is_some())
+                    .await
+                    .unwrap_or(false);
+                if !back {
+                    let _ = io.to_ns("/").emit("left", &(user,));
+                }
+            });
+        }
     });
 
     let client_js = std::env::var("SOCKET_IO_CLIENT_JS").unwrap_or_else(|_| CLIENT_JS.to_owned());

@@ -20,7 +20,12 @@ const opened = new Set();
 
 /** A new client (its own Engine.IO connection) to namespace `nsp`. Reconnection off unless asked. */
 export function client(nsp = "/", opts = {}) {
-  const socket = io(URL + nsp, {
+  return clientTo(URL, nsp, opts);
+}
+
+/** `client`, to the server at `base` (`http://127.0.0.1:<port>`, a forwarder's for instance). */
+export function clientTo(base, nsp = "/", opts = {}) {
+  const socket = io(base + nsp, {
     forceNew: true,
     reconnection: false,
     timeout: 5000,
@@ -207,11 +212,28 @@ export async function processGone(pid) {
   }
 }
 
-/** Starts the example binary again on PORT; resolves with the child once it accepts connections. */
-export async function startExample(bin = process.env.ROOMCAST_EXAMPLE, port = PORT) {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the example binary again on PORT; resolves with the child once it accepts connections.
+ * `env` is laid over this process's environment (a value of `undefined` removes the variable).
+ */
+export async function startExample(bin = process.env.ROOMCAST_EXAMPLE, port = PORT, env = {}) {
   if (!bin) throw new Error("ROOMCAST_EXAMPLE is not set (run through tests/interop/run.sh)");
+  const childEnv = { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG ?? "warn", ...env };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   const child = spawn(bin, [], {
-    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    env: childEnv,
     stdio: ["ignore", "inherit", "inherit"],
   });
   const kill = () => {

@@ -6,7 +6,8 @@
 #   bash tests/interop/run.sh chat.test.mjs ...     # some of them
 #
 # Builds the examples once, then for each test file starts the example named by its
-# `// @example <name>` line on a free port, waits until it accepts connections, runs the file
+# `// @example <name>` line on a free port (with the variables of its `// @env NAME=value ...`
+# line, if any, which the test process gets too), waits until it accepts connections, runs the file
 # with node's test runner, stops the server, and at the end prints `N passed, N failed` and
 # exits non-zero if anything failed.
 #
@@ -81,8 +82,21 @@ for file in "${files[@]}"; do
     total_fail=$((total_fail + 1)); failed_files+=("$name (no $example)"); continue
   fi
 
+  # `// @env NAME=value ...`: settings for this file's server (and its test process).
+  envline="$(sed -n 's|^// @env \(.*\)$|\1|p' "$file" | head -n1)"
+  extra_env=()
+  bad_env=""
+  for kv in $envline; do
+    if [[ "$kv" =~ ^[A-Z_][A-Z0-9_]*=[^[:space:]]*$ ]]; then extra_env+=("$kv"); else bad_env="$kv"; fi
+  done
+  if [ -n "$bad_env" ]; then
+    echo "interop: $name: '// @env' wants NAME=value words, got '$bad_env'" >&2
+    total_fail=$((total_fail + 1)); failed_files+=("$name (bad @env)"); continue
+  fi
+  [ ${#extra_env[@]} -gt 0 ] && echo "    with ${extra_env[*]}"
+
   port="$(free_port)"
-  PORT="$port" RUST_LOG="${RUST_LOG:-warn}" "$bin" >"$log" 2>&1 &
+  env "${extra_env[@]}" PORT="$port" RUST_LOG="${RUST_LOG:-warn}" "$bin" >"$log" 2>&1 &
   server_pid=$!
   ready=0
   for _ in $(seq 1 100); do
@@ -98,7 +112,8 @@ for file in "${files[@]}"; do
   fi
 
   tap="$work/$name.tap"
-  ROOMCAST_URL="http://127.0.0.1:$port" ROOMCAST_PORT="$port" ROOMCAST_SERVER_PID="$server_pid" \
+  env "${extra_env[@]}" \
+    ROOMCAST_URL="http://127.0.0.1:$port" ROOMCAST_PORT="$port" ROOMCAST_SERVER_PID="$server_pid" \
     ROOMCAST_EXAMPLE="$bin" RUST_LOG="${RUST_LOG:-warn}" \
     timeout -k 5 170 node --test \
       --test-reporter=spec --test-reporter-destination=stdout \
