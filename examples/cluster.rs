@@ -22,8 +22,8 @@ use roomcast::Config;
 use serde::{Serialize, Serializer};
 use std::time::Duration;
 
-/// `socket.data`: the node that accepted the socket.
-#[derive(Debug, Clone, Default, Serialize)]
+/// `socket.data`: the node that accepted the socket (with recovery, the node it came back on).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 struct NodeData {
     node: String,
 }
@@ -318,16 +318,35 @@ async fn main() -> std::io::Result<()> {
     common::init_tracing();
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let sharded = match std::env::var("ADAPTER").as_deref() {
-        Ok("classic") | Err(_) => false,
-        Ok("sharded") => true,
+    let protocol = match std::env::var("ADAPTER").as_deref() {
+        Ok("classic") | Err(_) => Protocol::Classic,
+        Ok("sharded") => Protocol::Sharded,
+        Ok("streams") => Protocol::Streams,
         Ok(other) => {
             eprintln!("cluster: unknown ADAPTER {other:?}");
             std::process::exit(2);
         }
     };
+    // `ClusterAdapter` protocols have no `allRooms`.
+    let sharded = protocol != Protocol::Classic;
     let name = port.clone();
-    let io: Io = SocketIo::new(Config::default(), Options::default());
+    let mut config = Config::default();
+    // Streams: connection state recovery on, as `@socket.io/redis-streams-adapter` is used.
+    if protocol == Protocol::Streams {
+        let ms = match std::env::var("RECOVERY_MS").map(|v| v.parse::<u64>()) {
+            Err(_) => 30_000,
+            Ok(Ok(ms)) if ms > 0 => ms,
+            Ok(_) => {
+                eprintln!("cluster: RECOVERY_MS must be a positive number of milliseconds");
+                std::process::exit(2);
+            }
+        };
+        let mut r = roomcast::RecoveryConfig::default();
+        r.max_disconnection_duration = Duration::from_millis(ms);
+        r.skip_middlewares = true;
+        config.recovery = Some(r);
+    }
+    let io: Io = SocketIo::new(config, Options::default());
     for nsp in ["/", "/chat"] {
         let node = name.clone();
         io.ns(nsp).auth(move |_auth| {
@@ -337,6 +356,19 @@ async fn main() -> std::io::Result<()> {
         for &event in EVENTS {
             on_event(&io, nsp, event, &name, sharded);
         }
+        // As Node's connection handler runs again on recovery: the socket is this node's now.
+        let (io2, node) = (io.clone(), name.clone());
+        io.ns(nsp).on_connection(move |socket| {
+            if socket.recovered() {
+                let (h, node) = (socket.handle(), node.clone());
+                let _ = io2.call(move |ctx| {
+                    if let Some(d) = ctx.server.data_mut(h) {
+                        d.node = node;
+                    }
+                });
+            }
+            async {}
+        });
         let (io2, node) = (io.clone(), name.clone());
         io.ns(nsp).on_server_side("cluster-ping", move |m| {
             let payload = first_arg(m.event().data(), true);
@@ -358,9 +390,7 @@ async fn main() -> std::io::Result<()> {
     }
     // Subscribed before listening: a node that accepts connections is counted by the others.
     let mut options = RedisAdapterOptions::new(url);
-    if sharded {
-        options.cluster.protocol = Protocol::Sharded;
-    }
+    options.cluster.protocol = protocol;
     let adapter = RedisAdapter::attach(&io, options)
         .await
         .map_err(std::io::Error::other)?;

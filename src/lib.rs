@@ -148,8 +148,9 @@ pub use limits::Limits;
 pub use reason::DisconnectReason;
 pub use server::{
     AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterConfig, ClusterError,
-    ClusterReply, ClusterSubscription, ClusterTransmit, ConnectRequest, Error, Event,
-    FetchedSocket, NodeCount, RecoveryStats, RequestHandle, Server, ServerSideAck,
+    ClusterReply, ClusterSubscription, ClusterTransmit, Command, ConnectRequest, Error, Event,
+    FetchedSocket, NodeCount, RecoveryStats, RequestHandle, Server, ServerSideAck, SessionFound,
+    SessionRestore, StreamOffset,
 };
 pub use str::Str;
 

@@ -4,6 +4,7 @@
 
 use super::classic::{self, Broadcast, Request, Response};
 use super::sharded;
+use super::streams::{self, EntryFields};
 use crate::{RandomError, RandomSource};
 
 /// Which protocol of `@socket.io/redis-adapter` the cluster speaks.
@@ -17,6 +18,31 @@ pub enum Protocol {
     /// `createShardedAdapter(pub, sub)` (Redis 7): sharded Pub/Sub, `subscriptionMode:
     /// "dynamic"` (a node subscribes to the channels of the public rooms it has).
     Sharded,
+    /// `createAdapter(client)` of `@socket.io/redis-streams-adapter` 0.3: broadcasts, joins,
+    /// leaves and disconnects as entries of a Redis stream (whose ids are the offsets of
+    /// connection state recovery), the rest over plain Pub/Sub.
+    Streams,
+}
+
+/// The stream's layout (`streamName`, `streamCount`, `maxLen`) of [`Protocol::Streams`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamLayout {
+    /// `streamName` (default `socket.io`).
+    pub name: String,
+    /// `streamCount` (default 1): namespaces are spread over this many streams.
+    pub count: u32,
+    /// `maxLen` (default 10,000): `XADD … MAXLEN ~ <max_len>`.
+    pub max_len: u64,
+}
+
+impl Default for StreamLayout {
+    fn default() -> Self {
+        StreamLayout {
+            name: streams::DEFAULT_STREAM_NAME.to_owned(),
+            count: 1,
+            max_len: streams::DEFAULT_MAX_LEN,
+        }
+    }
 }
 
 /// Something to subscribe to, on the transport's one subscriber connection.
@@ -29,6 +55,19 @@ pub enum Topic {
     Pattern(String),
     /// A sharded channel (`SSUBSCRIBE`).
     Shard(String),
+    /// A stream to read (`XREAD BLOCK … STREAMS <key> <last id>`), its entries given to
+    /// [`Server::handle_stream_entries`](crate::Server::handle_stream_entries). Several
+    /// namespaces may share one: read it once.
+    Stream(String),
+}
+
+/// What a message is: bytes to publish, or an entry for a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Bytes to publish.
+    Publish(Vec<u8>),
+    /// Fields of a stream entry.
+    Entry(EntryFields),
 }
 
 /// What a channel carries for an adapter.
@@ -42,12 +81,19 @@ pub(crate) enum Route<'c> {
     Broadcast(&'c str),
     /// Sharded: any message, in its envelope.
     Sharded,
+    /// Streams: a Pub/Sub message, msgpack of its envelope.
+    Streams,
 }
 
 #[derive(Debug)]
 enum Wire {
     Classic(classic::Channels),
     Sharded(sharded::Channels),
+    Streams {
+        channels: sharded::Channels,
+        stream: String,
+        max_len: u64,
+    },
 }
 
 /// One namespace's adapter.
@@ -63,6 +109,7 @@ impl Adapter {
     pub(crate) fn new(
         protocol: Protocol,
         prefix: &str,
+        layout: &StreamLayout,
         nsp: &str,
         rng: &mut dyn RandomSource,
     ) -> Result<Self, RandomError> {
@@ -77,6 +124,15 @@ impl Adapter {
                 let c = sharded::Channels::new(prefix, nsp, &uid);
                 (uid, Wire::Sharded(c))
             }
+            Protocol::Streams => {
+                let uid = sharded::uid(rng)?;
+                let wire = Wire::Streams {
+                    channels: sharded::Channels::new(prefix, nsp, &uid),
+                    stream: streams::stream_key(&layout.name, layout.count, nsp),
+                    max_len: layout.max_len,
+                };
+                (uid, wire)
+            }
         };
         Ok(Adapter {
             uid,
@@ -89,12 +145,22 @@ impl Adapter {
     pub(crate) fn request_id(&self, rng: &mut dyn RandomSource) -> Result<String, RandomError> {
         match self.wire {
             Wire::Classic(_) => super::requests::uid(rng),
-            Wire::Sharded(_) => sharded::uid(rng),
+            Wire::Sharded(_) | Wire::Streams { .. } => sharded::uid(rng),
         }
     }
 
     pub(crate) fn sharded(&self) -> bool {
         matches!(self.wire, Wire::Sharded(_))
+    }
+
+    /// The stream of this namespace and its `maxLen` (the streams protocol only).
+    pub(crate) fn stream(&self) -> Option<(&str, u64)> {
+        match &self.wire {
+            Wire::Streams {
+                stream, max_len, ..
+            } => Some((stream, *max_len)),
+            _ => None,
+        }
     }
 
     /// What the node subscribes to for this namespace (one subscription each: a second one
@@ -111,13 +177,20 @@ impl Adapter {
                 Topic::Shard(c.main().to_owned()),
                 Topic::Shard(c.own().to_owned()),
             ],
+            Wire::Streams {
+                channels, stream, ..
+            } => vec![
+                Topic::Channel(channels.main().to_owned()),
+                Topic::Channel(channels.own().to_owned()),
+                Topic::Stream(stream.clone()),
+            ],
         }
     }
 
     /// The channel of a public room this node has (sharded, `dynamic` mode).
     pub(crate) fn room_topic(&self, room: &str) -> Option<Topic> {
         match &self.wire {
-            Wire::Classic(_) => None,
+            Wire::Classic(_) | Wire::Streams { .. } => None,
             Wire::Sharded(c) => Some(Topic::Shard(c.room(room))),
         }
     }
@@ -127,33 +200,64 @@ impl Adapter {
         match &self.wire {
             Wire::Classic(c) => c.request(),
             Wire::Sharded(c) => c.main(),
+            Wire::Streams { channels, .. } => channels.main(),
         }
     }
 
     /// A broadcast without acks: where it goes and its bytes.
-    pub(crate) fn broadcast(&self, b: &Broadcast) -> (String, Vec<u8>) {
+    pub(crate) fn broadcast(&self, b: &Broadcast) -> (String, Body) {
         match &self.wire {
-            Wire::Classic(c) => (c.for_rooms(&b.opts.rooms), classic::encode_broadcast(b)),
-            Wire::Sharded(c) => (c.for_broadcast(&b.opts.rooms), sharded::encode_broadcast(b)),
+            Wire::Classic(c) => (
+                c.for_rooms(&b.opts.rooms),
+                Body::Publish(classic::encode_broadcast(b)),
+            ),
+            Wire::Sharded(c) => (
+                c.for_broadcast(&b.opts.rooms),
+                Body::Publish(sharded::encode_broadcast(b)),
+            ),
+            Wire::Streams { stream, .. } => {
+                (stream.clone(), Body::Entry(streams::encode_broadcast(b)))
+            }
         }
     }
 
     /// A request; `None` if the protocol has no such request.
-    pub(crate) fn request(&self, r: &Request) -> Option<(String, Vec<u8>)> {
+    pub(crate) fn request(&self, r: &Request) -> Option<(String, Body)> {
         match &self.wire {
-            Wire::Classic(c) => Some((c.request().to_owned(), classic::encode_request(r))),
-            Wire::Sharded(c) => Some((c.main().to_owned(), sharded::encode_request(r, &self.nsp)?)),
+            Wire::Classic(c) => Some((
+                c.request().to_owned(),
+                Body::Publish(classic::encode_request(r)),
+            )),
+            Wire::Sharded(c) => Some((
+                c.main().to_owned(),
+                Body::Publish(sharded::encode_request(r, &self.nsp)?),
+            )),
+            Wire::Streams {
+                channels, stream, ..
+            } => Some(match streams::encode_request(r, &self.nsp)? {
+                streams::Outgoing::Stream(fields) => (stream.clone(), Body::Entry(fields)),
+                streams::Outgoing::Publish(bytes) => {
+                    (channels.main().to_owned(), Body::Publish(bytes))
+                }
+            }),
         }
     }
 
     /// A response to the node `to` (the requester, when the request named it).
-    pub(crate) fn response(&self, to: Option<&str>, r: &Response) -> Option<(String, Vec<u8>)> {
+    pub(crate) fn response(&self, to: Option<&str>, r: &Response) -> Option<(String, Body)> {
         match &self.wire {
             // Every classic requester listens on the shared channel.
-            Wire::Classic(c) => Some((c.response().to_owned(), classic::encode_response(r))),
+            Wire::Classic(c) => Some((
+                c.response().to_owned(),
+                Body::Publish(classic::encode_response(r)),
+            )),
             Wire::Sharded(c) => Some((
                 c.responses_of(to?),
-                sharded::encode_response(r, &self.uid, &self.nsp)?,
+                Body::Publish(sharded::encode_response(r, &self.uid, &self.nsp)?),
+            )),
+            Wire::Streams { channels, .. } => Some((
+                channels.responses_of(to?),
+                Body::Publish(streams::encode_response(r, &self.uid, &self.nsp)?),
             )),
         }
     }
@@ -173,6 +277,9 @@ impl Adapter {
             Wire::Sharded(c) => {
                 let rest = channel.strip_prefix(c.main())?;
                 (rest.is_empty() || rest.ends_with('#')).then_some(Route::Sharded)
+            }
+            Wire::Streams { channels, .. } => {
+                (channel == channels.main() || channel == channels.own()).then_some(Route::Streams)
             }
         }
     }

@@ -56,6 +56,16 @@ use super::value::{normalize, MAX_DEPTH};
 pub use super::sharded::Channels;
 pub use super::sharded::{Envelope, Message};
 
+/// One stream entry as read (`XREAD`, `XRANGE`): its id, the offset clients keep, and its
+/// fields in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// The entry id, `<ms>-<seq>`.
+    pub id: String,
+    /// Field names and values, as written.
+    pub fields: Vec<(bytes::Bytes, bytes::Bytes)>,
+}
+
 /// The stream's default name (`streamName`).
 pub const DEFAULT_STREAM_NAME: &str = "socket.io";
 /// The Pub/Sub channels' default prefix (`channelPrefix`).

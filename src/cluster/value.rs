@@ -48,6 +48,11 @@ pub fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<Value, ValueError
     from_payload(&p)
 }
 
+/// A value from the cluster (a stored session's `data`) as a Rust type, by `serde`.
+pub fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ValueError> {
+    rmpv::ext::from_value(v).map_err(|e| ValueError::Json(e.to_string()))
+}
+
 /// [`from_payload`] for JSON text and its attachments held apart (an encoded packet's).
 pub fn from_parts(json: &str, attachments: &[bytes::Bytes]) -> Result<Value, ValueError> {
     let mut value: Value =

@@ -322,21 +322,29 @@ impl<D> Server<D> {
         event: &str,
         args: &T,
     ) -> Result<(), Error> {
-        let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
         let nsp = self
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
         let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
-        let numbered = self.log_direct(socket, &e);
-        self.send_encoded(conn, numbered.as_ref().unwrap_or(&e), false);
-        Ok(())
+        self.emit_encoded(socket, &e)
     }
 
     /// Sends an already encoded packet (event or ack) to one socket. With recovery on, an
     /// event without an ack is logged and gets its offset, as with [`emit`](Self::emit).
     pub fn emit_encoded(&mut self, socket: SocketHandle, encoded: &Encoded) -> Result<(), Error> {
         let conn = self.conn_of(socket).ok_or(Error::UnknownSocket)?;
+        // As the reference: with the stream numbering packets, an emit to one socket is a
+        // broadcast to its own room, so that it is in the stream too.
+        if self.numbered_by_stream() && encoded.is_event_without_ack() {
+            let nsp = self
+                .router
+                .namespace_of(socket)
+                .ok_or(Error::UnknownSocket)?;
+            let sid = Str::from(self.router.sid(socket).ok_or(Error::UnknownSocket)?);
+            self.to_namespace(nsp).to(sid).emit_encoded(encoded);
+            return Ok(());
+        }
         let numbered = self.log_direct(socket, encoded);
         self.send_encoded(conn, numbered.as_ref().unwrap_or(encoded), false);
         Ok(())

@@ -35,6 +35,8 @@ pub struct Broadcast<'s, D> {
     pub(super) volatile: bool,
     pub(super) compress: bool,
     pub(super) local: bool,
+    /// The encoding carries its offset already (a stream entry's): not numbered again.
+    numbered: bool,
 }
 
 impl<'s, D> Broadcast<'s, D> {
@@ -52,6 +54,7 @@ impl<'s, D> Broadcast<'s, D> {
             volatile: false,
             compress: true,
             local: false,
+            numbered: false,
         }
     }
 
@@ -137,6 +140,13 @@ impl<'s, D> Broadcast<'s, D> {
         Ok((reached.handle.unwrap_or(BroadcastAckHandle(0)), reached.len))
     }
 
+    /// Delivers an encoding that carries its offset already, on this node only.
+    pub(crate) fn emit_numbered(mut self, encoded: &Encoded) -> usize {
+        self.local = true;
+        self.numbered = true;
+        self.deliver(encoded, None).1.len
+    }
+
     /// Another node's broadcast with acks on this node's sockets: the answers go to `owner`.
     /// Returns the number of sockets reached.
     pub(crate) fn emit_with_ack_for<T: Serialize + ?Sized>(
@@ -164,9 +174,47 @@ impl<'s, D> Broadcast<'s, D> {
         ack: Option<(u64, Instant, Duration, Owner)>,
     ) -> (&'s mut Server<D>, Reached) {
         // A broadcast with acks travels as a request instead (its caller publishes it).
-        let outgoing = if ack.is_none() { self.outgoing() } else { None };
+        let mut outgoing = if ack.is_none() { self.outgoing() } else { None };
+        // Numbered by the stream: this node's sockets get it once its entry id is known.
+        let by_stream = outgoing.is_some()
+            && !self.volatile
+            && !self.numbered
+            && self.server.numbered_by_stream()
+            && encoded.is_event_without_ack();
+        if let (true, Some(o)) = (by_stream, outgoing.take()) {
+            let Broadcast {
+                server: s,
+                nsp,
+                exclude,
+                rooms,
+                except,
+                compress,
+                ..
+            } = self;
+            let (r, e) = (rooms.clone(), except.clone());
+            if s.defer_broadcast(nsp, exclude, r, e, compress, encoded, o) {
+                return (
+                    s,
+                    Reached {
+                        len: 0,
+                        handle: None,
+                    },
+                );
+            }
+            // No room to wait: delivered here now without an offset, and published.
+            let mut b = Broadcast::new(s, nsp, exclude);
+            b.rooms = rooms;
+            b.except = except;
+            b.compress = compress;
+            b.numbered = true;
+            return b.deliver(encoded, None);
+        }
         // With recovery on, what may be replayed is numbered and logged: one offset for all.
-        let numbered = match (&ack, self.volatile, self.server.recovery.is_some()) {
+        let numbered = match (
+            &ack,
+            self.volatile,
+            self.server.recovery.is_some() && !self.numbered,
+        ) {
             (None, false, true) => {
                 let mut except: Vec<Str> = self.except.to_vec();
                 if let Some(sid) = self.exclude.and_then(|s| self.server.sid(s)) {

@@ -15,10 +15,11 @@ use super::acks::{Owner, RemoteAck};
 use super::broadcast::Broadcast;
 use super::event::ServerSideAck;
 use super::Server;
-use crate::cluster::adapter::{Adapter, Protocol, Route, Topic};
+use crate::cluster::adapter::{Adapter, Body, Protocol, Route, StreamLayout, Topic};
 use crate::cluster::classic::{self, ClusterPacket, Flags, Options, WireError};
 use crate::cluster::requests::Requests;
 use crate::cluster::sharded;
+use crate::cluster::streams::{self, EntryFields, StreamEntry};
 use crate::cluster::value::{self, ClusterArgs};
 use crate::handle::NamespaceId;
 use crate::packet::Encoded;
@@ -54,6 +55,11 @@ pub struct ClusterConfig {
     /// [`Server::cluster_dropped`] (default 65,536). A transport that drains
     /// [`Server::poll_cluster_transmit`] after every input never gets near it.
     pub max_queued: usize,
+    /// The stream of [`Protocol::Streams`] (`streamName`, `streamCount`, `maxLen`).
+    pub stream: StreamLayout,
+    /// Where [`Protocol::Streams`] keeps the sessions of connection state recovery
+    /// (`sessionKeyPrefix`, default `sio:session:`).
+    pub session_key_prefix: String,
 }
 
 impl Default for ClusterConfig {
@@ -65,23 +71,98 @@ impl Default for ClusterConfig {
             max_requests: 4096,
             max_answers: crate::cluster::requests::DEFAULT_MAX_ITEMS,
             max_queued: 65_536,
+            stream: StreamLayout::default(),
+            session_key_prefix: streams::DEFAULT_SESSION_KEY_PREFIX.to_owned(),
         }
     }
 }
 
-/// A message for the cluster: publish `payload` on `channel`.
+/// A message for the cluster: publish `payload` on `channel` (or what [`command`](Self::command)
+/// says instead).
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterTransmit {
-    /// The channel (`socket.io#/#`, `socket.io#/#<room>#`, `socket.io-request#/#`, ...).
+    /// The channel (`socket.io#/#`, `socket.io#/#<room>#`, `socket.io-request#/#`, ...); the
+    /// stream or the key for the other commands.
     pub channel: String,
-    /// The bytes, as Node nodes write them.
+    /// What to do (publish, unless the protocol or recovery asks for more).
+    pub command: Command,
+    /// The bytes, as Node nodes write them (the value, for [`Command::SaveSession`]).
     pub payload: Bytes,
     /// Whether it goes by sharded Pub/Sub (`SPUBLISH`) rather than `PUBLISH`.
     pub sharded: bool,
     /// Set on a request that waits for every node: count them (before publishing) and give
     /// the figure to [`Server::handle_node_count`].
     pub count: Option<NodeCount>,
+}
+
+/// What the transport does with a [`ClusterTransmit`]. In order: a stream entry after a publish
+/// stays after it.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// `PUBLISH <channel> <payload>` (`SPUBLISH` when [`sharded`](ClusterTransmit::sharded)).
+    Publish,
+    /// `XADD <channel> MAXLEN ~ <max_len> * <fields…>` ([`Protocol::Streams`]). With `offset`,
+    /// this node's sockets get the broadcast once its entry id is known: hand it to
+    /// [`Server::handle_stream_offset`] (or `None` if the write failed).
+    Append {
+        /// The entry's fields, in order.
+        fields: EntryFields,
+        /// `maxLen`.
+        max_len: u64,
+        /// Set when the entry id must come back.
+        offset: Option<StreamOffset>,
+    },
+    /// `SET <channel> <payload> PX <ttl>`: a dropped socket's session, for connection state
+    /// recovery on any node ([`Protocol::Streams`]).
+    SaveSession {
+        /// How long it may be recovered.
+        ttl: Duration,
+    },
+    /// Take (read and delete, in one step) the session stored under `channel`, and read the
+    /// stream after the client's offset; answer with [`Server::handle_restore`].
+    Restore(SessionRestore),
+}
+
+/// A broadcast of this node waits for its stream entry's id, the offset every recipient gets:
+/// consumed by [`Server::handle_stream_offset`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "this node's sockets get the broadcast when its offset comes back"]
+pub struct StreamOffset(pub(crate) u64);
+
+/// A recovering client waits for its session: consumed by [`Server::handle_restore`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "the client waits for its session"]
+pub struct SessionRestore {
+    pub(crate) seq: u64,
+    pub(crate) stream: String,
+    pub(crate) offset: String,
+}
+
+impl SessionRestore {
+    /// The stream of the client's namespace.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The client's offset, an entry id (`<ms>-<seq>`): it must still be in the stream
+    /// (`XRANGE <stream> <offset> <offset>`), and what follows it is what the client missed.
+    pub fn offset(&self) -> &str {
+        &self.offset
+    }
+}
+
+/// What the transport found for a [`SessionRestore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFound {
+    /// The stored value (`base64(msgpack({sid, pid, rooms, data}))`).
+    pub session: Bytes,
+    /// The entries after the offset, in order.
+    pub entries: Vec<StreamEntry>,
+    /// Whether they are all of them (a transport reads a bounded number): an incomplete
+    /// replay is never given, the client gets a fresh socket.
+    pub complete: bool,
 }
 
 /// A request waits for one answer per node: the transport counts the nodes subscribed to
@@ -122,13 +203,31 @@ pub enum ClusterSubscription {
 pub(crate) struct ClusterNode<D> {
     pub(crate) config: ClusterConfig,
     pub(crate) adapters: AHashMap<NamespaceId, Adapter>,
-    out: VecDeque<ClusterTransmit>,
+    pub(crate) out: VecDeque<ClusterTransmit>,
     dropped: u64,
     pub(crate) requests: Requests,
     /// Subscription changes the transport has not taken yet.
     subscriptions: VecDeque<ClusterSubscription>,
-    /// How a socket's data travels in `fetchSockets` answers.
+    /// How a socket's data travels in `fetchSockets` answers and stored sessions.
     pub(crate) data: fn(&D) -> Value,
+    /// How a stored session's data comes back (streams protocol).
+    pub(crate) restore_data: fn(Value) -> Option<D>,
+    /// This node's broadcasts waiting for their stream entry ids, in order (streams protocol
+    /// with recovery on).
+    pub(crate) pending: VecDeque<super::streams::Pending>,
+    pub(crate) next_offset: u64,
+}
+
+impl<D> ClusterNode<D> {
+    /// Queues a message for the transport, within [`ClusterConfig::max_queued`] (past it,
+    /// dropped and counted).
+    pub(crate) fn push(&mut self, t: ClusterTransmit) {
+        if self.out.len() >= self.config.max_queued {
+            self.dropped += 1;
+            return;
+        }
+        self.out.push_back(t);
+    }
 }
 
 impl<D> std::fmt::Debug for ClusterNode<D> {
@@ -179,13 +278,15 @@ impl Outgoing {
     }
 }
 
-impl<D: Serialize> Server<D> {
+impl<D: Serialize + serde::de::DeserializeOwned> Server<D> {
     /// Makes this server a node of a cluster speaking the classic protocol of
     /// `@socket.io/redis-adapter` (and receiving what `@socket.io/redis-emitter` sends): from
     /// now on every broadcast that is not [`local`](Broadcast::local) is also published, and
     /// what other nodes publish, given to
     /// [`handle_cluster_message`](Self::handle_cluster_message), reaches this node's sockets.
-    /// A socket's data travels in `fetchSockets` answers as `serde` serializes it.
+    /// A socket's data travels in `fetchSockets` answers (and, with [`Protocol::Streams`] and
+    /// recovery on, in stored sessions, read back with `serde` on any node) as `serde`
+    /// serializes it.
     pub fn join_cluster(&mut self, config: ClusterConfig) {
         let requests = Requests::new(config.max_answers);
         self.cluster = Some(Box::new(ClusterNode {
@@ -196,6 +297,9 @@ impl<D: Serialize> Server<D> {
             requests,
             subscriptions: VecDeque::new(),
             data: data_value::<D>,
+            restore_data: |v| value::from_value(v).ok(),
+            pending: VecDeque::new(),
+            next_offset: 0,
         }));
         // Every namespace has its adapter from now on (a namespace added later gets its own
         // when added): the transport subscribes before any message can be missed.
@@ -224,6 +328,7 @@ impl<D> Server<D> {
             let a = Adapter::new(
                 cluster.config.protocol,
                 &cluster.config.prefix,
+                &cluster.config.stream,
                 name,
                 self.engine.rng(),
             )?;
@@ -296,6 +401,16 @@ impl<D> Server<D> {
     /// Publishes a broadcast this node delivered locally. The packet is taken from its
     /// encoding: one message whatever the number of rooms and recipients.
     pub(crate) fn publish(&mut self, o: Outgoing, encoded: &Encoded) {
+        self.publish_with(o, encoded, None);
+    }
+
+    /// [`publish`](Self::publish); on a stream, its entry id to come back as `offset`.
+    pub(crate) fn publish_with(
+        &mut self,
+        o: Outgoing,
+        encoded: &Encoded,
+        offset: Option<StreamOffset>,
+    ) {
         if self.cluster.is_none() {
             return;
         }
@@ -304,7 +419,7 @@ impl<D> Server<D> {
         };
         let nsp = self.router.nsp(o.nsp).name.to_string();
         let at = o.nsp;
-        self.queue(at, None, |a| {
+        self.queue_with(at, None, offset, |a| {
             let message = classic::Broadcast {
                 uid: a.uid.clone(),
                 packet: ClusterPacket { nsp, data },
@@ -347,7 +462,18 @@ impl<D> Server<D> {
         &mut self,
         nsp: NamespaceId,
         count: Option<String>,
-        make: impl FnOnce(&Adapter) -> Option<(String, Vec<u8>)>,
+        make: impl FnOnce(&Adapter) -> Option<(String, Body)>,
+    ) {
+        self.queue_with(nsp, count, None, make);
+    }
+
+    /// [`queue`](Self::queue), a stream entry's id to come back as `offset`.
+    pub(crate) fn queue_with(
+        &mut self,
+        nsp: NamespaceId,
+        count: Option<String>,
+        offset: Option<StreamOffset>,
+        make: impl FnOnce(&Adapter) -> Option<(String, Body)>,
     ) {
         if self.adapter(nsp).is_err() {
             return;
@@ -368,14 +494,27 @@ impl<D> Server<D> {
             channel: a.count_channel().to_owned(),
             sharded,
         });
-        let Some((channel, payload)) = make(a) else {
+        let Some((channel, body)) = make(a) else {
             return;
+        };
+        let (command, payload) = match body {
+            Body::Publish(bytes) => (Command::Publish, Bytes::from(bytes)),
+            Body::Entry(fields) => {
+                let max_len = a.stream().map_or(0, |(_, m)| m);
+                let command = Command::Append {
+                    fields,
+                    max_len,
+                    offset,
+                };
+                (command, Bytes::new())
+            }
         };
         cluster.out.push_back(ClusterTransmit {
             channel,
-            payload: Bytes::from(payload),
+            payload,
             sharded,
             count,
+            command,
         });
     }
 
@@ -822,22 +961,62 @@ impl<D> Server<D> {
                 let message = classic::decode_broadcast(payload)?;
                 self.on_broadcast(nsp, &message)
             }
-            Route::Sharded => {
-                let envelope = sharded::decode(payload)?;
-                let a = cluster.adapters.get(&nsp);
-                if a.is_some_and(|a| a.uid == envelope.uid)
-                    || envelope.nsp != self.router.nsp(nsp).name.as_ref() as &str
-                {
-                    return Ok(0);
-                }
-                match envelope.message {
-                    sharded::Message::Broadcast(b) => self.on_broadcast(nsp, &b),
-                    sharded::Message::Request(r) => self.handle_cluster_request(now, nsp, r),
-                    sharded::Message::Response(r) => self.handle_cluster_response(r),
-                    _ => Ok(0),
-                }
+            Route::Sharded => self.on_envelope(now, nsp, sharded::decode(payload)?, None),
+            Route::Streams => {
+                self.on_envelope(now, nsp, streams::decode_publication(payload)?, None)
             }
         }
+    }
+
+    /// A `ClusterAdapter` message (sharded or streams protocol) for namespace `nsp`; a stream
+    /// entry's broadcast comes with the entry id, its `offset`. This node's own and another
+    /// namespace's are dropped.
+    pub(crate) fn on_envelope(
+        &mut self,
+        now: Instant,
+        nsp: NamespaceId,
+        envelope: sharded::Envelope,
+        offset: Option<&str>,
+    ) -> Result<usize, WireError> {
+        let own = self
+            .cluster
+            .as_deref()
+            .and_then(|c| c.adapters.get(&nsp))
+            .is_some_and(|a| a.uid == envelope.uid);
+        if own || envelope.nsp != self.router.nsp(nsp).name.as_ref() as &str {
+            return Ok(0);
+        }
+        match envelope.message {
+            sharded::Message::Broadcast(b) => match offset {
+                Some(o) if self.recovery.is_some() && !b.opts.flags.volatile => {
+                    self.on_broadcast_numbered(nsp, &b, o)
+                }
+                _ => self.on_broadcast(nsp, &b),
+            },
+            sharded::Message::Request(r) => self.handle_cluster_request(now, nsp, r),
+            sharded::Message::Response(r) => self.handle_cluster_response(r),
+            _ => Ok(0),
+        }
+    }
+
+    /// Another node's broadcast from the stream, run on this node's sockets with its entry id
+    /// as the last argument (the offset every copy carries, on every node).
+    fn on_broadcast_numbered(
+        &mut self,
+        nsp: NamespaceId,
+        message: &classic::Broadcast,
+        offset: &str,
+    ) -> Result<usize, WireError> {
+        let Some((name, args)) = named(&message.packet.data) else {
+            return Ok(0);
+        };
+        let nsp_name = self.router.nsp(nsp).name.clone();
+        let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
+            .map_err(|_| WireError::Malformed("event not encodable"))?
+            .with_last_arg(offset);
+        Ok(self
+            .remote_selection(nsp, &message.opts)
+            .emit_numbered(&encoded))
     }
 
     /// Another node's (or the emitter's) broadcast, run on this node's sockets.
@@ -868,7 +1047,7 @@ impl<D> Server<D> {
 
 /// `[name, ...args]` as the event name and its arguments; `None` without a string name
 /// (nothing a client could be sent).
-fn named(data: &[Value]) -> Option<(&str, &[Value])> {
+pub(crate) fn named(data: &[Value]) -> Option<(&str, &[Value])> {
     let (name, args) = data.split_first()?;
     Some((name.as_str()?, args))
 }

@@ -2,6 +2,7 @@
 //! connection's namespaces, and turned into application events.
 
 use super::event::{AckRequest, ConnectRequest, Event};
+use super::recovery::Recovering;
 use super::Server;
 use crate::engine::Message;
 use crate::handle::ConnectionHandle;
@@ -69,15 +70,22 @@ impl<D> Server<D> {
                     auth: data.clone(),
                     recovering: false,
                 };
-                if let Some(restore) = self.restoration(h, id, data.as_deref()) {
-                    return self.recover_or_ask(
-                        ConnectRequest {
+                let request = match self.restoration(h, id, data.as_deref()) {
+                    Some(Recovering::Local(restore)) => {
+                        let request = ConnectRequest {
                             recovering: true,
                             ..request
-                        },
-                        restore,
-                    );
-                }
+                        };
+                        return self.recover_or_ask(request, restore);
+                    }
+                    Some(Recovering::Remote { pid, offset }) => {
+                        match self.request_restore(request, pid, offset) {
+                            Ok(()) => return,
+                            Err(request) => request,
+                        }
+                    }
+                    None => request,
+                };
                 self.events.push_back(Event::ConnectRequest {
                     request,
                     nsp: id,

@@ -16,9 +16,13 @@ mod event;
 mod handshake;
 mod recovery;
 mod requests;
+mod streams;
 
 pub use broadcast::{Broadcast, FetchedSocket};
-pub use cluster::{ClusterConfig, ClusterSubscription, ClusterTransmit, NodeCount};
+pub use cluster::{
+    ClusterConfig, ClusterSubscription, ClusterTransmit, Command, NodeCount, SessionFound,
+    SessionRestore, StreamOffset,
+};
 pub use event::{
     AckError, AckHandle, AckRequest, BroadcastAckHandle, ClusterError, ClusterReply,
     ConnectRequest, Event, RequestHandle, ServerSideAck,
@@ -229,6 +233,7 @@ impl<D> Server<D> {
                 .as_deref()
                 .and_then(|c| c.requests.poll_timeout()),
             self.recovery.as_deref().and_then(|r| r.poll_timeout()),
+            self.pending_deadline(),
         ])
     }
 
@@ -250,6 +255,7 @@ impl<D> Server<D> {
         if let Some(r) = self.recovery.as_deref_mut() {
             r.handle_timeout(now);
         }
+        self.expire_pending(now);
     }
 
     // ---- HTTP and WebSocket inputs -------------------------------------------------------
@@ -529,6 +535,7 @@ impl<D> Server<D> {
             + self.acks.len()
             + self.cluster.as_deref().map_or(0, |c| c.requests.len())
             + self.recovery.as_deref().map_or(0, |r| r.pending_work())
+            + self.cluster.as_deref().map_or(0, |c| c.pending.len())
     }
 }
 

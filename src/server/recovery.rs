@@ -23,11 +23,34 @@ use ahash::AHashMap;
 use smallvec::SmallVec;
 use std::time::Instant;
 
-/// A session taken from the store for a CONNECT, and the last packet its client received.
+/// A session taken from the store for a CONNECT, and what its client missed.
 #[derive(Debug)]
 pub(crate) struct Restore<D> {
     session: Session<D>,
-    after: u64,
+    replay: Replay,
+}
+
+impl<D> Restore<D> {
+    pub(super) fn new(session: Session<D>, replay: Replay) -> Self {
+        Restore { session, replay }
+    }
+}
+
+/// What a restored socket missed.
+#[derive(Debug)]
+pub(crate) enum Replay {
+    /// Every packet of this node's log after this one.
+    Log(u64),
+    /// These (read from the stream, each with its entry id).
+    Frames(Vec<SmallVec<[Frame; 2]>>),
+}
+
+/// How a CONNECT with a `pid` and `offset` goes on.
+pub(super) enum Recovering<D> {
+    /// Restorable from this node's stores.
+    Local(Restore<D>),
+    /// The session is in Redis (streams protocol): ask for it.
+    Remote { pid: Sid, offset: String },
 }
 
 /// What recovery holds.
@@ -45,6 +68,8 @@ pub(crate) struct Recovery<D> {
     /// Restorations waiting for the application's decision (`skip_middlewares` off), by
     /// request number.
     deciding: AHashMap<u64, Restore<D>>,
+    /// Connect requests waiting for their session from Redis, by request number.
+    awaiting: AHashMap<u64, (ConnectRequest, Sid)>,
 }
 
 /// How full the recovery stores are, and what their bounds dropped.
@@ -79,7 +104,30 @@ impl<D> Recovery<D> {
             live: AHashMap::default(),
             history: AHashMap::default(),
             deciding: AHashMap::default(),
+            awaiting: AHashMap::default(),
         }
+    }
+
+    pub(crate) fn max_disconnection_duration(&self) -> std::time::Duration {
+        self.config.max_disconnection_duration
+    }
+
+    /// Holds a connect request until its session comes (at most `max` at once).
+    pub(super) fn await_session(
+        &mut self,
+        request: ConnectRequest,
+        pid: Sid,
+        max: usize,
+    ) -> Result<(), ConnectRequest> {
+        if self.awaiting.len() >= max {
+            return Err(request);
+        }
+        self.awaiting.insert(request.seq, (request, pid));
+        Ok(())
+    }
+
+    pub(super) fn take_awaiting(&mut self, seq: u64) -> Option<(ConnectRequest, Sid)> {
+        self.awaiting.remove(&seq)
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
@@ -92,12 +140,13 @@ impl<D> Recovery<D> {
     }
 
     pub(crate) fn pending_work(&self) -> usize {
-        self.log.len() + self.sessions.queued() + self.deciding.len()
+        self.log.len() + self.sessions.queued() + self.deciding.len() + self.awaiting.len()
     }
 
     /// A connect request was decided or cancelled: its restoration, if any, is gone.
     pub(crate) fn forget(&mut self, seq: u64) {
         self.deciding.remove(&seq);
+        self.awaiting.remove(&seq);
     }
 
     pub(crate) fn check_invariants(
@@ -176,7 +225,7 @@ impl<D> Server<D> {
         conn: ConnectionHandle,
         nsp: NamespaceId,
         auth: Option<&str>,
-    ) -> Option<Restore<D>> {
+    ) -> Option<Recovering<D>> {
         self.recovery.as_ref()?;
         let (pid, offset) = recovery_auth(auth)?;
         let pid = Sid::parse(&pid)?;
@@ -188,13 +237,19 @@ impl<D> Server<D> {
                 self.close(c, DisconnectReason::ForcedClose);
             }
         }
+        if self.numbered_by_stream() {
+            return Some(Recovering::Remote { pid, offset });
+        }
         let now = self.clock?;
         let r = self.recovery.as_deref_mut()?;
         let session = r.sessions.take(now, &pid, nsp)?;
         let after = r.tag.parse(&offset)?;
         // Checked now so a gap gives a fresh socket at once; checked again when restoring.
         missed(&r.log, after, &session)?;
-        Some(Restore { session, after })
+        Some(Recovering::Local(Restore {
+            session,
+            replay: Replay::Log(after),
+        }))
     }
 
     /// Sends a CONNECT of a recovering socket on its way: restored at once, or held for the
@@ -240,11 +295,14 @@ impl<D> Server<D> {
         data: Option<D>,
         auth: Option<Str>,
     ) -> Result<SocketHandle, Error> {
-        let Restore { session, after } = restore;
-        let missed = self
-            .recovery
-            .as_deref()
-            .and_then(|r| missed(&r.log, after, &session));
+        let Restore { session, replay } = restore;
+        let missed = match replay {
+            Replay::Log(after) => self
+                .recovery
+                .as_deref()
+                .and_then(|r| missed(&r.log, after, &session)),
+            Replay::Frames(frames) => Some(frames),
+        };
         let data = data.unwrap_or(session.data);
         let Some(missed) = missed else {
             return self.open_socket(conn, nsp, None, data, auth);
@@ -337,16 +395,19 @@ impl<D> Server<D> {
             return;
         };
         let rooms = self.router.rooms_of(s);
-        if let Some(r) = self.recovery.as_deref_mut() {
-            r.sessions.store(Session {
-                nsp,
-                sid,
-                pid,
-                rooms,
-                data,
-                history,
-                at: now,
-            });
+        let session = Session {
+            nsp,
+            sid,
+            pid,
+            rooms,
+            data,
+            history,
+            at: now,
+        };
+        if self.numbered_by_stream() {
+            self.save_session_remotely(session);
+        } else if let Some(r) = self.recovery.as_deref_mut() {
+            r.sessions.store(session);
         }
     }
 
@@ -361,6 +422,10 @@ impl<D> Server<D> {
         encoded: &Encoded,
     ) -> Option<Encoded> {
         let now = self.clock?;
+        // With the streams protocol the stream is the log.
+        if self.numbered_by_stream() {
+            return None;
+        }
         let r = self.recovery.as_deref_mut()?;
         if !encoded.is_event_without_ack() {
             return None;

@@ -52,7 +52,7 @@ impl<D> Server<D> {
         if self
             .cluster
             .as_deref()
-            .is_some_and(|c| c.config.protocol == Protocol::Sharded)
+            .is_some_and(|c| c.config.protocol != Protocol::Classic)
         {
             // `ClusterAdapter` has no `allRooms`.
             return Err(Error::ClusterUnsupported("allRooms"));
@@ -201,17 +201,17 @@ impl<D> Server<D> {
     /// A request ended: its reply, and the reference's error if it timed out.
     pub(crate) fn request_finished(&mut self, done: Finished) {
         let (received, expected) = done.answers;
-        let sharded = self
+        let cluster_adapter = self
             .cluster
             .as_deref()
-            .is_some_and(|c| c.config.protocol == Protocol::Sharded);
+            .is_some_and(|c| c.config.protocol != Protocol::Classic);
         let (reply, error) = match done.collected {
             Collected::AllRooms(rooms) => (
                 ClusterReply::Rooms(rooms.into_iter().collect()),
                 ClusterError::AllRoomsTimeout,
             ),
-            // The sharded protocol's `fetchSockets` counts answers, and says so.
-            Collected::Fetch(sockets) if sharded => (
+            // `ClusterAdapter`'s `fetchSockets` (sharded, streams) counts answers, and says so.
+            Collected::Fetch(sockets) if cluster_adapter => (
                 ClusterReply::Sockets(sockets),
                 ClusterError::Incomplete { received, expected },
             ),

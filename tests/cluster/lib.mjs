@@ -509,9 +509,20 @@ export class Sock {
     this.node = peer.node;
     this.rooms = new Set(); // the model: rooms besides the own id
     this.received = { msg: [], "server-ping": [], question: [] };
+    // Streams protocol, recovery on: each event that went through the stream carries its entry
+    // id as an extra last argument (kept apart here, in arrival order).
+    this.offsets = { msg: [], "server-ping": [] };
     this.disconnects = [];
     this.silent = false;
-    for (const ev of ["msg", "server-ping"]) socket.on(ev, (...args) => this.received[ev].push(args));
+    const streams = peer.node?.adapter === "streams";
+    for (const ev of ["msg", "server-ping"])
+      socket.on(ev, (...args) => {
+        if (streams && args.length > 1 && typeof args.at(-1) === "string" && /^[0-9]+-[0-9]+$/.test(args.at(-1))) {
+          args.offset = args.pop();
+          this.offsets[ev].push(args.offset);
+        }
+        this.received[ev].push(args);
+      });
     socket.on("question", (q, ack) => {
       this.received.question.push([q]);
       const silent = Array.isArray(q?.silent) && q.silent.includes(this.name);

@@ -11,7 +11,6 @@
 #   CLUSTER_KINDS         pairs of node kinds, e.g. "node,node roomcast,node" (default: every
 #                         pair of node/roomcast whose binaries exist; `node` always exists)
 #   CLUSTER_ADAPTERS      "classic sharded streams" (default) or some of them
-#   CLUSTER_STREAMS_ROOMCAST=1  also run streams.test.mjs for pairs with a roomcast node
 #   CLUSTER_TIMEOUT       global bound of the whole run in seconds (default 540)
 #   REDIS_SERVER          the redis-server binary (default: redis-server on PATH)
 #   RUST_LOG              passed to roomcast nodes (default warn)
@@ -46,7 +45,7 @@ if [ $# -gt 0 ]; then
     if [ -f "$f" ]; then files+=("$f"); else files+=("$here/$(basename "$f")"); fi
   done
 else
-  files=("$here/classic.test.mjs" "$here/sharded.test.mjs" "$here/emitter.test.mjs" "$here/faults.test.mjs" "$here/streams.test.mjs")
+  files=("$here/classic.test.mjs" "$here/sharded.test.mjs" "$here/streams_scenario.test.mjs" "$here/emitter.test.mjs" "$here/faults.test.mjs" "$here/streams.test.mjs")
 fi
 
 work="$(mktemp -d)"

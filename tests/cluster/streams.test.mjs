@@ -5,9 +5,8 @@
 // its stream offset as last argument. Also: an expired session and an already used one give a
 // fresh socket.
 //
-// Runs for every selected pair (CLUSTER_KINDS) when CLUSTER_ADAPTERS includes streams. roomcast
-// nodes do not speak the streams protocol yet: pairs with one are skipped unless
-// CLUSTER_STREAMS_ROOMCAST=1.
+// Runs for every selected pair (CLUSTER_KINDS) when CLUSTER_ADAPTERS includes streams: a client
+// drops from a roomcast node and comes back on a Node node, and the other way round.
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -95,12 +94,7 @@ async function cut(w, x) {
 }
 
 function streamsScenario(kinds) {
-  const skip =
-    kinds.includes("roomcast") && process.env.CLUSTER_STREAMS_ROOMCAST !== "1"
-      ? "roomcast nodes do not speak the streams protocol yet (CLUSTER_STREAMS_ROOMCAST=1 runs it)"
-      : false;
-
-  describe(`streams recovery (${kinds.join(", ")})`, { skip }, () => {
+  describe(`streams recovery (${kinds.join(", ")})`, () => {
     let w, A, B;
     const check = (fn) => async () => {
       try {

@@ -9,15 +9,22 @@
 //! counted, requests end at their timeout with what came; the link resubscribes on the one
 //! subscriber connection when Redis is back, so every node counts this one once again.
 
+use super::streams::{self, ReaderOptions, StreamReader};
+use super::AppendReply;
 use super::{
     CountReply, Job, LinkError, LinkEvent, LinkOptions, LinkStats, Publisher, PublisherStats,
     RedisLink, Subscription, TrySendError, DEFAULT_QUEUE_BOUND,
 };
+use crate::cluster::adapter::Protocol;
 use crate::cluster::adapter::Topic;
+use crate::cluster::streams::StreamId;
 use crate::io::tokio::SocketIo;
 use crate::io::tokio::{ClusterOutput, Link};
-use crate::{ClusterConfig, ClusterSubscription, ClusterTransmit, Server};
+use crate::{ClusterConfig, ClusterSubscription, ClusterTransmit, Command, Server, SessionFound};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// Messages handed to the core in one driver call, at most.
@@ -53,6 +60,101 @@ pub struct RedisAdapter {
     link: RedisLink,
     publisher: Publisher,
     reader: JoinHandle<()>,
+    streams: Option<Streams>,
+}
+
+/// The streams protocol's side: one reader task per stream (its own connection), and a
+/// connection for sessions.
+#[derive(Clone)]
+struct Streams {
+    options: LinkOptions,
+    store: fred::clients::Client,
+    readers: Arc<Mutex<Readers>>,
+}
+
+/// The streams read (each once) and their reader tasks.
+#[derive(Default)]
+struct Readers {
+    streams: HashSet<String>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Entries read are handed to the core in batches of at most this many (the reader's
+/// `readCount`).
+const STREAM_BATCH: usize = 100;
+
+impl Streams {
+    /// Starts reading `stream` (once per stream), from its last entry now: returns once the
+    /// reader knows where it starts, so nothing written after is missed.
+    async fn read<D>(&self, stream: String, driver: Link<Server<D>>)
+    where
+        D: Send + Sync + Clone + Default + 'static,
+    {
+        if !lock(&self.readers).streams.insert(stream.clone()) {
+            return;
+        }
+        let options = self.options.clone();
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut started_tx = Some(started_tx);
+            let mut reader = loop {
+                let r = match streams::connect(&options).await {
+                    Ok(client) => {
+                        let opts = ReaderOptions {
+                            count: STREAM_BATCH,
+                            ..ReaderOptions::default()
+                        };
+                        StreamReader::start(client, &stream, opts).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(reader) => break reader,
+                    Err(e) => {
+                        tracing::warn!(%e, %stream, "redis adapter: stream reader not started");
+                        if let Some(tx) = started_tx.take() {
+                            let _ = tx.send(());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            };
+            if let Some(tx) = started_tx.take() {
+                let _ = tx.send(());
+            }
+            loop {
+                let entries = match reader.next().await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::debug!(%e, %stream, "redis adapter: stream read failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                if entries.is_empty() {
+                    continue;
+                }
+                let key = stream.clone();
+                let delivered = driver
+                    .call(Box::new(move |ctx| {
+                        let now = ctx.now();
+                        if let Err(e) = ctx.server.handle_stream_entries(now, &key, &entries) {
+                            tracing::warn!(%e, stream = %key, "stream entry ignored");
+                        }
+                    }))
+                    .await;
+                if delivered.is_err() {
+                    break;
+                }
+            }
+        });
+        lock(&self.readers).tasks.push(task);
+        let _ = started.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RedisAdapter {
@@ -68,9 +170,19 @@ impl RedisAdapter {
         options: RedisAdapterOptions,
     ) -> Result<RedisAdapter, LinkError>
     where
-        D: Send + Sync + Clone + Default + Serialize + 'static,
+        D: Send + Sync + Clone + Default + Serialize + DeserializeOwned + 'static,
     {
+        let link_options = options.link.clone();
         let (link, mut events) = RedisLink::connect(options.link).await?;
+        let streams = match options.cluster.protocol {
+            Protocol::Streams => Some(Streams {
+                store: streams::connect(&link_options).await?,
+                options: link_options,
+                readers: Arc::default(),
+            }),
+            _ => None,
+        };
+        let sink_streams = streams.clone();
         let publisher = link.publisher(options.publish_queue);
         let driver = io.link.clone();
         let (sink_publisher, sink_link, sink_driver) =
@@ -80,9 +192,11 @@ impl RedisAdapter {
             .query(move |ctx| {
                 ctx.server.join_cluster(cluster);
                 let mut subs = Vec::new();
+                let mut streams_to_read = Vec::new();
                 while let Some(c) = ctx.server.poll_cluster_subscription() {
                     if let ClusterSubscription::Subscribe(topics) = c {
-                        subs.extend(topics.iter().map(subscription));
+                        subs.extend(topics.iter().filter_map(subscription));
+                        streams_to_read.extend(topics.iter().filter_map(stream_of));
                     }
                 }
                 let mut sink = Sink {
@@ -90,12 +204,20 @@ impl RedisAdapter {
                     link: sink_link,
                     driver: sink_driver,
                     changes: None,
+                    streams: sink_streams,
                 };
                 ctx.cluster_sink = Some(Box::new(move |out| sink.take(out)));
-                subs
+                (subs, streams_to_read)
             })
             .await
             .ok_or(LinkError::Closed)?;
+        let (subs, streams_to_read) = subs;
+        // Reading before subscribing: once counted as a node, nothing written is missed.
+        if let Some(s) = &streams {
+            for stream in streams_to_read {
+                s.read(stream, driver.clone()).await;
+            }
+        }
         link.subscribe(&subs).await?;
         let reader = tokio::spawn(async move {
             // What has arrived goes to the core in one call (up to a bound): a burst of remote
@@ -141,6 +263,7 @@ impl RedisAdapter {
             link,
             publisher,
             reader,
+            streams,
         })
     }
 
@@ -157,16 +280,31 @@ impl RedisAdapter {
     /// Leaves the cluster: stops reading, closes both Redis connections.
     pub async fn close(self) {
         self.reader.abort();
+        if let Some(s) = self.streams {
+            for task in lock(&s.readers).tasks.drain(..) {
+                task.abort();
+            }
+            let _ = fred::prelude::ClientLike::quit(&s.store).await;
+        }
         self.link.quit().await;
     }
 }
 
-/// The link's subscription for what the core asks to subscribe to.
-fn subscription(t: &Topic) -> Subscription {
-    match t {
+/// The link's subscription for what the core asks to subscribe to (`None` for a stream: a
+/// reader of its own reads it).
+fn subscription(t: &Topic) -> Option<Subscription> {
+    Some(match t {
         Topic::Channel(c) => Subscription::Channel(c.clone()),
         Topic::Pattern(p) => Subscription::Pattern(p.clone()),
         Topic::Shard(s) => Subscription::Shard(s.clone()),
+        _ => return None,
+    })
+}
+
+fn stream_of(t: &Topic) -> Option<String> {
+    match t {
+        Topic::Stream(s) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -177,12 +315,20 @@ struct Sink<D: Send + Sync + Clone + Default + 'static> {
     driver: Link<Server<D>>,
     /// The last subscription change, which the next one waits for.
     changes: Option<JoinHandle<()>>,
+    streams: Option<Streams>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
     fn take(&mut self, out: ClusterOutput) {
         match out {
             ClusterOutput::Subscription(change) => {
+                if let (Some(s), ClusterSubscription::Subscribe(topics)) = (&self.streams, &change)
+                {
+                    for stream in topics.iter().filter_map(stream_of) {
+                        let (s, driver) = (s.clone(), self.driver.clone());
+                        tokio::spawn(async move { s.read(stream, driver).await });
+                    }
+                }
                 let link = self.link.clone();
                 // In order: a room left and joined again must end subscribed.
                 let previous = self.changes.take();
@@ -192,11 +338,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
                     }
                     let r = match &change {
                         ClusterSubscription::Subscribe(t) => {
-                            link.subscribe(&t.iter().map(subscription).collect::<Vec<_>>())
+                            link.subscribe(&t.iter().filter_map(subscription).collect::<Vec<_>>())
                                 .await
                         }
                         ClusterSubscription::Unsubscribe(t) => {
-                            link.unsubscribe(&t.iter().map(subscription).collect::<Vec<_>>())
+                            link.unsubscribe(&t.iter().filter_map(subscription).collect::<Vec<_>>())
                                 .await
                         }
                     };
@@ -216,8 +362,68 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
             payload,
             sharded,
             count,
+            command,
             ..
         } = t;
+        match command {
+            Command::Publish => {}
+            Command::Append {
+                fields,
+                max_len,
+                offset,
+            } => {
+                let reply = offset.map(|token| {
+                    let driver = self.driver.clone();
+                    let reply: AppendReply = Box::new(move |r| {
+                        driver.call_detached(Box::new(move |ctx| {
+                            let now = ctx.now();
+                            let id = r.ok();
+                            ctx.server.handle_stream_offset(now, token, id.as_deref());
+                        }))
+                    });
+                    reply
+                });
+                return self.send(Job::Append {
+                    stream: channel,
+                    max_len,
+                    fields,
+                    reply,
+                });
+            }
+            Command::SaveSession { ttl } => {
+                let Some(s) = self.streams.clone() else {
+                    return;
+                };
+                let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+                tokio::spawn(async move {
+                    let value = String::from_utf8_lossy(&payload);
+                    if let Err(e) = streams::save_session(&s.store, &channel, &value, ttl).await {
+                        tracing::warn!(%e, "redis adapter: session not stored");
+                    }
+                });
+                return;
+            }
+            Command::Restore(token) => {
+                let driver = self.driver.clone();
+                let store = self.streams.as_ref().map(|s| s.store.clone());
+                tokio::spawn(async move {
+                    let found = match store {
+                        Some(store) => restore(&store, &channel, token.stream(), token.offset())
+                            .await
+                            .unwrap_or_else(|e| {
+                                tracing::warn!(%e, "redis adapter: session not read");
+                                None
+                            }),
+                        None => None,
+                    };
+                    driver.call_detached(Box::new(move |ctx| {
+                        let now = ctx.now();
+                        ctx.server.handle_restore(now, token, found);
+                    }));
+                });
+                return;
+            }
+        }
         if let Some(token) = count {
             let driver = self.driver.clone();
             let counted = token.channel().to_owned();
@@ -246,14 +452,48 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
     }
 
     fn send(&self, job: Job) {
-        match self.publisher.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!("redis adapter: publish queue full, message dropped (counted)")
+        let refused = match self.publisher.try_send(job) {
+            Ok(()) => return,
+            Err(TrySendError::Full(job)) => {
+                tracing::warn!("redis adapter: publish queue full, message dropped (counted)");
+                job
             }
-            Err(TrySendError::Closed(_)) => {
-                tracing::debug!("redis adapter: closed, message dropped")
+            Err(TrySendError::Closed(job)) => {
+                tracing::debug!("redis adapter: closed, message dropped");
+                job
             }
+        };
+        // A broadcast waiting for its entry id is delivered here without one.
+        if let Job::Append {
+            reply: Some(reply), ..
+        } = refused
+        {
+            reply(Err(LinkError::Closed));
         }
     }
+}
+
+/// A recovering client's session and what it missed: the session taken (read and deleted), then
+/// the entries after its offset, if the offset is still in the stream.
+async fn restore(
+    store: &fred::clients::Client,
+    key: &str,
+    stream: &str,
+    offset: &str,
+) -> Result<Option<SessionFound>, LinkError> {
+    let Some(session) = streams::take_session(store, key).await? else {
+        return Ok(None);
+    };
+    let Ok(offset) = StreamId::parse(offset) else {
+        return Ok(None);
+    };
+    // The reference reads up to 100 pages; a longer backlog is not replayed in part.
+    let Some(missed) = streams::entries_after(store, stream, offset, 100, 100).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SessionFound {
+        session,
+        entries: missed.entries,
+        complete: missed.complete,
+    }))
 }

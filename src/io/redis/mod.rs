@@ -34,7 +34,7 @@ mod publisher;
 pub mod streams;
 
 pub use adapter::{RedisAdapter, RedisAdapterOptions};
-pub use publisher::{CountReply, Job, Publisher, PublisherStats, TrySendError};
+pub use publisher::{AppendReply, CountReply, Job, Publisher, PublisherStats, TrySendError};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -9,10 +9,14 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{count, parse_count, publish, LinkError, Shared};
-use fred::prelude::{PubsubInterface, Value};
+use crate::cluster::streams::EntryFields;
+use fred::prelude::{ClientLike, PubsubInterface, Value};
 
 /// Called with the answer of a [`Job::Count`], on the publisher's worker task.
 pub type CountReply = Box<dyn FnOnce(Result<usize, LinkError>) + Send>;
+
+/// Called with the entry id of a [`Job::Append`], on the publisher's worker task.
+pub type AppendReply = Box<dyn FnOnce(Result<String, LinkError>) + Send>;
 
 /// One unit of work for a [`Publisher`].
 pub enum Job {
@@ -35,6 +39,17 @@ pub enum Job {
         /// must not block.
         reply: CountReply,
     },
+    /// `XADD <stream> MAXLEN ~ <max_len> * <fields…>`, in order with the publishes around it.
+    Append {
+        /// The stream.
+        stream: String,
+        /// `MAXLEN ~`.
+        max_len: u64,
+        /// The entry's fields.
+        fields: EntryFields,
+        /// Gets the entry id, or why there is none (called once, must not block), if asked.
+        reply: Option<AppendReply>,
+    },
 }
 
 impl fmt::Debug for Job {
@@ -56,6 +71,11 @@ impl fmt::Debug for Job {
                 .debug_struct("Count")
                 .field("channel", channel)
                 .field("sharded", sharded)
+                .finish_non_exhaustive(),
+            Job::Append { stream, fields, .. } => f
+                .debug_struct("Append")
+                .field("stream", stream)
+                .field("fields", &fields.len())
                 .finish_non_exhaustive(),
         }
     }
@@ -212,7 +232,26 @@ async fn one(client: &fred::clients::Client, shared: &Shared, counters: &Counter
             let r = count(client, shared, &channel, sharded).await;
             finish_count(counters, &channel, r, reply);
         }
+        Job::Append {
+            stream,
+            max_len,
+            fields,
+            reply,
+        } => {
+            let r = match shared.ready() {
+                Ok(()) => super::streams::xadd(client, &stream, max_len, &fields).await,
+                Err(e) => Err(e),
+            };
+            finish_append(counters, &stream, r, reply);
+        }
     }
+}
+
+/// One command of a pipeline, taken apart from its job.
+enum Command {
+    Publish(String, Bytes, bool),
+    Count(String, bool),
+    Append(String, u64, EntryFields),
 }
 
 /// Several jobs as one pipeline, in their order: Redis runs them in that order on this
@@ -229,27 +268,39 @@ async fn batch(
         Ok(()) => {
             // The commands apart from the jobs: a Count's reply is not `Sync`, so no reference
             // to a job may be held across the awaits below.
-            let commands: Vec<(String, Option<Bytes>, bool)> = jobs
+            let commands: Vec<Command> = jobs
                 .iter()
                 .map(|job| match job {
                     Job::Publish {
                         channel,
                         payload,
                         sharded,
-                    } => (channel.clone(), Some(payload.clone()), *sharded),
+                    } => Command::Publish(channel.clone(), payload.clone(), *sharded),
                     Job::Count {
                         channel, sharded, ..
-                    } => (channel.clone(), None, *sharded),
+                    } => Command::Count(channel.clone(), *sharded),
+                    Job::Append {
+                        stream,
+                        max_len,
+                        fields,
+                        ..
+                    } => Command::Append(stream.clone(), *max_len, fields.clone()),
                 })
                 .collect();
             let pipeline = client.pipeline();
-            for (channel, payload, sharded) in commands {
+            for c in commands {
                 // Queuing in memory cannot fail but for a bad argument, which these are not.
-                let _: Result<(), _> = match (payload, sharded) {
-                    (Some(p), false) => pipeline.publish(channel, p).await,
-                    (Some(p), true) => pipeline.spublish(channel, p).await,
-                    (None, false) => pipeline.pubsub_numsub(channel).await,
-                    (None, true) => pipeline.pubsub_shardnumsub(channel).await,
+                let _: Result<(), _> = match c {
+                    Command::Publish(channel, p, false) => pipeline.publish(channel, p).await,
+                    Command::Publish(channel, p, true) => pipeline.spublish(channel, p).await,
+                    Command::Count(channel, false) => pipeline.pubsub_numsub(channel).await,
+                    Command::Count(channel, true) => pipeline.pubsub_shardnumsub(channel).await,
+                    Command::Append(stream, max_len, fields) => {
+                        let args = super::streams::xadd_args(&stream, max_len, &fields);
+                        pipeline
+                            .custom(super::streams::command("XADD", false), args)
+                            .await
+                    }
                 };
             }
             match tokio::time::timeout(shared.timeout, pipeline.try_all::<Value>()).await {
@@ -274,6 +325,34 @@ async fn batch(
             Job::Count { channel, reply, .. } => {
                 finish_count(counters, &channel, r.and_then(parse_count), reply)
             }
+            Job::Append { stream, reply, .. } => {
+                let id = r.and_then(|v| {
+                    super::streams::text(&v).ok_or_else(|| super::streams::unexpected("XADD"))
+                });
+                finish_append(counters, &stream, id, reply)
+            }
+        }
+    }
+}
+
+fn finish_append(
+    counters: &Counters,
+    stream: &str,
+    result: Result<String, LinkError>,
+    reply: Option<AppendReply>,
+) {
+    let counter = if result.is_ok() {
+        &counters.published
+    } else {
+        &counters.failed
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = &result {
+        tracing::debug!(error = %e, %stream, "redis XADD job failed");
+    }
+    if let Some(reply) = reply {
+        if catch_unwind(AssertUnwindSafe(move || reply(result))).is_err() {
+            tracing::error!(%stream, "a redis Append reply panicked");
         }
     }
 }

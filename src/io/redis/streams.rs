@@ -22,14 +22,7 @@ use std::time::Duration;
 use super::{build_client, LinkError, LinkOptions};
 use crate::cluster::streams::{EntryFields, StreamId};
 
-/// One stream entry as read: its id (the offset clients keep) and its fields in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamEntry {
-    /// The entry id, `<ms>-<seq>`.
-    pub id: String,
-    /// Field names and values, as written.
-    pub fields: Vec<(Bytes, Bytes)>,
-}
+pub use crate::cluster::streams::StreamEntry;
 
 /// What [`entries_after`] found after an offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +46,7 @@ pub async fn connect(options: &LinkOptions) -> Result<fred::clients::Client, Lin
     }
 }
 
-fn command(name: &'static str, blocking: bool) -> CustomCommand {
+pub(super) fn command(name: &'static str, blocking: bool) -> CustomCommand {
     CustomCommand::new_static(name, ClusterHash::FirstKey, blocking)
 }
 
@@ -72,12 +65,12 @@ fn timeout_of(client: &fred::clients::Client) -> Duration {
     client.perf_config().default_command_timeout
 }
 
-fn unexpected(what: &str) -> LinkError {
+pub(super) fn unexpected(what: &str) -> LinkError {
     LinkError::Redis(format!("unexpected {what} reply"))
 }
 
 /// The arguments of one `XADD`.
-fn xadd_args(stream: &str, max_len: u64, fields: &EntryFields) -> Vec<Value> {
+pub(super) fn xadd_args(stream: &str, max_len: u64, fields: &EntryFields) -> Vec<Value> {
     let mut args: Vec<Value> = Vec::with_capacity(5 + 2 * fields.len());
     args.push(stream.into());
     args.push("MAXLEN".into());
@@ -322,7 +315,7 @@ fn bulk(v: Value) -> Option<Bytes> {
 }
 
 /// A reply as text (ids, `OK`).
-fn text(v: &Value) -> Option<String> {
+pub(super) fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.to_string()),
         Value::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_owned),
