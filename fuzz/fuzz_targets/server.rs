@@ -11,8 +11,9 @@ use roomcast::engine::Frame;
 use roomcast::{
     AckRequest, ClusterConfig, Config, ConnectRequest, ConnectionHandle, Event, HttpAction,
     HttpRequest, Limits, Method, NodeCount, RequestId, SeededRandom, Server, ServerSideAck,
-    SocketHandle, Str, Transmit,
+    SessionFound, SessionRestore, SocketHandle, Str, StreamOffset, Transmit,
 };
+use roomcast::cluster::streams::{self, StreamEntry};
 use std::time::{Duration, Instant};
 
 /// Pieces the generated messages are made of, so the fuzzer reaches deep states quickly.
@@ -71,6 +72,20 @@ struct Driver {
     side_acks: Vec<ServerSideAck>,
     held: Vec<RequestId>,
     bodies: Vec<RequestId>,
+    /// Streams protocol: entry ids owed (bounded: the oldest dropped, as a transport that
+    /// gives up does), restores owed, sessions stored.
+    offsets: Vec<StreamOffset>,
+    restores: Vec<SessionRestore>,
+    stored: Vec<Bytes>,
+    entries: u64,
+}
+
+/// Keeps at most 8, dropping the oldest.
+fn keep<T>(v: &mut Vec<T>, x: T) {
+    if v.len() >= 8 {
+        drop(v.remove(0));
+    }
+    v.push(x);
 }
 
 impl Driver {
@@ -86,10 +101,15 @@ impl Driver {
                 self.published.remove(0);
             }
             if let Some(c) = t.count {
-                if self.counts.len() >= 8 {
-                    drop(self.counts.remove(0));
-                }
-                self.counts.push(c);
+                keep(&mut self.counts, c);
+            }
+            match t.command {
+                roomcast::Command::Append {
+                    offset: Some(o), ..
+                } => keep(&mut self.offsets, o),
+                roomcast::Command::Restore(r) => keep(&mut self.restores, r),
+                roomcast::Command::SaveSession { .. } => keep(&mut self.stored, t.payload.clone()),
+                _ => {}
             }
             self.published.push((t.channel, t.payload));
         }
@@ -107,6 +127,39 @@ impl Driver {
         if let Err(e) = self.server.check_invariants() {
             panic!("invariant broken: {e}");
         }
+    }
+
+    /// A stream entry: another node's broadcast, or arbitrary fields.
+    fn entry(&mut self, u: &mut Unstructured) -> Result<StreamEntry> {
+        self.entries += 1;
+        let id = format!("1700000000000-{}", self.entries);
+        let fields = if u.arbitrary()? {
+            let rooms = if u.arbitrary()? { r#"["r1"]"# } else { "[]" };
+            let data = format!(
+                r#"{{"packet":{{"type":2,"data":["{}",1]}},"opts":{{"rooms":{rooms},"except":[],"flags":{{}}}}}}"#,
+                if u.arbitrary()? { "msg" } else { "connect" }
+            );
+            vec![
+                ("uid", "0123456789abcdef".to_owned()),
+                ("nsp", if u.arbitrary()? { "/" } else { "/a" }.to_owned()),
+                ("type", "3".to_owned()),
+                ("data", data),
+            ]
+            .into_iter()
+            .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+            .collect()
+        } else {
+            let n = u.int_in_range(0..=5)?;
+            (0..n)
+                .map(|_| {
+                    Ok((
+                        Bytes::from(u.arbitrary::<Vec<u8>>()?),
+                        Bytes::from(u.arbitrary::<Vec<u8>>()?),
+                    ))
+                })
+                .collect::<Result<_>>()?
+        };
+        Ok(StreamEntry { id, fields })
     }
 
     fn text(u: &mut Unstructured) -> Result<String> {
@@ -364,7 +417,54 @@ impl Driver {
                     "socket.io#/#0123456789abcdef#",
                     "x",
                 ])?;
-                match u.int_in_range(0..=5)? {
+                match u.int_in_range(0..=8)? {
+                    6 if !self.offsets.is_empty() => {
+                        let o = self.offsets.swap_remove(u.choose_index(self.offsets.len())?);
+                        self.entries += 1;
+                        let id = format!("1700000000000-{}", self.entries);
+                        let id = match u.int_in_range(0..=2)? {
+                            0 => None,
+                            1 => Some(Self::text(u)?),
+                            _ => Some(id),
+                        };
+                        self.server.handle_stream_offset(self.now, o, id.as_deref());
+                    }
+                    7 => {
+                        let entry = self.entry(u)?;
+                        let _ = self.server.handle_stream_entries(self.now, "socket.io", &[entry]);
+                    }
+                    8 => {
+                        if !self.restores.is_empty() && u.arbitrary()? {
+                            let r = self.restores.swap_remove(u.choose_index(self.restores.len())?);
+                            let found = if u.arbitrary()? {
+                                let session = match self.stored.is_empty() || u.arbitrary()? {
+                                    true => Bytes::from(u.arbitrary::<Vec<u8>>()?),
+                                    false => self.stored[u.choose_index(self.stored.len())?].clone(),
+                                };
+                                let n = u.int_in_range(0..=3)?;
+                                let entries = (0..n).map(|_| self.entry(u)).collect::<Result<_>>()?;
+                                Some(SessionFound {
+                                    session,
+                                    entries,
+                                    complete: u.arbitrary()?,
+                                })
+                            } else {
+                                None
+                            };
+                            self.server.handle_restore(self.now, r, found);
+                        } else if !self.conns.is_empty() {
+                            // A CONNECT presenting a stored session's pid.
+                            let pid = self
+                                .stored
+                                .last()
+                                .and_then(|s| streams::Session::decode(s).ok())
+                                .map_or_else(|| "p".repeat(20), |s| s.pid);
+                            let h = self.conns[u.choose_index(self.conns.len())?];
+                            let text = format!(r#"40{{"pid":"{pid}","offset":"1700000000000-1"}}"#);
+                            self.server
+                                .handle_ws_message(self.now, h, Frame::Text(Str::from(text)));
+                        }
+                    }
                     0 if !self.published.is_empty() => {
                         let (c, p) = self.published[u.choose_index(self.published.len())?].clone();
                         let reached = self.server.handle_cluster_message(self.now, &c, &p);
@@ -465,14 +565,19 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();
     server.add_namespace("/a").unwrap();
     server.set_dynamic_namespaces(|n| n.starts_with("/dyn"));
-    // The first byte picks the cluster protocol: both run the same node logic on different
+    // The first byte picks the cluster protocol: all run the same node logic on different
     // wires.
-    let sharded = data.first().is_some_and(|b| b & 1 == 1);
+    let flags = data.first().copied().unwrap_or(0);
     server.join_cluster({
         let mut c = ClusterConfig::default();
-        if sharded {
-            c.protocol = roomcast::cluster::adapter::Protocol::Sharded;
-        }
+        // Its fourth bit: the streams protocol (with recovery on, the second bit, offsets and
+        // sessions through the "transport").
+        use roomcast::cluster::adapter::Protocol;
+        c.protocol = match (flags & 8 != 0, flags & 1 != 0) {
+            (true, _) => Protocol::Streams,
+            (false, true) => Protocol::Sharded,
+            (false, false) => Protocol::Classic,
+        };
         c.requests_timeout = Duration::from_millis(500);
         c.max_requests = 4;
         c.max_queued = 16;
@@ -496,6 +601,10 @@ fuzz_target!(|data: &[u8]| {
         side_acks: Vec::new(),
         held: Vec::new(),
         bodies: Vec::new(),
+        offsets: Vec::new(),
+        restores: Vec::new(),
+        stored: Vec::new(),
+        entries: 0,
     };
     while !u.is_empty() {
         if d.step(&mut u).is_err() {

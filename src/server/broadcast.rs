@@ -181,7 +181,7 @@ impl<'s, D> Broadcast<'s, D> {
             && !self.numbered
             && self.server.numbered_by_stream()
             && encoded.is_event_without_ack();
-        if let (true, Some(o)) = (by_stream, outgoing.take()) {
+        if let Some(o) = outgoing.take_if(|_| by_stream) {
             let Broadcast {
                 server: s,
                 nsp,

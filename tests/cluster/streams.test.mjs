@@ -197,7 +197,7 @@ function streamsScenario(kinds) {
     }));
   });
 
-  describe(`streams recovery, expired session (${kinds.join(", ")})`, { skip }, () => {
+  describe(`streams recovery, expired session (${kinds.join(", ")})`, () => {
     let w, A, B;
     const RECOVERY_MS = 1500;
     before(async () => {
