@@ -2,9 +2,7 @@
 //! stops by PID (also when the test fails). Without `redis-server` on PATH the tests print a
 //! notice and pass, unless `ROOMCAST_REQUIRE_REDIS=1`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,95 +12,17 @@ use roomcast::io::redis::{
 };
 use tokio::sync::mpsc::Receiver;
 
-/// A private `redis-server`, killed (SIGKILL) when dropped.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
+#[path = "support/redis.rs"]
+mod redis_support;
+use redis_support::Redis;
+
+/// What `CLIENT LIST` says of subscriptions.
+trait Subscriptions {
+    /// `(sub, psub, ssub)` of every connection that holds a subscription.
+    fn subscribed_connections(&self) -> Vec<(u32, u32, u32)>;
 }
 
-fn redis_binary() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
-impl Redis {
-    /// Starts one on a free port, or `None` (with a notice) when there is no `redis-server`.
-    fn start() -> Option<Redis> {
-        if redis_binary().is_none() {
-            if std::env::var("ROOMCAST_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis-server is not on PATH and ROOMCAST_REQUIRE_REDIS=1");
-            }
-            eprintln!("notice: redis-server is not on PATH, skipping the Redis link test");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Redis { port, child: None };
-        redis.spawn();
-        Some(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGKILL, and wait until it is gone.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    /// One command on a fresh raw connection; the reply as text (a bulk string or a line).
-    fn raw(&self, args: &[&str]) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let mut command = format!("*{}\r\n", args.len());
-        for arg in args {
-            command.push_str(&format!("${}\r\n{}\r\n", arg.len(), arg));
-        }
-        stream.write_all(command.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        match line.strip_prefix('$') {
-            Some(len) => {
-                let len: usize = len.trim().parse().unwrap();
-                let mut body = vec![0; len + 2];
-                reader.read_exact(&mut body).unwrap();
-                String::from_utf8_lossy(&body[..len]).into_owned()
-            }
-            None => line.trim().to_owned(),
-        }
-    }
-
-    /// `(sub, psub, ssub)` of every connection that holds a subscription (`CLIENT LIST`).
+impl Subscriptions for Redis {
     fn subscribed_connections(&self) -> Vec<(u32, u32, u32)> {
         let field = |line: &str, name: &str| -> u32 {
             line.split(' ')
@@ -115,12 +35,6 @@ impl Redis {
             .map(|l| (field(l, "sub="), field(l, "psub="), field(l, "ssub=")))
             .filter(|&(s, p, ss)| s + p + ss > 0)
             .collect()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -322,7 +236,7 @@ async fn publish_to_a_silent_redis_times_out() {
     let Some(redis) = Redis::start() else { return };
     let (a, _events) = link(&redis).await;
     // SIGSTOP: the connections stay open, nothing answers. The link still looks up.
-    let pid = redis.child.as_ref().unwrap().id().to_string();
+    let pid = redis.pid().unwrap().to_string();
     assert!(Command::new("kill")
         .args(["-STOP", &pid])
         .status()

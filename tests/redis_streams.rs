@@ -4,9 +4,6 @@
 //! `ROOMCAST_REQUIRE_REDIS=1`.
 #![cfg(feature = "redis")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fred::prelude::ClientLike;
@@ -18,94 +15,9 @@ use roomcast::io::redis::streams::{
 };
 use roomcast::io::redis::LinkOptions;
 
-/// A private `redis-server`, killed (SIGKILL) when dropped.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-fn redis_binary() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
-impl Redis {
-    /// Starts one on a free port with `extra` arguments, or `None` (with a notice) when there is
-    /// no `redis-server`.
-    fn start_with(extra: &[&str]) -> Option<Redis> {
-        if redis_binary().is_none() {
-            if std::env::var("ROOMCAST_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis-server is not on PATH and ROOMCAST_REQUIRE_REDIS=1");
-            }
-            eprintln!("notice: redis-server is not on PATH, skipping the Redis streams test");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let redis = Redis {
-            port,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(redis)
-    }
-
-    fn start() -> Option<Redis> {
-        Self::start_with(&[])
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// One command on a fresh raw connection; the first line of the reply, or a bulk string.
-    fn raw(&self, args: &[&str]) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let mut command = format!("*{}\r\n", args.len());
-        for arg in args {
-            command.push_str(&format!("${}\r\n{}\r\n", arg.len(), arg));
-        }
-        stream.write_all(command.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        match line.strip_prefix('$') {
-            Some(len) if !len.starts_with('-') => {
-                let len: usize = len.trim().parse().unwrap();
-                let mut body = vec![0; len + 2];
-                reader.read_exact(&mut body).unwrap();
-                String::from_utf8_lossy(&body[..len]).into_owned()
-            }
-            _ => line.trim().to_owned(),
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+#[path = "support/redis.rs"]
+mod redis_support;
+use redis_support::Redis;
 
 fn options(redis: &Redis) -> LinkOptions {
     let mut options = LinkOptions::new(redis.url());

@@ -140,11 +140,16 @@ impl<'s, D> Broadcast<'s, D> {
         Ok((reached.handle.unwrap_or(BroadcastAckHandle(0)), reached.len))
     }
 
-    /// Delivers an encoding that carries its offset already, on this node only.
-    pub(crate) fn emit_numbered(mut self, encoded: &Encoded) -> usize {
-        self.local = true;
+    /// Delivers an encoding that carries its offset already (or will never have one), on this
+    /// node only.
+    pub(crate) fn emit_numbered(self, encoded: &Encoded) -> usize {
+        self.local().numbered().deliver(encoded, None).1.len
+    }
+
+    /// Its encoding is numbered already: not numbered, logged or held again.
+    pub(crate) fn numbered(mut self) -> Self {
         self.numbered = true;
-        self.deliver(encoded, None).1.len
+        self
     }
 
     /// Another node's broadcast with acks on this node's sockets: the answers go to `owner`.
@@ -182,32 +187,25 @@ impl<'s, D> Broadcast<'s, D> {
             && self.server.numbered_by_stream()
             && encoded.is_event_without_ack();
         if let Some(o) = outgoing.take_if(|_| by_stream) {
-            let Broadcast {
-                server: s,
-                nsp,
-                exclude,
-                rooms,
-                except,
-                compress,
-                ..
-            } = self;
-            let (r, e) = (rooms.clone(), except.clone());
-            if s.defer_broadcast(nsp, exclude, r, e, compress, encoded, o) {
-                return (
+            let selected = super::streams::Selected {
+                nsp: self.nsp,
+                exclude: self.exclude,
+                rooms: self.rooms,
+                except: self.except,
+                compress: self.compress,
+            };
+            let s = self.server;
+            return match s.defer_broadcast(selected, encoded, o) {
+                Ok(()) => (
                     s,
                     Reached {
                         len: 0,
                         handle: None,
                     },
-                );
-            }
-            // No room to wait: delivered here now without an offset, and published.
-            let mut b = Broadcast::new(s, nsp, exclude);
-            b.rooms = rooms;
-            b.except = except;
-            b.compress = compress;
-            b.numbered = true;
-            return b.deliver(encoded, None);
+                ),
+                // No room to wait: delivered here now without an offset, and published.
+                Err(selected) => (*selected).on(s).deliver(encoded, None),
+            };
         }
         // With recovery on, what may be replayed is numbered and logged: one offset for all.
         let numbered = match (

@@ -401,21 +401,23 @@ impl<D> Server<D> {
     /// Publishes a broadcast this node delivered locally. The packet is taken from its
     /// encoding: one message whatever the number of rooms and recipients.
     pub(crate) fn publish(&mut self, o: Outgoing, encoded: &Encoded) {
-        self.publish_with(o, encoded, None);
+        // A message the transport had no room for is counted in `cluster_dropped`.
+        let _ = self.publish_with(o, encoded, None);
     }
 
     /// [`publish`](Self::publish); on a stream, its entry id to come back as `offset`.
+    /// Whether it was queued.
     pub(crate) fn publish_with(
         &mut self,
         o: Outgoing,
         encoded: &Encoded,
         offset: Option<StreamOffset>,
-    ) {
+    ) -> bool {
         if self.cluster.is_none() {
-            return;
+            return false;
         }
         let Some(data) = event_data(encoded) else {
-            return;
+            return false;
         };
         let nsp = self.router.nsp(o.nsp).name.to_string();
         let at = o.nsp;
@@ -426,7 +428,7 @@ impl<D> Server<D> {
                 opts: o.options(None),
             };
             Some(a.broadcast(&message))
-        });
+        })
     }
 
     /// Publishes this node's broadcast with acks (delivered here already) as a request: every
@@ -467,26 +469,27 @@ impl<D> Server<D> {
         self.queue_with(nsp, count, None, make);
     }
 
-    /// [`queue`](Self::queue), a stream entry's id to come back as `offset`.
+    /// [`queue`](Self::queue), a stream entry's id to come back as `offset`. Whether it was
+    /// queued.
     pub(crate) fn queue_with(
         &mut self,
         nsp: NamespaceId,
         count: Option<String>,
         offset: Option<StreamOffset>,
         make: impl FnOnce(&Adapter) -> Option<(String, Body)>,
-    ) {
+    ) -> bool {
         if self.adapter(nsp).is_err() {
-            return;
+            return false;
         }
         let Some(cluster) = self.cluster.as_deref_mut() else {
-            return;
+            return false;
         };
         let Some(a) = cluster.adapters.get(&nsp) else {
-            return;
+            return false;
         };
         if cluster.out.len() >= cluster.config.max_queued {
             cluster.dropped += 1;
-            return;
+            return false;
         }
         let sharded = a.sharded();
         let count = count.map(|request_id| NodeCount {
@@ -495,7 +498,7 @@ impl<D> Server<D> {
             sharded,
         });
         let Some((channel, body)) = make(a) else {
-            return;
+            return false;
         };
         let (command, payload) = match body {
             Body::Publish(bytes) => (Command::Publish, Bytes::from(bytes)),
@@ -516,6 +519,7 @@ impl<D> Server<D> {
             count,
             command,
         });
+        true
     }
 
     /// The node count for a request: it may now be complete.

@@ -21,17 +21,33 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 use std::time::Instant;
 
-/// A broadcast of this node waiting for its entry id: its selection, evaluated when the id
-/// comes (as the reference awaits `XADD` before its local delivery).
+/// What a broadcast selects, kept to run the selection later.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    pub(crate) nsp: NamespaceId,
+    pub(crate) exclude: Option<SocketHandle>,
+    pub(crate) rooms: SmallVec<[Str; 4]>,
+    pub(crate) except: SmallVec<[Str; 2]>,
+    pub(crate) compress: bool,
+}
+
+impl Selected {
+    /// The broadcast again, its encoding numbered already.
+    pub(crate) fn on<D>(self, server: &mut Server<D>) -> super::Broadcast<'_, D> {
+        let mut b = super::Broadcast::new(server, self.nsp, self.exclude).compress(self.compress);
+        b.rooms = self.rooms;
+        b.except = self.except;
+        b.numbered()
+    }
+}
+
+/// A broadcast of this node waiting for its entry id: its selection, run when the id comes
+/// (as the reference awaits `XADD` before its local delivery).
 #[derive(Debug)]
 pub(crate) struct Pending {
     seq: u64,
     since: Instant,
-    nsp: NamespaceId,
-    exclude: Option<SocketHandle>,
-    rooms: SmallVec<[Str; 4]>,
-    except: SmallVec<[Str; 2]>,
-    compress: bool,
+    selected: Selected,
     encoded: Encoded,
     /// `Some` once the transport answered: the id, or `None` if the write failed.
     id: Option<Option<String>>,
@@ -48,50 +64,34 @@ impl<D> Server<D> {
     }
 
     /// Holds this node's broadcast until its entry id is known: published now with a token for
-    /// the id. Past [`max_queued`](crate::ClusterConfig::max_queued) waiting, delivered at once
-    /// without an offset instead (it cannot be replayed, but nobody misses it live).
-    #[allow(clippy::too_many_arguments)]
+    /// the id. Past [`max_queued`](crate::ClusterConfig::max_queued) waiting, it is handed back
+    /// to be delivered at once without an offset (it cannot be replayed; nobody misses it live).
     pub(super) fn defer_broadcast(
         &mut self,
-        nsp: NamespaceId,
-        exclude: Option<SocketHandle>,
-        rooms: SmallVec<[Str; 4]>,
-        except: SmallVec<[Str; 2]>,
-        compress: bool,
+        selected: Selected,
         encoded: &Encoded,
         outgoing: super::cluster::Outgoing,
-    ) -> bool {
-        let Some(now) = self.clock else { return false };
-        let Some(c) = self.cluster.as_deref_mut() else {
-            return false;
+    ) -> Result<(), Box<Selected>> {
+        let (Some(now), Some(c)) = (self.clock, self.cluster.as_deref_mut()) else {
+            return Err(Box::new(selected));
         };
         if c.pending.len() >= c.config.max_queued {
-            return false;
+            return Err(Box::new(selected));
         }
         c.next_offset += 1;
         let seq = c.next_offset;
         c.pending.push_back(Pending {
             seq,
             since: now,
-            nsp,
-            exclude,
-            rooms,
-            except,
-            compress,
+            selected,
             encoded: encoded.clone(),
             id: None,
         });
-        self.publish_with(outgoing, encoded, Some(StreamOffset(seq)));
-        // The transport may have had no room for it: then no id will come.
-        let queued = self.cluster.as_deref().is_some_and(|c| {
-            c.out.back().is_some_and(
-                |t| matches!(&t.command, Command::Append { offset: Some(o), .. } if o.0 == seq),
-            )
-        });
-        if !queued {
+        // The transport had no room for it: no id will come.
+        if !self.publish_with(outgoing, encoded, Some(StreamOffset(seq))) {
             self.resolve(seq, None);
         }
-        true
+        Ok(())
     }
 
     /// The entry id of this node's broadcast (`None`: the write failed, or the transport gave
@@ -132,11 +132,7 @@ impl<D> Server<D> {
                 Some(Some(id)) => p.encoded.with_last_arg(id),
                 _ => p.encoded,
             };
-            let mut b = super::Broadcast::new(self, p.nsp, p.exclude).local();
-            b.rooms = p.rooms;
-            b.except = p.except;
-            b = b.compress(p.compress);
-            b.emit_numbered(&encoded);
+            p.selected.on(self).emit_numbered(&encoded);
         }
     }
 
