@@ -183,8 +183,10 @@ function streamsScenario(kinds) {
 
     test("a session already used gives a fresh socket", T, check(async () => {
       assert.ok(used, "needs the recovery test");
-      // The same pid and offset, presented by hand by another client.
-      const y = w.client(B.url, { name: "y", auth: { pid: used.pid, offset: used.offset }, reconnection: false });
+      // The same pid and offset, presented by hand by another client, to the node the session
+      // was stored from (x lives on B now: a roomcast node would hand x's live socket over to a
+      // client presenting its pid there, the stale-transport case of socket.io#4880).
+      const y = w.client(A.url, { name: "y", auth: { pid: used.pid, offset: used.offset }, reconnection: false });
       await y.connected();
       assert.notEqual(y.socket.id, used.id, "not the recovered id");
       assert.equal(y.socket.recovered, false);

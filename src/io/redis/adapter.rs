@@ -20,7 +20,10 @@ use crate::cluster::adapter::Topic;
 use crate::cluster::streams::StreamId;
 use crate::io::tokio::SocketIo;
 use crate::io::tokio::{ClusterOutput, Link};
-use crate::{ClusterConfig, ClusterSubscription, ClusterTransmit, Command, Server, SessionFound};
+use crate::{
+    ClusterConfig, ClusterSubscription, ClusterTransmit, Command, Server, SessionFound,
+    SessionRestore,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -69,7 +72,57 @@ pub struct RedisAdapter {
 struct Streams {
     options: LinkOptions,
     store: fred::clients::Client,
+    /// Session commands, run one after the other: a session stored when a stale socket is
+    /// closed for a recovering client must be there before that client's restore reads it.
+    sessions: tokio::sync::mpsc::Sender<SessionJob>,
     readers: Arc<Mutex<Readers>>,
+}
+
+/// A session command of the streams protocol.
+enum SessionJob {
+    Save {
+        key: String,
+        value: bytes::Bytes,
+        ttl_ms: u64,
+    },
+    Restore {
+        key: String,
+        token: SessionRestore,
+        reply: SessionReply,
+    },
+}
+
+/// Hands a restore's answer to the core.
+type SessionReply = Box<dyn FnOnce(SessionRestore, Option<SessionFound>) + Send>;
+
+/// Session commands waiting, at most (more: a save is dropped and logged, a restore answered
+/// with nothing, so the client gets a fresh socket).
+const SESSION_QUEUE: usize = 4096;
+
+/// Runs session commands in order on the store connection.
+async fn run_sessions(
+    store: fred::clients::Client,
+    mut jobs: tokio::sync::mpsc::Receiver<SessionJob>,
+) {
+    while let Some(job) = jobs.recv().await {
+        match job {
+            SessionJob::Save { key, value, ttl_ms } => {
+                let value = String::from_utf8_lossy(&value);
+                if let Err(e) = streams::save_session(&store, &key, &value, ttl_ms).await {
+                    tracing::warn!(%e, "redis adapter: session not stored");
+                }
+            }
+            SessionJob::Restore { key, token, reply } => {
+                let found = restore(&store, &key, token.stream(), token.offset())
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(%e, "redis adapter: session not read");
+                        None
+                    });
+                reply(token, found);
+            }
+        }
+    }
 }
 
 /// The streams read (each once) and their reader tasks.
@@ -175,11 +228,17 @@ impl RedisAdapter {
         let link_options = options.link.clone();
         let (link, mut events) = RedisLink::connect(options.link).await?;
         let streams = match options.cluster.protocol {
-            Protocol::Streams => Some(Streams {
-                store: streams::connect(&link_options).await?,
-                options: link_options,
-                readers: Arc::default(),
-            }),
+            Protocol::Streams => {
+                let store = streams::connect(&link_options).await?;
+                let (sessions, jobs) = tokio::sync::mpsc::channel(SESSION_QUEUE);
+                tokio::spawn(run_sessions(store.clone(), jobs));
+                Some(Streams {
+                    store,
+                    sessions,
+                    options: link_options,
+                    readers: Arc::default(),
+                })
+            }
             _ => None,
         };
         let sink_streams = streams.clone();
@@ -391,36 +450,41 @@ impl<D: Send + Sync + Clone + Default + 'static> Sink<D> {
                 });
             }
             Command::SaveSession { ttl } => {
-                let Some(s) = self.streams.clone() else {
-                    return;
+                let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+                let job = SessionJob::Save {
+                    key: channel,
+                    value: payload,
+                    ttl_ms,
                 };
-                let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-                tokio::spawn(async move {
-                    let value = String::from_utf8_lossy(&payload);
-                    if let Err(e) = streams::save_session(&s.store, &channel, &value, ttl).await {
-                        tracing::warn!(%e, "redis adapter: session not stored");
+                if let Some(s) = &self.streams {
+                    if s.sessions.try_send(job).is_err() {
+                        tracing::warn!("redis adapter: session queue full, session not stored");
                     }
-                });
+                }
                 return;
             }
             Command::Restore(token) => {
                 let driver = self.driver.clone();
-                let store = self.streams.as_ref().map(|s| s.store.clone());
-                tokio::spawn(async move {
-                    let found = match store {
-                        Some(store) => restore(&store, &channel, token.stream(), token.offset())
-                            .await
-                            .unwrap_or_else(|e| {
-                                tracing::warn!(%e, "redis adapter: session not read");
-                                None
-                            }),
-                        None => None,
-                    };
+                let reply: SessionReply = Box::new(move |token, found| {
                     driver.call_detached(Box::new(move |ctx| {
                         let now = ctx.now();
                         ctx.server.handle_restore(now, token, found);
                     }));
                 });
+                let job = SessionJob::Restore {
+                    key: channel,
+                    token,
+                    reply,
+                };
+                let refused = match &self.streams {
+                    Some(s) => s.sessions.try_send(job).err().map(|e| e.into_inner()),
+                    None => Some(job),
+                };
+                // No room: the client waits no longer, it gets a fresh socket.
+                if let Some(SessionJob::Restore { token, reply, .. }) = refused {
+                    tracing::warn!("redis adapter: session queue full, recovery refused");
+                    reply(token, None);
+                }
                 return;
             }
         }
