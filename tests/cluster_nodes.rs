@@ -906,6 +906,27 @@ fn fetch_sockets_carries_the_handshake_of_the_sessions_first_request() {
 }
 
 #[test]
+fn a_long_polling_session_keeps_its_first_requests_info_too() {
+    let mut b = node(49);
+    let mut info = roomcast::RequestInfo::new();
+    info.headers = vec![("user-agent".into(), "test".into())];
+    info.url = "/socket.io/?EIO=4&transport=polling".into();
+    let now = b.now;
+    let request = roomcast::HttpRequest::get("EIO=4&transport=polling").with_info(&info);
+    let roomcast::HttpAction::Respond(r) = b.server.handle_http(now, request) else {
+        panic!("polling handshake not answered")
+    };
+    let open = std::str::from_utf8(&r.body).unwrap();
+    let sid = roomcast::engine::Handshake::from_json(open.strip_prefix('0').unwrap())
+        .unwrap()
+        .sid;
+    b.drain();
+    let s = b.poll_join(&sid, "/", 1);
+    let conn = b.server.socket_connection(s).unwrap();
+    assert_eq!(b.server.request_info(conn), Some(&info));
+}
+
+#[test]
 fn other_nodes_answers_are_kept_up_to_the_bound_and_still_complete_the_wait() {
     use roomcast::cluster::classic::{encode_response, Response};
     let seed = 49u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);

@@ -29,6 +29,11 @@ impl History {
         while self.changes.front().is_some_and(|c| c.0 <= first) {
             self.changes.pop_front();
         }
+        // Before the oldest entry kept (an empty log): it applies to every entry a replay can
+        // hold, so no replay needs it.
+        if at <= first {
+            return;
+        }
         // A join and a leave of one room before the same entry cancel out: no packet saw them.
         if let Some(i) = self.changes.iter().rposition(|c| c.0 == at && c.1 == room) {
             self.changes.remove(i);
@@ -129,6 +134,9 @@ mod tests {
         let mut h = History::default();
         h.record(4, s("r"), true, 0);
         h.record(4, s("r"), false, 0);
+        assert!(h.is_empty());
+        // With nothing logged after it, a change needs no record.
+        h.record(9, s("r"), true, 9);
         assert!(h.is_empty());
         for i in 0..(MAX_CHANGES as u64 + 2) {
             h.record(10 + i, s("r"), i % 2 == 0, 0);

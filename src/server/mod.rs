@@ -266,8 +266,11 @@ impl<D> Server<D> {
         // WebSocket: the accepted connection).
         self.opening = req.info.map(|i| Box::new(i.clone()));
         let action = self.engine.handle_http(now, req);
-        if let (HttpAction::AcceptWebSocket(conn), Some(info)) = (&action, self.opening.take()) {
-            self.infos.entry(*conn).or_insert(info);
+        // Taken here only for a WebSocket: a long-polling session's `Opened` takes it in `pump`.
+        if let HttpAction::AcceptWebSocket(conn) = &action {
+            if let Some(info) = self.opening.take() {
+                self.infos.entry(*conn).or_insert(info);
+            }
         }
         self.pump(Some(now));
         self.opening = None;

@@ -363,6 +363,10 @@ impl<D> Server<D> {
             return;
         }
         let (at, first) = (r.log.next_seq(), r.log.first());
+        if at <= first && !r.history.contains_key(&socket.slot) {
+            // Nothing logged that it could matter to: no record, no allocation.
+            return;
+        }
         r.history
             .entry(socket.slot)
             .or_default()
