@@ -20,6 +20,26 @@ use std::time::Duration;
 const PAGE: &str = include_str!("chat.html");
 const CLIENT_JS: &str = "tests/interop/node_modules/socket.io-client/dist/socket.io.min.js";
 
+/// The largest image relayed, in bytes (the packet must also fit `maxPayload`, 1 MB).
+const MAX_IMAGE: usize = 512 * 1024;
+
+/// An image as a client sends it.
+#[derive(serde::Deserialize)]
+struct ImageIn {
+    #[serde(rename = "type")]
+    kind: String,
+    data: Bytes,
+}
+
+/// An image as the others receive it.
+#[derive(serde::Serialize)]
+struct ImageOut {
+    user: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: Bytes,
+}
+
 /// `$name` as a number of milliseconds, if set.
 fn env_ms(name: &str) -> std::io::Result<Option<Duration>> {
     match std::env::var(name) {
@@ -156,6 +176,22 @@ async fn main() -> std::io::Result<()> {
             let user = socket.data().await.unwrap_or_default();
             let said = json!({"user": user, "text": text, "room": room});
             let _ = socket.to(room).emit("said", &(said,));
+        }
+    });
+    chat.on("image", |socket, msg| async move {
+        // One argument: `{"type": "image/…", "data": <binary>}`; the others get it with the
+        // sender's name, the bytes as the attachment they came as (never copied).
+        if let Ok((image,)) = msg.args::<(ImageIn,)>() {
+            if !image.kind.starts_with("image/") || image.data.len() > MAX_IMAGE {
+                return;
+            }
+            let user = socket.data().await.unwrap_or_default();
+            let out = ImageOut {
+                user,
+                kind: image.kind,
+                data: image.data,
+            };
+            let _ = socket.broadcast().emit("image", &(out,));
         }
     });
     let away_w = away.clone();

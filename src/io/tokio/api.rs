@@ -357,7 +357,17 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<D, Rejection>> + Send + 'static,
     {
-        self.edit(|h| h.auth = Some(Arc::new(move |a| Box::pin(f(a)))))
+        self.edit(|h| h.auth = Some(Arc::new(move |a, _| Box::pin(f(a)))))
+    }
+
+    /// [`auth`](Self::auth) that also sees the connection asking (the admin namespace's
+    /// middleware hands a session to the socket that connection opens).
+    pub(crate) fn auth_conn<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Option<String>, crate::ConnectionHandle) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<D, Rejection>> + Send + 'static,
+    {
+        self.edit(|h| h.auth = Some(Arc::new(move |a, c| Box::pin(f(a, c)))))
     }
 
     /// Runs when a socket has joined the namespace, before any of its events. If it panics,

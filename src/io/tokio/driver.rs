@@ -46,6 +46,10 @@ pub trait Core: Driven + Send + Sized + 'static {
     /// Hands every event the core has to its destination; whether there was any.
     #[doc(hidden)]
     fn dispatch_events(ctx: &mut Ctx<Self>) -> bool;
+    /// What may watch the core's events from inside the driver ([`Observer`] for the
+    /// Socket.IO server).
+    #[doc(hidden)]
+    type Observer: ?Sized + Send + 'static;
     /// Hands every message for the cluster to the transport; whether there was any.
     #[doc(hidden)]
     fn flush_cluster(_ctx: &mut Ctx<Self>) -> bool {
@@ -78,6 +82,18 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
         event: crate::packet::Event,
         ack: Option<crate::ServerSideAck>,
     );
+}
+
+/// Watches the core's events from inside the driver, before they are dispatched (the Admin UI's
+/// instrumentation). Public only because [`Core`] names it; nothing outside the crate can
+/// implement it.
+#[doc(hidden)]
+#[allow(private_interfaces)]
+pub trait Observer<D: Send + Sync + Clone + Default + 'static>: Send {
+    /// An event of the core, about to be dispatched. Must be cheap when there is nothing to do.
+    fn event(&mut self, ctx: &mut Ctx<Server<D>>, e: &Event);
+    /// A periodic call from the application (server statistics).
+    fn tick(&mut self, ctx: &mut Ctx<Server<D>>);
 }
 
 /// What the driver hands the cluster transport (read by the one in this crate, `io::redis`;
@@ -323,12 +339,27 @@ pub struct Ctx<C: Core> {
     current: Credit,
     /// Events of the POST being handled that found no credit.
     owed: Option<Owed>,
+    /// What watches the core's events, if anything does.
+    pub(crate) observer: Option<Box<C::Observer>>,
 }
 
 impl<C: Core> Ctx<C> {
     /// The time to pass to the core's calls that take one.
     pub fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// How many connections have a WebSocket open (the others are long-polling).
+    pub(crate) fn websocket_count(&self) -> usize {
+        self.writers.iter().filter(|w| w.is_some()).count()
+    }
+
+    /// Whether `conn` talks over a WebSocket.
+    pub(crate) fn is_websocket(&self, conn: ConnectionHandle) -> bool {
+        self.writers
+            .get(conn.index())
+            .and_then(Option::as_ref)
+            .is_some_and(|w| w.conn == conn)
     }
 }
 
@@ -361,6 +392,7 @@ pub(crate) async fn run<C: Core>(
         credits: HashMap::new(),
         current: None,
         owed: None,
+        observer: None,
     };
     loop {
         let deadline = ctx.server.poll_timeout();
@@ -606,6 +638,7 @@ impl<C: Core> Ctx<C> {
 
 impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
     type Hooks = dyn SocketHooks<D>;
+    type Observer = dyn Observer<D>;
 
     fn build(config: Config) -> Result<Self, ConfigError> {
         Server::new(config)
@@ -664,7 +697,19 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
         permit
     }
 
+    /// Runs the observer's periodic work, if there is an observer.
+    pub(crate) fn tick_observer(&mut self) {
+        if let Some(mut o) = self.observer.take() {
+            o.tick(self);
+            self.observer = Some(o);
+        }
+    }
+
     fn dispatch(&mut self, e: Event) {
+        if let Some(mut o) = self.observer.take() {
+            o.event(self, &e);
+            self.observer = Some(o);
+        }
         match e {
             Event::ConnectRequest {
                 request,
@@ -675,8 +720,9 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 Some(auth_fn) => {
                     let link = self.link.clone();
                     let auth = auth.map(|a| a.to_string());
+                    let conn = request.connection();
                     tokio::spawn(async move {
-                        let decision = AssertUnwindSafe(async move { auth_fn(auth).await })
+                        let decision = AssertUnwindSafe(async move { auth_fn(auth, conn).await })
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|p| {
@@ -793,6 +839,7 @@ fn decide<D: Send + Sync + Clone + Default + 'static>(
 
 impl Core for Engine {
     type Hooks = dyn EngineHooks;
+    type Observer = dyn Send;
 
     fn build(config: Config) -> Result<Self, ConfigError> {
         Engine::new(config)

@@ -52,6 +52,7 @@
 // (the core's owner), `ws` and `http` (connections, talking to the driver), `api` (the
 // application's handle, which lends the driver its hooks; `engine_io` likewise for a bare
 // Engine.IO server).
+pub mod admin;
 mod api;
 mod cluster;
 mod credit;

@@ -33,9 +33,12 @@ impl Replies {
     }
 }
 
-/// The connection middleware of a namespace.
-pub(crate) type AuthFn<D> =
-    Arc<dyn Fn(Option<String>) -> BoxFuture<Result<D, Rejection>> + Send + Sync>;
+/// The connection middleware of a namespace: the auth payload, and the connection asking.
+pub(crate) type AuthFn<D> = Arc<
+    dyn Fn(Option<String>, crate::ConnectionHandle) -> BoxFuture<Result<D, Rejection>>
+        + Send
+        + Sync,
+>;
 
 /// An event's part of its connection's input credit: held from the moment it is read until its
 /// handler has finished. `None` for an event that arrived past the credit (a long-polling POST
