@@ -1,7 +1,8 @@
 //! The server of the end-to-end fan-out benchmark (docs/EXAMPLES.md): on `broadcast`, emit
 //! `news` with the same arguments to every other socket of `/`. Default timings.
 //! `RECOVERY_MS=<ms>` turns connection state recovery on (every `news` then carries its offset),
-//! to measure what it costs end to end.
+//! and `ADMIN=1` the Admin UI's `/admin` namespace (development mode, no auth), to measure what
+//! each costs end to end.
 
 mod common;
 
@@ -20,7 +21,18 @@ async fn main() -> std::io::Result<()> {
         r.max_disconnection_duration = std::time::Duration::from_millis(ms);
         config.recovery = Some(r);
     }
+    let admin = std::env::var("ADMIN").is_ok_and(|v| v == "1");
+    if admin {
+        // Development mode shows rooms: room events on.
+        config.room_events = true;
+    }
     let io: SocketIo = SocketIo::new(config, Options::default());
+    if admin {
+        use roomcast::io::tokio::admin::{instrument, AdminAuth, AdminOptions};
+        instrument(&io, AdminOptions::new(AdminAuth::None))
+            .await
+            .map_err(std::io::Error::other)?;
+    }
     io.ns("/").on("broadcast", |socket, msg| async move {
         let _ = socket.broadcast().emit_args_of("news", &msg.event);
     });
