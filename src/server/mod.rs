@@ -19,6 +19,7 @@ mod requests;
 mod streams;
 
 pub use broadcast::{Broadcast, FetchedSocket};
+pub(crate) use cluster::event_data;
 pub use cluster::{
     ClusterConfig, ClusterSubscription, ClusterTransmit, Command, NodeCount, SessionFound,
     SessionRestore, StreamOffset,

@@ -128,10 +128,10 @@ fn lock(s: &SharedSessions) -> std::sync::MutexGuard<'_, Sessions> {
 /// development mode, and its commands unless `read_only`.
 ///
 /// Differences from the reference: `session` is sent right after the CONNECT (the reference
-/// sends it before); sessions are bounded by `max_sessions`; `event_sent` is not reported;
-/// the aggregated `packetsOut`/`bytesOut` counters are not kept, and `packetsIn`/`bytesIn`
-/// count Socket.IO events, not Engine.IO packets; commands to a namespace that does not exist
-/// do nothing (the reference creates it). `docs/DESIGN.md`, "Admin UI", says why.
+/// sends it before); sessions are bounded by `max_sessions`; `event_sent` (with `all_events`)
+/// reports at most 1,000 recipients of one emit; the aggregated packet and byte counters count
+/// Socket.IO events, not Engine.IO packets; commands to a namespace that does not exist do
+/// nothing (the reference creates it). `docs/DESIGN.md`, "Admin UI", says why.
 pub async fn instrument<D>(io: &SocketIo<D>, opts: AdminOptions) -> Result<(), AdminError>
 where
     D: Serialize + Send + Sync + Clone + Default + 'static,
@@ -272,6 +272,9 @@ struct Bucket {
     count: u64,
 }
 
+/// `event_sent` messages one emit may cause, at most (per admin).
+const MAX_SENT_REPORTED: usize = 1000;
+
 /// The observer: all of the Admin UI's state, inside the driver.
 struct Tap<D> {
     name: String,
@@ -299,6 +302,37 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Observer<D> for Tap
             }
         }
         self.watched(ctx, e);
+    }
+
+    fn wants_outgoing(&self) -> bool {
+        self.watchers > 0 && self.all_events
+    }
+
+    fn outgoing(&mut self, ctx: &mut Ctx<Server<D>>, sockets: &[SocketHandle], e: &Encoded) {
+        // `[event, ...args]`, binary as the UI's JSON shows it (arrays of bytes).
+        let args = crate::server::event_data(e)
+            .and_then(|items| serde_json::to_value(rmpv::Value::Array(items)).ok())
+            .unwrap_or(Value::Null);
+        let now = Self::now_iso();
+        // The reference reports every recipient; one emit reports at most this many here.
+        for s in sockets.iter().take(MAX_SENT_REPORTED) {
+            let Some(k) = self.known.get(s).filter(|k| !k.admin) else {
+                continue;
+            };
+            let (nsp, sid) = (k.nsp.to_string(), k.sid.to_string());
+            self.broadcast(ctx, "event_sent", &(nsp, sid, &args, &now));
+        }
+    }
+
+    fn sent(&mut self, reached: usize, e: &Encoded) {
+        if self.watchers == 0 || reached == 0 {
+            return;
+        }
+        let len = e.text().len() + e.attachments().iter().map(|a| a.len()).sum::<usize>();
+        let n = u64::try_from(reached).unwrap_or(u64::MAX);
+        self.count("packetsOut", None, n);
+        let bytes = u64::try_from(len).unwrap_or(u64::MAX).saturating_mul(n);
+        self.count("bytesOut", None, bytes);
     }
 
     fn tick(&mut self, ctx: &mut Ctx<Server<D>>) {

@@ -594,10 +594,18 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     /// refused with [`CallError::Full`] when the driver's call queue is full.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), CallError> {
         let e = Encoded::event(&self.nsp, None, event, args).map_err(crate::Error::from)?;
+        self.io.call(self.emit_call(e))
+    }
+
+    fn emit_call(&self, e: Encoded) -> impl FnOnce(&mut Ctx<Server<D>>) + Send + 'static {
         let s = self.handle;
-        self.io.call(move |ctx| {
-            let _ = ctx.server.emit_encoded(s, &e);
-        })
+        move |ctx| {
+            ctx.emit_observed(
+                &e,
+                |_| vec![s],
+                |server| usize::from(server.emit_encoded(s, &e).is_ok()),
+            )
+        }
     }
 
     /// Emits `event` with the arguments of a received event (binary included), without parsing
@@ -605,10 +613,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), CallError> {
         let e = Encoded::event_with_args_of(&self.nsp, None, event, received)
             .map_err(crate::Error::from)?;
-        let s = self.handle;
-        self.io.call(move |ctx| {
-            let _ = ctx.server.emit_encoded(s, &e);
-        })
+        self.io.call(self.emit_call(e))
     }
 
     /// Emits an event and waits for the client's answer, at most `timeout`.
@@ -799,7 +804,10 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub(crate) fn build<D>(self, server: &mut crate::Server<D>) -> Option<crate::Broadcast<'_, D>> {
+    pub(crate) fn build<'s, D>(
+        &self,
+        server: &'s mut crate::Server<D>,
+    ) -> Option<crate::Broadcast<'s, D>> {
         let mut b = match self.exclude {
             Some(s) => server.broadcast_from(s)?,
             None => {
@@ -807,11 +815,11 @@ impl Selection {
                 server.to_namespace(n)
             }
         };
-        for r in self.rooms {
-            b = b.to(r);
+        for r in &self.rooms {
+            b = b.to(r.clone());
         }
-        for r in self.except {
-            b = b.except(r);
+        for r in &self.except {
+            b = b.except(r.clone());
         }
         if self.volatile {
             b = b.volatile();
@@ -887,9 +895,11 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     fn emit_call(self, encoded: Encoded) -> CallFn<Server<D>> {
         let sel = self.sel;
         Box::new(move |ctx| {
-            if let Some(b) = sel.build(&mut ctx.server) {
-                b.emit_encoded(&encoded);
-            }
+            ctx.emit_observed(
+                &encoded,
+                |server| sel.build(server).map(|b| b.sockets()).unwrap_or_default(),
+                |server| sel.build(server).map_or(0, |b| b.emit_encoded(&encoded)),
+            );
         })
     }
 

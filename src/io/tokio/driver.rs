@@ -14,6 +14,7 @@ use super::shared::{
 use super::Options;
 use crate::engine::session::{Driven, Engine, EngineEvent};
 use crate::engine::Frame;
+use crate::packet::Encoded;
 use crate::packet::Payload;
 use crate::{
     AckError, AckHandle, BroadcastAckHandle, Config, ConfigError, ConnectRequest, ConnectionHandle,
@@ -94,6 +95,15 @@ pub trait Observer<D: Send + Sync + Clone + Default + 'static>: Send {
     fn event(&mut self, ctx: &mut Ctx<Server<D>>, e: &Event);
     /// A periodic call from the application (server statistics).
     fn tick(&mut self, ctx: &mut Ctx<Server<D>>);
+    /// Whether it wants the sockets each application emit goes to ([`outgoing`](Self::outgoing));
+    /// asked before any work is done for it.
+    fn wants_outgoing(&self) -> bool {
+        false
+    }
+    /// An application emit, about to go to `sockets`.
+    fn outgoing(&mut self, _ctx: &mut Ctx<Server<D>>, _sockets: &[SocketHandle], _e: &Encoded) {}
+    /// An application emit went to `reached` sockets on this node.
+    fn sent(&mut self, _reached: usize, _e: &Encoded) {}
 }
 
 /// What the driver hands the cluster transport (read by the one in this crate, `io::redis`;
@@ -695,6 +705,27 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
             owed.bytes = owed.bytes.saturating_add(len);
         }
         permit
+    }
+
+    /// An application emit of `e` to the sockets `selected` picks, which `emit` then sends and
+    /// whose count it returns: the observer, if any, sees both.
+    pub(crate) fn emit_observed(
+        &mut self,
+        e: &Encoded,
+        selected: impl FnOnce(&mut Server<D>) -> Vec<SocketHandle>,
+        emit: impl FnOnce(&mut Server<D>) -> usize,
+    ) {
+        let Some(mut o) = self.observer.take() else {
+            emit(&mut self.server);
+            return;
+        };
+        if o.wants_outgoing() {
+            let sockets = selected(&mut self.server);
+            o.outgoing(self, &sockets, e);
+        }
+        let reached = emit(&mut self.server);
+        o.sent(reached, e);
+        self.observer = Some(o);
     }
 
     /// Runs the observer's periodic work, if there is an observer.
