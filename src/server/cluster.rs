@@ -1011,7 +1011,9 @@ impl<D> Server<D> {
             return Ok(0);
         };
         let nsp_name = self.router.nsp(nsp).name.clone();
-        let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
+        let encoded = self
+            .parser()
+            .event(&nsp_name, None, name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))?
             .with_last_arg(offset);
         Ok(self
@@ -1058,6 +1060,9 @@ fn nil_data<D>(_: &D) -> Value {
 
 /// `[name, ...args]` of an encoded event, binary attachments as bin leaves.
 pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
+    if let Some(bytes) = encoded.binary() {
+        return msgpack_event_data(bytes);
+    }
     let text: &str = encoded.text();
     // `4` (Engine.IO message), the Socket.IO type, `<n>-` for binary, `<nsp>,` unless `/`,
     // then the ack id digits: the JSON array starts at the first `[` after those. A namespace
@@ -1072,6 +1077,20 @@ pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
         Value::Array(items) => Some(items),
         _ => None,
     }
+}
+
+/// `data` of a msgpack packet this server encoded: the cluster's value tree is what the
+/// client parser wrote (binary as `bin`), read back as it is.
+fn msgpack_event_data(bytes: &[u8]) -> Option<Vec<Value>> {
+    let mut rd = bytes;
+    let map = rmpv::decode::read_value_with_max_depth(&mut rd, value::MAX_DEPTH + 2).ok()?;
+    let Value::Map(entries) = map else {
+        return None;
+    };
+    entries.into_iter().find_map(|(k, v)| match (k.as_str(), v) {
+        (Some("data"), Value::Array(items)) => Some(items),
+        _ => None,
+    })
 }
 
 impl<D> Broadcast<'_, D> {
