@@ -1,16 +1,18 @@
 //! The classic namespaces-and-rooms demo (docs/EXAMPLES.md): namespaces `/`, `/school`,
 //! `/home`; `speak` to the whole namespace; in `/school`, `join` a room and `room-speak` to it.
+//! `PARSER=msgpack` speaks `socket.io-msgpack-parser` instead of the default parser.
 
 mod common;
 
 use roomcast::io::tokio::{Options, SocketIo};
-use roomcast::packet::Encoded;
 use roomcast::Config;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
-    let io: SocketIo = SocketIo::new(Config::default(), Options::default());
+    let mut config = Config::default();
+    config.parser = common::parser();
+    let io: SocketIo = SocketIo::new(config, Options::default());
     for nsp in ["/", "/school", "/home"] {
         let io2 = io.clone();
         io.ns(nsp).on("speak", move |socket, msg| {
@@ -34,7 +36,7 @@ async fn main() -> std::io::Result<()> {
             if let Ok(args) = msg.event.raw_args() {
                 if let (Some(room), Some(data)) = (args.first(), args.get(1)) {
                     let room: Result<String, _> = serde_json::from_str(room.get());
-                    let e = Encoded::event_raw(
+                    let e = io2.parser().event_raw(
                         "/school",
                         None,
                         "message",

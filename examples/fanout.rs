@@ -1,7 +1,7 @@
 //! The server of the end-to-end fan-out benchmark (docs/EXAMPLES.md): on `broadcast`, emit
 //! `news` with the same arguments to every other socket of `/`. Default timings.
 //! `RECOVERY_MS=<ms>` turns connection state recovery on (every `news` then carries its offset),
-//! to measure what it costs end to end.
+//! to measure what it costs end to end. `PARSER=msgpack` speaks `socket.io-msgpack-parser`.
 
 mod common;
 
@@ -12,6 +12,7 @@ use roomcast::Config;
 async fn main() -> std::io::Result<()> {
     common::init_tracing();
     let mut config = Config::default();
+    config.parser = common::parser();
     if let Some(ms) = std::env::var("RECOVERY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
