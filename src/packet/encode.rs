@@ -162,8 +162,18 @@ impl Encoded {
     }
 
     /// This event with one more string argument at the end (connection state recovery's
-    /// offset). The packet is copied once; JSON attachments are shared.
-    pub(crate) fn with_last_arg(&self, arg: &str) -> Encoded {
+    /// offset), under either parser. The packet is copied once (under msgpack: the data
+    /// array's header rewritten, the string appended, nothing re-serialized); JSON attachments
+    /// are shared. A packet that is not an event without an ack comes back unchanged.
+    ///
+    /// ```
+    /// use roomcast::packet::{Encoded, Parser};
+    /// let e = Encoded::event("/", None, "news", &(1,)).unwrap().with_last_arg("o-1");
+    /// assert_eq!(e.text(), r#"42["news",1,"o-1"]"#);
+    /// let m = Parser::Msgpack.event("/", None, "news", &(1,)).unwrap().with_last_arg("o-1");
+    /// assert_eq!(m.binary().unwrap().last_chunk::<4>(), Some(b"\xa3o-1"));
+    /// ```
+    pub fn with_last_arg(&self, arg: &str) -> Encoded {
         let (text, attachments) = match &self.repr {
             Repr::Json { text, attachments } => (text, attachments),
             Repr::Msgpack { bytes, data_at } => {
@@ -175,6 +185,9 @@ impl Encoded {
             }
         };
         let text: &str = text;
+        if !self.is_event_without_ack() {
+            return self.clone();
+        }
         let Some(body) = text.strip_suffix(']') else {
             return self.clone();
         };
