@@ -514,7 +514,12 @@ fn malformed_msgpack_is_a_typed_error() {
         trailing,
         good[..good.len() - 1].to_vec(),
         // A map key that is an array.
-        hex("81 90 00"),
+        {
+            let mut b = map(vec![("type", 2.into()), ("nsp", s("/"))]);
+            b[0] = 0x83;
+            b.extend(hex("a4 64 61 74 61 92 a1 78 81 90 00"));
+            b
+        },
         // An array32 announcing 4 G elements in 6 bytes.
         {
             let mut b = map(vec![("type", 2.into()), ("nsp", s("/"))]);
@@ -594,7 +599,19 @@ fn nesting_limit_at_its_edge() {
     let Packet::Event { event, .. } = &p else {
         panic!()
     };
-    assert!(event.args::<Vec<Value>>().is_ok());
+    // The JSON parser takes the same text, and reads the arguments the same way.
+    let text = format!("2{}", event.data().json().as_str());
+    let Ok(Some(Packet::Event { event: same, .. })) =
+        Parser::Json.decoder(Limits::default()).push_text(Str::from(text))
+    else {
+        panic!("the JSON parser refuses the same depth")
+    };
+    assert_eq!(&same, event);
+    assert_eq!(
+        event.args::<Vec<Value>>().is_ok(),
+        same.args::<Vec<Value>>().is_ok()
+    );
+    assert!(event.args::<Vec<serde::de::IgnoredAny>>().is_ok());
     assert!(matches!(
         decode(&nested(128, rmpv::Value::Nil)),
         Err(DecodeError::Msgpack { .. })
