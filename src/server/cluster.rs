@@ -1061,7 +1061,7 @@ fn nil_data<D>(_: &D) -> Value {
 /// `[name, ...args]` of an encoded event, binary attachments as bin leaves.
 pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
     if let Some(bytes) = encoded.binary() {
-        return msgpack_event_data(bytes);
+        return msgpack_event_data(bytes.clone());
     }
     let text: &str = encoded.text();
     // `4` (Engine.IO message), the Socket.IO type, `<n>-` for binary, `<nsp>,` unless `/`,
@@ -1079,18 +1079,26 @@ pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
     }
 }
 
-/// `data` of a msgpack packet this server encoded: the cluster's value tree is what the
-/// client parser wrote (binary as `bin`), read back as it is.
-fn msgpack_event_data(bytes: &[u8]) -> Option<Vec<Value>> {
-    let mut rd = bytes;
-    let map = rmpv::decode::read_value_with_max_depth(&mut rd, value::MAX_DEPTH + 2).ok()?;
-    let Value::Map(entries) = map else {
+/// `[name, ...args]` of a msgpack event this server encoded, read back by the msgpack parser's
+/// decoder: the same value tree as from the JSON parser's packet (binary leaves; notepack's
+/// `undefined` and dates, relayed from msgpack clients, as the JSON view has them), whatever
+/// the clients' parser, so the other nodes get what a JSON node would publish.
+fn msgpack_event_data(bytes: bytes::Bytes) -> Option<Vec<Value>> {
+    let limits = crate::Limits {
+        max_attachments: usize::MAX,
+        ..crate::Limits::DEFAULT
+    };
+    let packet = crate::packet::Parser::Msgpack
+        .decoder(limits)
+        .push_binary(bytes)
+        .ok()??;
+    let crate::packet::Packet::Event { event, .. } = packet else {
         return None;
     };
-    entries.into_iter().find_map(|(k, v)| match (k.as_str(), v) {
-        (Some("data"), Value::Array(items)) => Some(items),
+    match value::from_payload(event.data()).ok()? {
+        Value::Array(items) => Some(items),
         _ => None,
-    })
+    }
 }
 
 impl<D> Broadcast<'_, D> {
