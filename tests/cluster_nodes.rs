@@ -1066,7 +1066,10 @@ fn nodes_exchange_value_trees_whatever_their_clients_parser() {
                     panic!()
                 };
                 assert_eq!(event.data().json().as_str(), want);
-                assert_eq!(event.data().attachments(), [Bytes::from_static(b"\x00\xff")]);
+                assert_eq!(
+                    event.data().attachments(),
+                    [Bytes::from_static(b"\x00\xff")]
+                );
             }
             _ => assert_eq!(
                 b.take(cb),
@@ -1091,7 +1094,10 @@ fn nodes_exchange_value_trees_whatever_their_clients_parser() {
     }
     // A msgpack client's event relayed by its node: notepack's `undefined` and Date reach the
     // other node as the JSON view has them (null, the ISO string), binary as binary.
-    let (mut a, mut b) = (node_with(43, Parser::Msgpack), node_with(44, Parser::Msgpack));
+    let (mut a, mut b) = (
+        node_with(43, Parser::Msgpack),
+        node_with(44, Parser::Msgpack),
+    );
     let ca = msgpack_client(&mut a);
     let cb = msgpack_client(&mut b);
     // {type: 2, nsp: "/", data: ["relay", undefined, Date(0), bin [1]]}

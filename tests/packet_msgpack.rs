@@ -97,7 +97,10 @@ fn every_packet_type_from_the_js_client() {
     // EVENT with `options` and an ack id.
     let p = decode(&map(vec![
         ("type", 2.into()),
-        ("data", arr(vec![s("hello"), rmpv::Value::Binary(vec![1, 2])])),
+        (
+            "data",
+            arr(vec![s("hello"), rmpv::Value::Binary(vec![1, 2])]),
+        ),
         (
             "options",
             rmpv::Value::Map(vec![(s("compress"), true.into())]),
@@ -335,7 +338,10 @@ fn notepack_values_become_json_as_javascript_would_stringify_them() {
     let Packet::Event { event, .. } = decode(&b).unwrap() else {
         panic!()
     };
-    assert_eq!(event.data().attachments(), [Bytes::from_static(&[0xaa, 0xbb])]);
+    assert_eq!(
+        event.data().attachments(),
+        [Bytes::from_static(&[0xaa, 0xbb])]
+    );
     // Invalid UTF-8 reads as U+FFFD, as JavaScript's decoders do.
     let mut b = map(vec![("type", 2.into()), ("nsp", s("/"))]);
     b[0] = 0x83;
@@ -402,11 +408,7 @@ fn the_reference_checks() {
             DecodeError::MissingAckId,
         ),
         (
-            map(vec![
-                ("type", 1.into()),
-                ("nsp", s("/")),
-                ("id", 1.into()),
-            ]),
+            map(vec![("type", 1.into()), ("nsp", s("/")), ("id", 1.into())]),
             DecodeError::UnexpectedAckId(roomcast::packet::PacketType::Disconnect),
         ),
     ];
@@ -419,7 +421,10 @@ fn the_reference_checks() {
     };
     use PayloadError as P;
     assert_eq!(payload(&event(vec![("data", s("x"))])), P::NotArray);
-    assert_eq!(payload(&event(vec![("data", arr(vec![]))])), P::MissingEventName);
+    assert_eq!(
+        payload(&event(vec![("data", arr(vec![]))])),
+        P::MissingEventName
+    );
     assert_eq!(
         payload(&event(vec![(
             "data",
@@ -482,10 +487,7 @@ fn the_reference_checks() {
         P::PlaceholderKey
     );
     assert_eq!(
-        payload(&event(vec![
-            ("data", arr(vec![s("x")])),
-            ("options", ph)
-        ])),
+        payload(&event(vec![("data", arr(vec![s("x")])), ("options", ph)])),
         P::PlaceholderKey
     );
     // `_placeholder` with another value is just a key.
@@ -601,8 +603,9 @@ fn nesting_limit_at_its_edge() {
     };
     // The JSON parser takes the same text, and reads the arguments the same way.
     let text = format!("2{}", event.data().json().as_str());
-    let Ok(Some(Packet::Event { event: same, .. })) =
-        Parser::Json.decoder(Limits::default()).push_text(Str::from(text))
+    let Ok(Some(Packet::Event { event: same, .. })) = Parser::Json
+        .decoder(Limits::default())
+        .push_text(Str::from(text))
     else {
         panic!("the JSON parser refuses the same depth")
     };
@@ -642,7 +645,9 @@ fn the_same_packets_under_both_parsers() {
     let j = Parser::Json.event("/chat", Some(9), "e", &args).unwrap();
     let m = Parser::Msgpack.event("/chat", Some(9), "e", &args).unwrap();
     let mut d = Parser::Json.decoder(Limits::default());
-    let mut from_json = d.push_text(j.text().slice(1..j.text().len()).unwrap()).unwrap();
+    let mut from_json = d
+        .push_text(j.text().slice(1..j.text().len()).unwrap())
+        .unwrap();
     for a in j.attachments() {
         from_json = d.push_binary(a.clone()).unwrap();
     }

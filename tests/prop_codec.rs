@@ -271,7 +271,15 @@ fn mp_value() -> impl Strategy<Value = rmpv::Value> {
         // one unit off on rare long mantissas), the non-finite ones included.
         any::<i16>().prop_map(|i| V::F32(f32::from(i) / 4.0)),
         any::<i32>().prop_map(|i| V::F64(f64::from(i) / 8.0)),
-        prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300, 5e-324]).prop_map(V::F64),
+        prop::sample::select(vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            1e300,
+            5e-324
+        ])
+        .prop_map(V::F64),
         any::<String>().prop_map(V::from),
         prop::collection::vec(any::<u8>(), 0..8).prop_map(|b| V::String(rmpv::Utf8String::from(
             String::from_utf8_lossy(&b).into_owned()
@@ -285,16 +293,36 @@ fn mp_value() -> impl Strategy<Value = rmpv::Value> {
     leaf.prop_recursive(4, 32, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(V::Array),
-            prop::collection::vec((prop_oneof![any::<String>().prop_map(V::from), any::<i32>().prop_map(V::from), Just(V::Nil), any::<bool>().prop_map(V::Boolean)], inner), 0..4)
-                .prop_map(V::Map),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        any::<String>().prop_map(V::from),
+                        any::<i32>().prop_map(V::from),
+                        Just(V::Nil),
+                        any::<bool>().prop_map(V::Boolean)
+                    ],
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(V::Map),
         ]
     })
 }
 
 /// A msgpack packet map with these fields, the reference's keys in any order.
-fn mp_packet(ty: i64, nsp: &str, id: Option<rmpv::Value>, data: Option<rmpv::Value>, extra: Option<rmpv::Value>) -> Vec<u8> {
+fn mp_packet(
+    ty: i64,
+    nsp: &str,
+    id: Option<rmpv::Value>,
+    data: Option<rmpv::Value>,
+    extra: Option<rmpv::Value>,
+) -> Vec<u8> {
     use rmpv::Value as V;
-    let mut entries = vec![(V::from("type"), V::from(ty)), (V::from("nsp"), V::from(nsp))];
+    let mut entries = vec![
+        (V::from("type"), V::from(ty)),
+        (V::from("nsp"), V::from(nsp)),
+    ];
     if let Some(data) = data {
         entries.push((V::from("data"), data));
     }
@@ -311,7 +339,10 @@ fn mp_packet(ty: i64, nsp: &str, id: Option<rmpv::Value>, data: Option<rmpv::Val
 }
 
 fn msgpack_decode(bytes: Bytes) -> Result<Packet, roomcast::packet::DecodeError> {
-    Parser::Msgpack.decoder(limits()).push_binary(bytes).map(|p| p.expect("a whole packet"))
+    Parser::Msgpack
+        .decoder(limits())
+        .push_binary(bytes)
+        .map(|p| p.expect("a whole packet"))
 }
 
 proptest! {

@@ -8,10 +8,10 @@ mod common;
 
 use bytes::Bytes;
 use common::Net;
+use rmpv::Value;
 use roomcast::engine::Frame;
 use roomcast::packet::{Encoded, Parser};
 use roomcast::{Config, DisconnectReason, Event, RecoveryConfig, SocketHandle};
-use rmpv::Value;
 
 fn config(recovery: bool) -> Config {
     let mut c = Config::default();
@@ -210,7 +210,11 @@ fn a_broadcast_is_one_frame_for_every_recipient() {
     }
     assert_eq!(
         field(&read(first), "data"),
-        Some(&Value::Array(vec![s("news"), Value::Binary(vec![0]), s("x")]))
+        Some(&Value::Array(vec![
+            s("news"),
+            Value::Binary(vec![0]),
+            s("x")
+        ]))
     );
 }
 
@@ -265,10 +269,13 @@ fn recovery_offsets_and_the_replay_under_msgpack() {
     let data = field(&got[1], "data").unwrap();
     assert_eq!(field(data, "sid"), Some(&sid));
     assert_eq!(field(data, "pid"), Some(&pid));
-    assert!(net
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Connected { recovered: true, .. })));
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        Event::Connected {
+            recovered: true,
+            ..
+        }
+    )));
 }
 
 #[test]

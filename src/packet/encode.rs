@@ -56,7 +56,10 @@ enum Repr {
     },
     /// One msgpack map. `data_at`: for an EVENT that asks for no ack, where its `data` array
     /// starts, the map's last value (so one more argument goes at the end of the buffer).
-    Msgpack { bytes: Bytes, data_at: Option<u32> },
+    Msgpack {
+        bytes: Bytes,
+        data_at: Option<u32>,
+    },
 }
 
 /// What [`Encoded::text`] gives under msgpack.
@@ -177,8 +180,7 @@ impl Encoded {
         let (text, attachments) = match &self.repr {
             Repr::Json { text, attachments } => (text, attachments),
             Repr::Msgpack { bytes, data_at } => {
-                return match data_at.and_then(|at| super::msgpack::with_last_arg(bytes, at, arg))
-                {
+                return match data_at.and_then(|at| super::msgpack::with_last_arg(bytes, at, arg)) {
                     Some((bytes, at)) => Encoded::msgpack(bytes, Some(at)),
                     None => self.clone(),
                 };

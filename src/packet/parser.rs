@@ -150,7 +150,12 @@ impl Parser {
     }
 
     /// An ACK with the arguments of a received event, as for [`Encoded::ack_with_args_of`].
-    pub fn ack_with_args_of(self, nsp: &str, id: u64, event: &Event) -> Result<Encoded, EncodeError> {
+    pub fn ack_with_args_of(
+        self,
+        nsp: &str,
+        id: u64,
+        event: &Event,
+    ) -> Result<Encoded, EncodeError> {
         match self {
             Parser::Json => Encoded::ack_with_args_of(nsp, id, event),
             Parser::Msgpack => msgpack::ack_with_args_of(nsp, id, event),

@@ -119,7 +119,9 @@ impl<D> Server<D> {
             data: Option<&'a T>,
         }
         let nsp = self.router.nsp(request.nsp).name.clone();
-        let e = self.parser().connect_error(&nsp, &Refusal { message, data })?;
+        let e = self
+            .parser()
+            .connect_error(&nsp, &Refusal { message, data })?;
         self.send_encoded(request.conn, &e, false);
         Ok(())
     }

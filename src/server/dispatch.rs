@@ -47,10 +47,9 @@ impl<D> Server<D> {
                     None => None,
                 };
                 let Some(id) = id else {
-                    let e = self.parser().connect_error(
-                        &nsp,
-                        &serde_json::json!({"message": "Invalid namespace"}),
-                    );
+                    let e = self
+                        .parser()
+                        .connect_error(&nsp, &serde_json::json!({"message": "Invalid namespace"}));
                     if let Ok(e) = e {
                         self.send_encoded(h, &e, false);
                     }

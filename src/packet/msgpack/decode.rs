@@ -55,12 +55,15 @@ enum Kind {
     Map,
 }
 
+/// The first element of a data array: its kind and JSON range, where the elements after it
+/// start in the message and in the JSON.
+type First = (Kind, Range<usize>, usize, usize);
+
 /// `data`, transcoded.
 struct Data {
     kind: Kind,
-    /// For an array with elements: the first element's kind and JSON range, where the
-    /// elements after it start in the message and in the JSON.
-    first: Option<(Kind, Range<usize>, usize, usize)>,
+    /// For an array with elements: its first element.
+    first: Option<First>,
     /// Where the array ends in the message.
     end: usize,
 }
@@ -157,7 +160,8 @@ impl<'a> Transcoder<'a> {
         }
         let num = self.attachments.len();
         self.attachments.push(self.src.slice(range));
-        self.out.extend_from_slice(b"{\"_placeholder\":true,\"num\":");
+        self.out
+            .extend_from_slice(b"{\"_placeholder\":true,\"num\":");
         self.out
             .extend_from_slice(itoa::Buffer::new().format(num).as_bytes());
         self.out.push(b'}');
@@ -250,10 +254,8 @@ impl<'a> Transcoder<'a> {
                     .try_into()
                     .map_err(|_| self.malformed("unexpected end of input"))?;
                 let ms = i64::from_be_bytes(b);
-                let iso = crate::cluster::value::iso8601(
-                    ms.div_euclid(1000),
-                    ms.rem_euclid(1000) as u32,
-                );
+                let iso =
+                    crate::cluster::value::iso8601(ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
                 match iso {
                     Some(s) => done(serde_json::to_writer(&mut self.out, &s)),
                     None => self.out.extend_from_slice(b"null"),
@@ -284,7 +286,7 @@ impl<'a> Transcoder<'a> {
         &mut self,
         len: u32,
         depth: usize,
-        mut first: Option<&mut Option<(Kind, Range<usize>, usize, usize)>>,
+        mut first: Option<&mut Option<First>>,
     ) -> Result<(), Fail> {
         if depth >= MAX_DEPTH {
             return Err(self.malformed("nesting deeper than 128 levels").into());
@@ -443,11 +445,15 @@ struct Fields {
 }
 
 /// Decodes one binary message as a msgpack packet.
-pub(in crate::packet) fn decode(src: &Bytes, max_attachments: usize) -> Result<Packet, DecodeError> {
+pub(in crate::packet) fn decode(
+    src: &Bytes,
+    max_attachments: usize,
+) -> Result<Packet, DecodeError> {
     let mut t = Transcoder {
         src,
         rd: src.as_ref(),
-        out: Vec::new(),
+        // The JSON view is about as long as the msgpack (quotes and commas for markers).
+        out: Vec::with_capacity(src.len() + 16),
         attachments: Vec::new(),
         max_attachments,
     };
@@ -469,10 +475,7 @@ pub(in crate::packet) fn decode(src: &Bytes, max_attachments: usize) -> Result<P
 }
 
 fn read_map(t: &mut Transcoder<'_>, f: &mut Fields) -> Result<(), Fail> {
-    if !matches!(
-        t.peek()?,
-        Marker::FixMap(_) | Marker::Map16 | Marker::Map32
-    ) {
+    if !matches!(t.peek()?, Marker::FixMap(_) | Marker::Map16 | Marker::Map32) {
         return Err(t.malformed("a packet is a map").into());
     }
     let len = r::read_map_len(&mut t.rd).map_err(|e| t.truncated(e))?;
@@ -613,10 +616,9 @@ fn build(t: Transcoder<'_>, f: Fields) -> Result<Packet, DecodeError> {
         },
         PacketType::ConnectError => match data {
             None => return Err(DecodeError::MissingPayload(ty)),
-            Some(d) if matches!(d.kind, Kind::Map | Kind::Str(_)) => Packet::ConnectError {
-                nsp,
-                data: json()?,
-            },
+            Some(d) if matches!(d.kind, Kind::Map | Kind::Str(_)) => {
+                Packet::ConnectError { nsp, data: json()? }
+            }
             Some(_) => return Err(fail(PayloadError::NotStringOrObject)),
         },
         PacketType::Ack => {

@@ -107,12 +107,21 @@ fn finish_event(
     let total = count
         .checked_add(1)
         .ok_or_else(|| msgpack_error("too many arguments"))?;
-    let mut buf = header(PacketType::Event, nsp, id, true, 8 + name.len() + elems.len())?;
+    let mut buf = header(
+        PacketType::Event,
+        nsp,
+        id,
+        true,
+        8 + name.len() + elems.len(),
+    )?;
     let data_at = u32::try_from(buf.len()).map_err(msgpack_error)?;
     done(w::write_array_len(&mut buf, total));
     done(w::write_str(&mut buf, name));
     buf.extend_from_slice(elems);
-    Ok(Encoded::msgpack(Bytes::from(buf), id.is_none().then_some(data_at)))
+    Ok(Encoded::msgpack(
+        Bytes::from(buf),
+        id.is_none().then_some(data_at),
+    ))
 }
 
 /// Finishes an ACK, its data array holding `count` elements.
@@ -293,7 +302,10 @@ pub(in crate::packet) fn encode_packet(packet: &Packet) -> Result<Encoded, Encod
             let data_at = u32::try_from(buf.len()).map_err(msgpack_error)?;
             done(w::write_array_len(&mut buf, n));
             buf.extend_from_slice(&elems);
-            Ok(Encoded::msgpack(Bytes::from(buf), id.is_none().then_some(data_at)))
+            Ok(Encoded::msgpack(
+                Bytes::from(buf),
+                id.is_none().then_some(data_at),
+            ))
         }
         Packet::Ack { nsp, id, data } => {
             let (n, elems) = array_elements(&data.json, &data.attachments, 0)?;

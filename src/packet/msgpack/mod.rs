@@ -81,7 +81,7 @@ mod tests {
             event.data().json().as_str(),
             r#"["file",{"_placeholder":true,"num":0},7,"AbC-1"]"#
         );
-        assert_eq!(event.data().attachments(), [bin.clone()]);
+        assert_eq!(event.data().attachments(), std::slice::from_ref(&bin));
         let (b, n, o): (Bytes, u32, String) = event.args().unwrap();
         assert_eq!((b, n, o.as_str()), (bin, 7, "AbC-1"));
         // Relayed as it came, name changed.
@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn notepack_quirks() {
         // {type:0, data:undefined, nsp:"/"}: the JS client without auth.
-        let p = decode(&hex("83 a4 74 79 70 65 00 a4 64 61 74 61 d4 00 00 a3 6e 73 70 a1 2f")).unwrap();
+        let p = decode(&hex(
+            "83 a4 74 79 70 65 00 a4 64 61 74 61 d4 00 00 a3 6e 73 70 a1 2f",
+        ))
+        .unwrap();
         assert_eq!(
             p,
             Packet::Connect {
@@ -138,7 +141,10 @@ mod tests {
             ("92 00 00", "not a map"),
         ];
         for (h, why) in bad {
-            assert!(matches!(decode(&hex(h)), Err(DecodeError::Msgpack { .. })), "{why}");
+            assert!(
+                matches!(decode(&hex(h)), Err(DecodeError::Msgpack { .. })),
+                "{why}"
+            );
         }
         // type 5
         assert_eq!(
@@ -152,13 +158,20 @@ mod tests {
         );
         // id "x"
         assert_eq!(
-            decode(&hex("84 a4 74 79 70 65 02 a3 6e 73 70 a1 2f a4 64 61 74 61 91 a1 78 a2 69 64 a1 78")),
+            decode(&hex(
+                "84 a4 74 79 70 65 02 a3 6e 73 70 a1 2f a4 64 61 74 61 91 a1 78 a2 69 64 a1 78"
+            )),
             Err(DecodeError::InvalidAckId)
         );
         // a reserved name
         assert!(matches!(
-            decode(&hex("83 a4 74 79 70 65 02 a3 6e 73 70 a1 2f a4 64 61 74 61 91 a7 63 6f 6e 6e 65 63 74")),
-            Err(DecodeError::Payload { error: PayloadError::ReservedEventName(_), .. })
+            decode(&hex(
+                "83 a4 74 79 70 65 02 a3 6e 73 70 a1 2f a4 64 61 74 61 91 a7 63 6f 6e 6e 65 63 74"
+            )),
+            Err(DecodeError::Payload {
+                error: PayloadError::ReservedEventName(_),
+                ..
+            })
         ));
         // a client's placeholder-shaped map
         assert!(matches!(
