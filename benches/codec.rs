@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use roomcast::engine::{self, decode_payload, Frame, Message};
-use roomcast::packet::{Decoder, Encoded, Packet};
+use roomcast::packet::{Decoder, Encoded, Packet, Parser};
 use roomcast::{Limits, Str};
 use serde::Serialize;
 
@@ -51,6 +51,65 @@ fn codec(c: &mut Criterion) {
     g.bench_function("encode/typical_event_json_value", |b| {
         let chat = serde_json::json!({"text": "hello world", "user": "alice", "ts": 1_700_000_000});
         b.iter(|| Encoded::event("/", None, black_box("message"), &(black_box(&chat),)).unwrap())
+    });
+
+    // The same event under the msgpack parser: one binary message, the map written by
+    // socket.io-msgpack-parser's order of keys (type, nsp, data).
+    let chat = Chat {
+        text: "hello world",
+        user: "alice",
+        ts: 1_700_000_000,
+    };
+    let msgpack = Parser::Msgpack
+        .event("/", None, "message", &(&chat,))
+        .unwrap()
+        .binary()
+        .cloned()
+        .unwrap();
+    g.bench_function("msgpack/decode/typical_event", |b| {
+        let mut decoder = Parser::Msgpack.decoder(limits);
+        b.iter(|| decode_message(&mut decoder, Frame::Binary(black_box(msgpack.clone()))).unwrap())
+    });
+    g.bench_function("msgpack/encode/typical_event", |b| {
+        b.iter(|| {
+            let e = Parser::Msgpack
+                .event("/", None, black_box("message"), &(black_box(&chat),))
+                .unwrap();
+            assert_eq!(e.len(), msgpack.len());
+            e
+        })
+    });
+    g.bench_function("msgpack/encode/typical_event_json_value", |b| {
+        let chat = serde_json::json!({"text": "hello world", "user": "alice", "ts": 1_700_000_000});
+        b.iter(|| {
+            Parser::Msgpack
+                .event("/", None, black_box("message"), &(black_box(&chat),))
+                .unwrap()
+        })
+    });
+    // Relaying a received event under a new name (`message-back`, `news`): its arguments' bytes
+    // are copied under msgpack, its JSON tail under JSON.
+    let received = match Parser::Msgpack.decoder(limits).push_binary(msgpack.clone()) {
+        Ok(Some(Packet::Event { event, .. })) => event,
+        _ => panic!("the msgpack event does not decode"),
+    };
+    g.bench_function("msgpack/encode/typical_event_relayed", |b| {
+        b.iter(|| {
+            Parser::Msgpack
+                .event_with_args_of("/", None, "news", black_box(&received))
+                .unwrap()
+        })
+    });
+    // Connection state recovery's offset, appended to an encoded broadcast once.
+    let encoded = Parser::Msgpack
+        .event("/", None, "message", &(&chat,))
+        .unwrap();
+    let json_encoded = Encoded::event("/", None, "message", &(&chat,)).unwrap();
+    g.bench_function("msgpack/encode/with_offset", |b| {
+        b.iter(|| black_box(&encoded).with_last_arg(black_box("1700000000000-0")))
+    });
+    g.bench_function("encode/with_offset", |b| {
+        b.iter(|| black_box(&json_encoded).with_last_arg(black_box("1700000000000-0")))
     });
 
     // A binary event with one 1 KiB attachment: header, then the attachment frame.

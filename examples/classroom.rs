@@ -5,6 +5,7 @@
 //! page at http://127.0.0.1:3000/admin/ (from the npm package `@socket.io/admin-ui`, installed
 //! into tests/browser on first start). `ADMIN_USERNAME` + `ADMIN_PASSWORD_HASH` (bcrypt) turn
 //! on its login; `ADMIN_READONLY=1` and `ADMIN_MODE=production` as the reference's options.
+//! `PARSER=msgpack` speaks `socket.io-msgpack-parser` instead of the default parser.
 
 mod common;
 
@@ -13,7 +14,6 @@ use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
 use roomcast::io::tokio::admin::{instrument, AdminAuth, AdminOptions, Mode};
 use roomcast::io::tokio::{Options, SocketIo};
-use roomcast::packet::Encoded;
 use roomcast::Config;
 use std::path::{Component, Path, PathBuf};
 
@@ -29,6 +29,7 @@ async fn main() -> std::io::Result<()> {
     common::init_tracing();
     let admin = env_on("ADMIN");
     let mut config = Config::default();
+    config.parser = common::parser();
     // The Admin UI's development mode shows rooms as they change.
     config.room_events = admin;
     let io: SocketIo = SocketIo::new(config, Options::default());
@@ -55,7 +56,7 @@ async fn main() -> std::io::Result<()> {
             if let Ok(args) = msg.event.raw_args() {
                 if let (Some(room), Some(data)) = (args.first(), args.get(1)) {
                     let room: Result<String, _> = serde_json::from_str(room.get());
-                    let e = Encoded::event_raw(
+                    let e = io2.parser().event_raw(
                         "/school",
                         None,
                         "message",

@@ -3,6 +3,8 @@
 //! ```sh
 //! PORT=3000 cargo run --release --features tokio --example protocol_server
 //! ```
+//!
+//! `PARSER=msgpack` speaks `socket.io-msgpack-parser` instead of the default parser.
 
 mod common;
 
@@ -18,6 +20,7 @@ async fn main() -> std::io::Result<()> {
         c.ping_interval = Duration::from_millis(300);
         c.ping_timeout = Duration::from_millis(200);
         c.connect_timeout = Duration::from_millis(1000);
+        c.parser = common::parser();
         c
     };
     // Each socket keeps its auth payload (JSON text) as its data.

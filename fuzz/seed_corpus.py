@@ -6,7 +6,8 @@ DESIGN.md section 4 and of tests/packet_codec.rs and tests/engine_codec.rs, and 
 shapes the streaming deserializer tells apart. Files are named by their SHA-1, as libFuzzer names
 what it adds. Afterwards minimize with `cargo +nightly fuzz cmin <target>` (see fuzz/README.md).
 
-The `server` target is not seeded here.
+The `server` target is not seeded here. The `msgpack_packet` seeds are msgpack packets written by
+a small notepack-like writer below (`mp`), as socket.io-msgpack-parser 3.0 sends them.
 """
 import hashlib
 import os
@@ -176,6 +177,120 @@ REASSEMBLY = [
 ]
 
 
+class Ext:
+    """A msgpack extension value; `fixed` picks fixext over ext8 where the length allows."""
+
+    def __init__(self, ty, data, fixed=True):
+        self.ty, self.data, self.fixed = ty, data, fixed
+
+
+UNDEFINED = Ext(0, b"\x00")
+
+
+def mp(v):
+    """msgpack of `v` as notepack.io writes it (smallest widths; dict keys in order)."""
+    import struct
+    if v is None:
+        return b"\xc0"
+    if v is True:
+        return b"\xc3"
+    if v is False:
+        return b"\xc2"
+    if isinstance(v, int):
+        if 0 <= v < 128:
+            return bytes([v])
+        if -32 <= v < 0:
+            return struct.pack(">b", v)
+        if v >= 0:
+            for fmt, tag in ((">B", 0xcc), (">H", 0xcd), (">I", 0xce), (">Q", 0xcf)):
+                try:
+                    return bytes([tag]) + struct.pack(fmt, v)
+                except struct.error:
+                    pass
+        for fmt, tag in ((">b", 0xd0), (">h", 0xd1), (">i", 0xd2), (">q", 0xd3)):
+            try:
+                return bytes([tag]) + struct.pack(fmt, v)
+            except struct.error:
+                pass
+    if isinstance(v, float):
+        return b"\xcb" + struct.pack(">d", v)
+    if isinstance(v, str):
+        b = v.encode()
+        n = len(b)
+        head = bytes([0xa0 | n]) if n < 32 else (b"\xd9" + bytes([n]) if n < 256 else b"\xda" + struct.pack(">H", n))
+        return head + b
+    if isinstance(v, bytes):
+        n = len(v)
+        return (b"\xc4" + bytes([n]) if n < 256 else b"\xc5" + struct.pack(">H", n)) + v
+    if isinstance(v, Ext):
+        n = len(v.data)
+        fix = {1: 0xd4, 2: 0xd5, 4: 0xd6, 8: 0xd7, 16: 0xd8}
+        if v.fixed and n in fix:
+            head = bytes([fix[n]])
+        else:
+            head = b"\xc7" + bytes([n])
+        return head + struct.pack(">b", v.ty) + v.data
+    if isinstance(v, list):
+        n = len(v)
+        head = bytes([0x90 | n]) if n < 16 else b"\xdc" + struct.pack(">H", n)
+        return head + b"".join(mp(x) for x in v)
+    if isinstance(v, dict):
+        n = len(v)
+        head = bytes([0x80 | n]) if n < 16 else b"\xde" + struct.pack(">H", n)
+        return head + b"".join(mp(k) + mp(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+def date(ms):
+    import struct
+    return Ext(0, struct.pack(">q", ms))
+
+
+# socket.io-msgpack-parser packets (msgpack_packet target): every packet type as the JS client
+# and Node write them, notepack's extensions, and what checkPacket (and roomcast) refuse.
+MSGPACK = [mp(p) for p in [
+    {"type": 0, "data": UNDEFINED, "nsp": "/"},
+    {"type": 0, "data": {"token": "123"}, "nsp": "/admin"},
+    {"type": 0, "data": {"sid": "wZX3oN0bSVIhsaknAAAI", "pid": UNDEFINED}, "nsp": "/"},
+    {"type": 0, "data": {"sid": "wZX3oN0bSVIhsaknAAAI", "pid": "p"}, "nsp": "/"},
+    {"type": 1, "nsp": "/admin"},
+    {"type": 2, "nsp": "/", "data": ["hello", "you"]},
+    {"type": 2, "data": ["message", {"text": "hello world", "user": "alice", "ts": 1700000000}], "options": {"compress": True}, "nsp": "/"},
+    {"type": 2, "data": ["foo", b"\x01\x02\x03"], "options": {"compress": True}, "id": 12, "nsp": "/admin"},
+    {"type": 2, "data": ["d", date(0), UNDEFINED, {"a": UNDEFINED, 1: 2}, Ext(5, b"\x09"), Ext(0, b"ab", fixed=False)], "nsp": "/"},
+    {"type": 2, "data": [12, 1.5, None, True, -1, 2 ** 64 - 1, -(2 ** 63)], "nsp": "/"},
+    {"type": 3, "id": 12, "data": [b"\x00" * 20, "after"], "nsp": "/"},
+    {"type": 3, "id": 0, "data": [], "nsp": "/"},
+    {"type": 4, "data": {"message": "Not authorized", "data": {"code": 1}}, "nsp": "/"},
+    {"type": 4, "data": "Invalid namespace", "nsp": "/random"},
+    # Refused.
+    {"type": 5, "data": ["x"], "nsp": "/"},
+    {"type": 2.0, "data": ["x"], "nsp": "/"},
+    {"type": 2, "data": ["x"], "nsp": 1},
+    {"type": 2, "data": ["x"], "nsp": "no-slash"},
+    {"type": 2, "data": ["x"], "nsp": "/a,b"},
+    {"type": 2, "data": ["x"], "id": -1, "nsp": "/"},
+    {"type": 2, "data": ["x"], "id": "1", "nsp": "/"},
+    {"type": 2, "data": [], "nsp": "/"},
+    {"type": 2, "data": [{"toString": "foo"}], "nsp": "/"},
+    {"type": 2, "data": ["connect"], "nsp": "/"},
+    {"type": 2, "data": "x", "nsp": "/"},
+    {"type": 2, "data": ["x", {"_placeholder": True, "num": 0}], "nsp": "/"},
+    {"type": 2, "data": ["x"] + [b"\x01"] * 11, "nsp": "/"},
+    {"type": 3, "data": ["x"], "nsp": "/"},
+    {"type": 1, "data": ["x"], "nsp": "/"},
+    {"type": 0, "data": [1], "nsp": "/"},
+    {"type": 0, "data": {"bin": b"\x01"}, "nsp": "/"},
+    {"type": 4, "data": 1, "nsp": "/"},
+    {"type": 2, "data": ["x", [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], "nsp": "/"},
+    ["not", "a", "map"],
+]] + [
+    b"", b"\xc1", mp({"type": 0, "nsp": "/"}) + b"\x00", b"\x81\xa4type",
+    b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\xdd\xff\xff\xff\xff",
+    b"\x82\xa4type\x02\xa3nsp\xa1/\xa4data\x91" + b"\x91" * 200 + b"\xc0",
+]
+
+
 def write(target, inputs):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -197,6 +312,7 @@ def main():
           + [b"\x01" + b for b in ENGINE_BINARY])
     write("polling_payload", POLLING + [b"4" + s.encode() for s in sio])
     write("binary_reassembly", REASSEMBLY + [reassembly(s) for s in sio + TYPED if len(s.encode()) < 256])
+    write("msgpack_packet", MSGPACK)
 
 
 if __name__ == "__main__":

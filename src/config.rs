@@ -1,5 +1,6 @@
 //! [`Config`]: timings, limits and switches of a [`Server`](crate::Server).
 
+use crate::packet::Parser;
 use crate::Limits;
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub struct Config {
     /// Connection state recovery (`connectionStateRecovery`): off (`None`) by default, as in
     /// the reference.
     pub recovery: Option<RecoveryConfig>,
+    /// The format of every Socket.IO packet, both ways: [`Parser::Json`] (the default,
+    /// `socket.io-parser`) or [`Parser::Msgpack`] (`socket.io-msgpack-parser`). Server-wide, as
+    /// in the reference: clients must use the same one, and a broadcast is encoded once.
+    pub parser: Parser,
 }
 
 /// Connection state recovery: a client whose connection dropped comes back within
@@ -106,6 +111,7 @@ impl Default for Config {
             allow_upgrades: true,
             room_events: false,
             recovery: None,
+            parser: Parser::Json,
         }
     }
 }

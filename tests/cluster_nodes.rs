@@ -982,3 +982,166 @@ fn other_nodes_answers_are_kept_up_to_the_bound_and_still_complete_the_wait() {
     assert_eq!((remote.len(), *expected), (1, 3));
     assert_eq!(a.server.cluster_dropped(), 2);
 }
+
+/// A node whose clients speak `parser`.
+fn node_with(seed: u64, parser: roomcast::packet::Parser) -> Net {
+    let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut config = Config::default();
+    config.parser = parser;
+    let mut net = Net::with_random(config, Box::new(SeededRandom::new(seed)));
+    net.server.join_cluster(roomcast::ClusterConfig::default());
+    net
+}
+
+#[test]
+fn server_side_emits_read_the_same_on_msgpack_nodes() {
+    use roomcast::packet::Parser;
+    for (pa, pb) in [
+        (Parser::Json, Parser::Msgpack),
+        (Parser::Msgpack, Parser::Json),
+        (Parser::Msgpack, Parser::Msgpack),
+    ] {
+        let (mut a, mut b) = (node_with(45, pa), node_with(46, pb));
+        let root = a.server.namespace("/").unwrap();
+        a.server
+            .server_side_emit(
+                root,
+                "ping",
+                &(serde_json::json!({"n": 1}), Bytes::from_static(b"\x07")),
+            )
+            .unwrap();
+        assert_eq!(carry(&mut a, &mut b), 1, "{pa} → {pb}");
+        let events = b.take_events();
+        let [roomcast::Event::ServerSideEmit { event, .. }] = &events[..] else {
+            panic!("{events:?}")
+        };
+        let (obj, bin): (serde_json::Value, Bytes) = event.args().unwrap();
+        assert_eq!(
+            (obj, bin),
+            (serde_json::json!({"n": 1}), Bytes::from_static(b"\x07"))
+        );
+    }
+}
+
+#[test]
+fn nodes_exchange_value_trees_whatever_their_clients_parser() {
+    use roomcast::packet::{Packet, Parser};
+    let msgpack_client = |net: &mut Net| {
+        let conn = net.ws_connect();
+        // {type: 0, nsp: "/"}
+        net.ws_send_binary(conn, b"\x82\xa4type\x00\xa3nsp\xa1/");
+        let (request, _, _) = net.take_connect_request();
+        net.server.accept(request, 0).unwrap();
+        net.drain();
+        net.take(conn);
+        net.take_events();
+        conn
+    };
+    let decoded = |frames: Vec<Frame>| -> Vec<Packet> {
+        frames
+            .into_iter()
+            .map(|f| {
+                let Frame::Binary(b) = f else {
+                    panic!("not msgpack: {f:?}")
+                };
+                Parser::Msgpack
+                    .decoder(roomcast::Limits::default())
+                    .push_binary(b)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // JSON node → msgpack node, msgpack node → JSON node, msgpack → msgpack.
+    for (pa, pb) in [
+        (Parser::Json, Parser::Msgpack),
+        (Parser::Msgpack, Parser::Json),
+        (Parser::Msgpack, Parser::Msgpack),
+    ] {
+        let (mut a, mut b) = (node_with(41, pa), node_with(42, pb));
+        let cb = match pb {
+            Parser::Msgpack => msgpack_client(&mut b),
+            _ => b.client(&["/"]).0,
+        };
+        let ca = match pa {
+            Parser::Msgpack => msgpack_client(&mut a),
+            _ => a.client(&["/"]).0,
+        };
+        for n in [&mut a, &mut b] {
+            n.drain();
+        }
+        let root = a.server.namespace("/").unwrap();
+        a.server
+            .to_namespace(root)
+            .emit("file", &(Bytes::from_static(b"\x00\xff"), "name"))
+            .unwrap();
+        a.drain();
+        a.take(ca);
+        assert_eq!(carry(&mut a, &mut b), 1, "{pa} → {pb}");
+        let want = r#"["file",{"_placeholder":true,"num":0},"name"]"#;
+        match pb {
+            Parser::Msgpack => {
+                let [Packet::Event { event, .. }] = &decoded(b.take(cb))[..] else {
+                    panic!()
+                };
+                assert_eq!(event.data().json().as_str(), want);
+                assert_eq!(
+                    event.data().attachments(),
+                    [Bytes::from_static(b"\x00\xff")]
+                );
+            }
+            _ => assert_eq!(
+                b.take(cb),
+                [
+                    Frame::Text(format!("451-{want}").into()),
+                    Frame::Binary(Bytes::from_static(b"\x00\xff")),
+                ]
+            ),
+        }
+        // A server-side emit reads the same on a msgpack node (decoded through the JSON
+        // codec, whatever the clients' parser).
+        a.server
+            .server_side_emit(root, "ping", &(serde_json::json!({"n": 1}),))
+            .unwrap();
+        assert_eq!(carry(&mut a, &mut b), 1);
+        let events = b.take_events();
+        let [roomcast::Event::ServerSideEmit { event, .. }] = &events[..] else {
+            panic!("{events:?}")
+        };
+        let (obj,): (serde_json::Value,) = event.args().unwrap();
+        assert_eq!(obj, serde_json::json!({"n": 1}));
+    }
+    // A msgpack client's event relayed by its node: notepack's `undefined` and Date reach the
+    // other node as the JSON view has them (null, the ISO string), binary as binary.
+    let (mut a, mut b) = (
+        node_with(43, Parser::Msgpack),
+        node_with(44, Parser::Msgpack),
+    );
+    let ca = msgpack_client(&mut a);
+    let cb = msgpack_client(&mut b);
+    // {type: 2, nsp: "/", data: ["relay", undefined, Date(0), bin [1]]}
+    a.ws_send_binary(
+        ca,
+        b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x94\xa5relay\xd4\x00\x00\xd7\x00\0\0\0\0\0\0\0\0\xc4\x01\x01",
+    );
+    let Some(roomcast::Event::Message { socket, event, .. }) = a
+        .take_events()
+        .into_iter()
+        .find(|e| matches!(e, roomcast::Event::Message { .. }))
+    else {
+        panic!()
+    };
+    let e = Parser::Msgpack
+        .event_with_args_of("/", None, "news", &event)
+        .unwrap();
+    a.server.broadcast_from(socket).unwrap().emit_encoded(&e);
+    a.drain();
+    assert_eq!(carry(&mut a, &mut b), 1);
+    let [Packet::Event { event, .. }] = &decoded(b.take(cb))[..] else {
+        panic!()
+    };
+    assert_eq!(
+        event.data().json().as_str(),
+        r#"["news",null,"1970-01-01T00:00:00.000Z",{"_placeholder":true,"num":0}]"#
+    );
+}

@@ -1,9 +1,10 @@
-//! Property tests: encode → decode is the identity for arbitrary packets, and no input panics.
+//! Property tests: encode → decode is the identity for arbitrary packets, and no input panics,
+//! under both parsers (JSON and msgpack).
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use roomcast::engine::{self, decode_payload, encode_payload, Frame, Message};
-use roomcast::packet::{Decoder, Encoded, Packet, RESERVED_EVENTS};
+use roomcast::packet::{Decoder, Encoded, Packet, Parser, RESERVED_EVENTS};
 use roomcast::{Limits, Str};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{json, Value};
@@ -118,8 +119,19 @@ fn limits() -> Limits {
     }
 }
 
-/// Feeds an encoded packet to a fresh decoder, as a receiver would.
+const PARSERS: [Parser; 2] = [Parser::Json, Parser::Msgpack];
+
+/// Feeds an encoded packet to a fresh decoder of its parser, as a receiver would.
 fn receive(e: &Encoded) -> Packet {
+    if let Some(bytes) = e.binary() {
+        assert_eq!(e.parser(), Parser::Msgpack);
+        assert_eq!(e.frame_count(), 1);
+        return Parser::Msgpack
+            .decoder(limits())
+            .push_binary(bytes.clone())
+            .unwrap()
+            .expect("one message, one packet");
+    }
     let mut d = Decoder::new(limits());
     let text = e.text().slice(1..e.text().len()).unwrap();
     let mut out = d.push_text(text).unwrap();
@@ -136,7 +148,8 @@ proptest! {
     #[test]
     fn event_round_trips(nsp in nsp(), id in any::<Option<u64>>(), name in event_name(),
                          args in prop::collection::vec(tree(), 0..4)) {
-        let e = Encoded::event(&nsp, id, &name, &args).unwrap();
+        for parser in PARSERS {
+        let e = parser.event(&nsp, id, &name, &args).unwrap();
         let mut want_attachments = Vec::new();
         let mut want = vec![json!(name)];
         want.extend(args.iter().map(|a| expected(a, &mut want_attachments)));
@@ -151,15 +164,22 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<Value>(event.data().json()).unwrap(), Value::Array(want));
         prop_assert_eq!(event.data().attachments(), &want_attachments[..]);
         // Encoding what was decoded gives back the same frames.
-        prop_assert_eq!(&packet.encode().unwrap(), &e);
+        prop_assert_eq!(&parser.encode(&packet).unwrap(), &e);
         // Deserializing puts every attachment back where it was.
         let values: Vec<Value> = event.args().unwrap();
         prop_assert_eq!(values, args.iter().map(as_value).collect::<Vec<_>>());
+        // Relayed under a new name: the same arguments.
+        let relayed = receive(&parser.event_with_args_of(&nsp, None, "r", event).unwrap());
+        let Packet::Event { event: relayed, .. } = relayed else { panic!() };
+        prop_assert_eq!(relayed.args_json_tail(), event.args_json_tail());
+        prop_assert_eq!(relayed.data().attachments(), event.data().attachments());
+        }
     }
 
     #[test]
     fn ack_round_trips(nsp in nsp(), id in any::<u64>(), args in prop::collection::vec(tree(), 0..4)) {
-        let e = Encoded::ack(&nsp, id, &args).unwrap();
+        for parser in PARSERS {
+        let e = parser.ack(&nsp, id, &args).unwrap();
         let mut want_attachments = Vec::new();
         let want: Vec<Value> = args.iter().map(|a| expected(a, &mut want_attachments)).collect();
         let packet = receive(&e);
@@ -168,22 +188,27 @@ proptest! {
         prop_assert_eq!(*got_id, id);
         prop_assert_eq!(serde_json::from_str::<Value>(data.json()).unwrap(), Value::Array(want));
         prop_assert_eq!(data.attachments(), &want_attachments[..]);
-        prop_assert_eq!(&packet.encode().unwrap(), &e);
+        prop_assert_eq!(&parser.encode(&packet).unwrap(), &e);
+        }
     }
 
     #[test]
     fn connect_family_round_trips(nsp in nsp(), auth in prop::option::of(prop::collection::btree_map(any::<String>(), any::<i32>(), 0..4)),
                                   message in any::<String>()) {
-        let e = Encoded::connect(&nsp, auth.as_ref()).unwrap();
+        for parser in PARSERS {
+        let e = parser.connect(&nsp, auth.as_ref()).unwrap();
         let p = receive(&e);
-        prop_assert_eq!(&p.encode().unwrap(), &e);
+        prop_assert_eq!(&parser.encode(&p).unwrap(), &e);
         let Packet::Connect { data, .. } = &p else { panic!() };
-        prop_assert_eq!(data.as_ref().map(|d| serde_json::from_str::<Value>(d).unwrap()), auth.map(|a| json!(a)));
+        prop_assert_eq!(data.as_ref().map(|d| serde_json::from_str::<Value>(d).unwrap()), auth.clone().map(|a| json!(a)));
 
-        let e = Encoded::connect_error(&nsp, &json!({"message": message})).unwrap();
-        prop_assert_eq!(&receive(&e).encode().unwrap(), &e);
-        let e = Encoded::disconnect(&nsp).unwrap();
+        let e = parser.connect_error(&nsp, &json!({"message": message})).unwrap();
+        prop_assert_eq!(&parser.encode(&receive(&e)).unwrap(), &e);
+        let e = parser.connect_error(&nsp, &message).unwrap();
+        prop_assert_eq!(&parser.encode(&receive(&e)).unwrap(), &e);
+        let e = parser.disconnect(&nsp).unwrap();
         prop_assert_eq!(receive(&e), Packet::Disconnect { nsp: Str::from(nsp.as_str()) });
+        }
     }
 
     #[test]
@@ -230,6 +255,146 @@ proptest! {
         }
         for b in binaries {
             let _ = d.push_binary(b.into());
+        }
+    }
+}
+
+/// Any msgpack value, notepack's extensions and non-string keys included.
+fn mp_value() -> impl Strategy<Value = rmpv::Value> {
+    use rmpv::Value as V;
+    let leaf = prop_oneof![
+        Just(V::Nil),
+        any::<bool>().prop_map(V::Boolean),
+        any::<i64>().prop_map(V::from),
+        any::<u64>().prop_map(V::from),
+        // Any float: with serde_json's `float_roundtrip` its shortest text parses back exactly.
+        any::<f32>().prop_map(V::F32),
+        any::<f64>().prop_map(V::F64),
+        prop::sample::select(vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            1e300,
+            5e-324
+        ])
+        .prop_map(V::F64),
+        any::<String>().prop_map(V::from),
+        prop::collection::vec(any::<u8>(), 0..8).prop_map(|b| V::String(rmpv::Utf8String::from(
+            String::from_utf8_lossy(&b).into_owned()
+        ))),
+        prop::collection::vec(any::<u8>(), 0..8).prop_map(V::Binary),
+        // undefined, a Date, an ArrayBuffer, any other extension.
+        Just(V::Ext(0, vec![0])),
+        any::<i64>().prop_map(|ms| V::Ext(0, (ms % 253_402_300_800_000).to_be_bytes().to_vec())),
+        (any::<i8>(), prop::collection::vec(any::<u8>(), 0..20)).prop_map(|(t, d)| V::Ext(t, d)),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(V::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        any::<String>().prop_map(V::from),
+                        any::<i32>().prop_map(V::from),
+                        Just(V::Nil),
+                        any::<bool>().prop_map(V::Boolean)
+                    ],
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(V::Map),
+        ]
+    })
+}
+
+/// A msgpack packet map with these fields, the reference's keys in any order.
+fn mp_packet(
+    ty: i64,
+    nsp: &str,
+    id: Option<rmpv::Value>,
+    data: Option<rmpv::Value>,
+    extra: Option<rmpv::Value>,
+) -> Vec<u8> {
+    use rmpv::Value as V;
+    let mut entries = vec![
+        (V::from("type"), V::from(ty)),
+        (V::from("nsp"), V::from(nsp)),
+    ];
+    if let Some(data) = data {
+        entries.push((V::from("data"), data));
+    }
+    if let Some(id) = id {
+        entries.push((V::from("id"), id));
+    }
+    if let Some(extra) = extra {
+        entries.push((V::from("options"), extra));
+    }
+    entries.reverse();
+    let mut buf = Vec::new();
+    rmpv::encode::write_value(&mut buf, &V::Map(entries)).unwrap();
+    buf
+}
+
+fn msgpack_decode(bytes: Bytes) -> Result<Packet, roomcast::packet::DecodeError> {
+    Parser::Msgpack
+        .decoder(limits())
+        .push_binary(bytes)
+        .map(|p| p.expect("a whole packet"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Whatever a msgpack client may send decodes or is refused with an error; what decodes has
+    /// JSON serde_json reads, encodes, and decodes back the same.
+    #[test]
+    fn msgpack_values_decode_to_json_and_round_trip(ty in 0i64..6, nsp in nsp(),
+            id in prop::option::of(prop_oneof![any::<u64>().prop_map(rmpv::Value::from), Just(rmpv::Value::Ext(0, vec![0])), Just(rmpv::Value::from(-1))]),
+            name in prop_oneof![event_name().prop_map(rmpv::Value::from), any::<i32>().prop_map(rmpv::Value::from), mp_value()],
+            args in prop::collection::vec(mp_value(), 0..4),
+            other in prop::option::of(mp_value()), extra in prop::option::of(mp_value())) {
+        let data = match (ty, other) {
+            (2 | 3, _) => Some(rmpv::Value::Array(std::iter::once(name).chain(args).collect())),
+            (_, other) => other,
+        };
+        let bytes = Bytes::from(mp_packet(ty, &nsp, id, data, extra));
+        if let Ok(p) = msgpack_decode(bytes) {
+            let json = match &p {
+                Packet::Connect { data, .. } => data.clone(),
+                Packet::ConnectError { data, .. } => Some(data.clone()),
+                Packet::Event { event, .. } => Some(event.data().json().clone()),
+                Packet::Ack { data, .. } => Some(data.json().clone()),
+                Packet::Disconnect { .. } => None,
+            };
+            if let Some(json) = json {
+                prop_assert!(serde_json::from_str::<Value>(&json).is_ok(), "{}", json);
+            }
+            let e = Parser::Msgpack.encode(&p).unwrap();
+            prop_assert_eq!(receive(&e), p.clone());
+            // The JSON parser carries the same packet.
+            prop_assert_eq!(receive(&p.encode().unwrap()), p);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_msgpack_decoder(body in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(p) = msgpack_decode(Bytes::from(body)) {
+            let e = Parser::Msgpack.encode(&p).unwrap();
+            prop_assert_eq!(receive(&e), p);
+        }
+    }
+
+    /// Valid packets with one byte changed, cut short or extended: never a panic.
+    #[test]
+    fn corrupted_msgpack_packets_never_panic(args in prop::collection::vec(mp_value(), 1..4), at in any::<usize>(), with in any::<u8>(), cut in any::<bool>()) {
+        let mut b = mp_packet(2, "/", None, Some(rmpv::Value::Array(args)), None);
+        let at = at % b.len();
+        if cut { b.truncate(at) } else { b[at] = with }
+        if let Ok(p) = msgpack_decode(Bytes::from(b)) {
+            let e = Parser::Msgpack.encode(&p).unwrap();
+            prop_assert_eq!(receive(&e), p);
         }
     }
 }

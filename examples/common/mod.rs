@@ -10,6 +10,23 @@ pub fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
+/// The parser `$PARSER` names: `json` (the default) or `msgpack`. Exits on any other name.
+pub fn parser() -> roomcast::packet::Parser {
+    let name = std::env::var("PARSER").unwrap_or_default();
+    match name.parse() {
+        Ok(p) => {
+            if p != roomcast::packet::Parser::Json {
+                tracing::info!("parser: {p}");
+            }
+            p
+        }
+        Err(e) => {
+            eprintln!("PARSER: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Binds `127.0.0.1:$PORT` (default 3000).
 pub async fn listener() -> std::io::Result<TcpListener> {
     let port: u16 = std::env::var("PORT")

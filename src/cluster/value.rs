@@ -206,7 +206,7 @@ pub(crate) fn civil(days: i64) -> Option<(i64, i64, i64)> {
 }
 
 /// Seconds since the epoch as `JSON.stringify(Date)` writes them.
-fn iso8601(secs: i64, millis: u32) -> Option<String> {
+pub(crate) fn iso8601(secs: i64, millis: u32) -> Option<String> {
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil(secs.div_euclid(86_400))?;
     if !(0..=9999).contains(&year) {

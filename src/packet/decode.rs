@@ -3,6 +3,7 @@
 
 use super::error::{DecodeError, PayloadError};
 use super::json;
+use super::parser::Parser;
 use super::placeholder::walk::Walk;
 use super::types::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
 use crate::{Limits, Str};
@@ -36,6 +37,8 @@ struct Pending {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    /// The format of the packets.
+    parser: Parser,
     /// The one limit this layer enforces (sizes are the transport's): a connection holds a
     /// decoder for its whole life, so it keeps only what it needs.
     max_attachments: usize,
@@ -44,12 +47,24 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder enforcing `limits`.
+    /// A decoder of the JSON parser's packets, enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
+        Self::with_parser(Parser::Json, limits)
+    }
+
+    /// A decoder of `parser`'s packets, enforcing `limits` (the attachment limit counts
+    /// msgpack's `bin` values).
+    pub fn with_parser(parser: Parser, limits: Limits) -> Self {
         Decoder {
+            parser,
             max_attachments: limits.max_attachments,
             pending: None,
         }
+    }
+
+    /// The parser whose packets this decoder reads.
+    pub fn parser(&self) -> Parser {
+        self.parser
     }
 
     /// Whether a binary packet is waiting for attachments.
@@ -59,7 +74,11 @@ impl Decoder {
 
     /// Decodes the text of an Engine.IO message. `Ok(None)`: a binary packet's header, waiting
     /// for its attachments.
+    /// Under msgpack, always an error ([`DecodeError::UnexpectedText`]).
     pub fn push_text(&mut self, text: Str) -> Result<Option<Packet>, DecodeError> {
+        if self.parser == Parser::Msgpack {
+            return Err(DecodeError::UnexpectedText);
+        }
         if let Some(p) = self.pending.take() {
             return Err(DecodeError::TextDuringBinary {
                 received: p.received.len(),
@@ -79,8 +98,11 @@ impl Decoder {
     }
 
     /// Takes one binary Engine.IO message as the next attachment. `Ok(Some)` once the last one
-    /// announced has arrived.
+    /// announced has arrived. Under msgpack, every binary message is a whole packet.
     pub fn push_binary(&mut self, bytes: Bytes) -> Result<Option<Packet>, DecodeError> {
+        if self.parser == Parser::Msgpack {
+            return super::msgpack::decode(&bytes, self.max_attachments).map(Some);
+        }
         let pending = self.pending.as_mut().ok_or(DecodeError::UnexpectedBinary)?;
         pending.received.push(bytes);
         if pending.received.len() < pending.expected {
@@ -191,6 +213,7 @@ fn decode_header(text: &Str, max_attachments: usize) -> Result<(Packet, usize), 
                         attachments: Vec::new(),
                     },
                     args_at,
+                    raw: None,
                 },
             }
         }

@@ -1,5 +1,6 @@
 //! Encoding: from `serde` values straight into the finished Engine.IO frame.
 
+use super::parser::Parser;
 use super::placeholder::ser::Wrap;
 use super::types::{Event, Packet, PacketType, RESERVED_EVENTS};
 use crate::engine::Frame;
@@ -14,6 +15,9 @@ pub enum EncodeError {
     /// The value could not be serialized as JSON (a map with non-string keys, say).
     #[error("cannot serialize the payload: {0}")]
     Json(#[from] serde_json::Error),
+    /// The value could not be serialized as msgpack (`rmp-serde`'s reason).
+    #[error("cannot serialize the payload as msgpack: {0}")]
+    Msgpack(String),
     /// A namespace starts with `/` and, delimited by a comma on the wire, cannot contain one.
     #[error("invalid namespace {0:?}: it must start with '/' and contain no ','")]
     InvalidNamespace(String),
@@ -22,9 +26,13 @@ pub enum EncodeError {
     ReservedEventName(String),
 }
 
-/// A packet ready for the wire: one Engine.IO text message (the leading `4` included) and the
-/// binary messages that follow it. Cheap to clone: every part is a shared buffer, so one
+/// A packet ready for the wire, in the format of the [`Parser`] that made it: under JSON, one
+/// Engine.IO text message (the leading `4` included) and the binary messages that follow it;
+/// under msgpack, one binary message. Cheap to clone: every part is a shared buffer, so one
 /// encoded broadcast is written to any number of connections.
+///
+/// The constructors here are the JSON parser's; [`Parser`]'s take the same arguments for
+/// either.
 ///
 /// ```
 /// use roomcast::packet::Encoded;
@@ -37,43 +45,111 @@ pub enum EncodeError {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Encoded {
-    text: Str,
-    attachments: Vec<Bytes>,
+    repr: Repr,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Json {
+        text: Str,
+        attachments: Vec<Bytes>,
+    },
+    /// One msgpack map. `data_at`: for an EVENT that asks for no ack, where its `data` array
+    /// starts, the map's last value (so one more argument goes at the end of the buffer).
+    Msgpack {
+        bytes: Bytes,
+        data_at: Option<u32>,
+    },
+}
+
+/// What [`Encoded::text`] gives under msgpack.
+static NO_TEXT: Str = Str::from_static("");
+
 impl Encoded {
-    /// The text message: `4` then the Socket.IO packet.
-    pub fn text(&self) -> &Str {
-        &self.text
+    /// A msgpack packet (see `super::msgpack`).
+    pub(super) fn msgpack(bytes: Bytes, data_at: Option<u32>) -> Encoded {
+        Encoded {
+            repr: Repr::Msgpack { bytes, data_at },
+        }
     }
 
-    /// The binary attachments, to send right after the text, in order.
+    /// The parser whose format this is.
+    pub fn parser(&self) -> Parser {
+        match self.repr {
+            Repr::Json { .. } => Parser::Json,
+            Repr::Msgpack { .. } => Parser::Msgpack,
+        }
+    }
+
+    /// The text message: `4` then the Socket.IO packet. Empty under msgpack.
+    pub fn text(&self) -> &Str {
+        match &self.repr {
+            Repr::Json { text, .. } => text,
+            Repr::Msgpack { .. } => &NO_TEXT,
+        }
+    }
+
+    /// The binary attachments, to send right after the text, in order. None under msgpack,
+    /// whose binary values are inside the packet.
     pub fn attachments(&self) -> &[Bytes] {
-        &self.attachments
+        match &self.repr {
+            Repr::Json { attachments, .. } => attachments,
+            Repr::Msgpack { .. } => &[],
+        }
+    }
+
+    /// Under msgpack, the whole packet: the data of one binary Engine.IO message.
+    pub fn binary(&self) -> Option<&Bytes> {
+        match &self.repr {
+            Repr::Json { .. } => None,
+            Repr::Msgpack { bytes, .. } => Some(bytes),
+        }
     }
 
     /// Every frame to send, in order.
     pub fn frames(&self) -> impl Iterator<Item = Frame> + '_ {
-        std::iter::once(Frame::Text(self.text.clone()))
-            .chain(self.attachments.iter().cloned().map(Frame::Binary))
+        let (first, rest) = match &self.repr {
+            Repr::Json { text, attachments } => (Frame::Text(text.clone()), &attachments[..]),
+            Repr::Msgpack { bytes, .. } => (Frame::Binary(bytes.clone()), &[][..]),
+        };
+        std::iter::once(first).chain(rest.iter().cloned().map(Frame::Binary))
     }
 
-    /// The number of frames: the text and its attachments.
+    /// The number of frames: the text and its attachments (1 under msgpack).
     pub fn frame_count(&self) -> usize {
-        1 + self.attachments.len()
+        1 + self.attachments().len()
+    }
+
+    /// The bytes all frames hold together.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Json { text, attachments } => {
+                text.len() + attachments.iter().map(Bytes::len).sum::<usize>()
+            }
+            Repr::Msgpack { bytes, .. } => bytes.len(),
+        }
+    }
+
+    /// Whether the frames hold no bytes at all (never true of a packet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether this is an EVENT (binary or not) that asks for no acknowledgement: what
     /// connection state recovery numbers, logs and replays.
     pub fn is_event_without_ack(&self) -> bool {
-        self.body_after_header(b'2', b'5')
-            .is_some_and(|body| body.first() == Some(&b'['))
+        match &self.repr {
+            Repr::Json { .. } => self
+                .body_after_header(b'2', b'5')
+                .is_some_and(|body| body.first() == Some(&b'[')),
+            Repr::Msgpack { data_at, .. } => data_at.is_some(),
+        }
     }
 
     /// The bytes after the header (type, attachment count, namespace), if the packet is of
     /// type `plain` or `binary`.
     fn body_after_header(&self, plain: u8, binary: u8) -> Option<&[u8]> {
-        let b = self.text.as_bytes().as_ref();
+        let b = self.text().as_bytes().as_ref();
         let mut i = match b.get(..2)? {
             [b'4', t] if *t == plain => 2,
             [b'4', t] if *t == binary => {
@@ -89,9 +165,31 @@ impl Encoded {
     }
 
     /// This event with one more string argument at the end (connection state recovery's
-    /// offset). The text is copied once; the attachments are shared.
-    pub(crate) fn with_last_arg(&self, arg: &str) -> Encoded {
-        let text: &str = &self.text;
+    /// offset), under either parser. The packet is copied once (under msgpack: the data
+    /// array's header rewritten, the string appended, nothing re-serialized); JSON attachments
+    /// are shared. A packet that is not an event without an ack comes back unchanged.
+    ///
+    /// ```
+    /// use roomcast::packet::{Encoded, Parser};
+    /// let e = Encoded::event("/", None, "news", &(1,)).unwrap().with_last_arg("o-1");
+    /// assert_eq!(e.text(), r#"42["news",1,"o-1"]"#);
+    /// let m = Parser::Msgpack.event("/", None, "news", &(1,)).unwrap().with_last_arg("o-1");
+    /// assert_eq!(m.binary().unwrap().last_chunk::<4>(), Some(b"\xa3o-1"));
+    /// ```
+    pub fn with_last_arg(&self, arg: &str) -> Encoded {
+        let (text, attachments) = match &self.repr {
+            Repr::Json { text, attachments } => (text, attachments),
+            Repr::Msgpack { bytes, data_at } => {
+                return match data_at.and_then(|at| super::msgpack::with_last_arg(bytes, at, arg)) {
+                    Some((bytes, at)) => Encoded::msgpack(bytes, Some(at)),
+                    None => self.clone(),
+                };
+            }
+        };
+        let text: &str = text;
+        if !self.is_event_without_ack() {
+            return self.clone();
+        }
         let Some(body) = text.strip_suffix(']') else {
             return self.clone();
         };
@@ -106,8 +204,10 @@ impl Encoded {
         }
         out.push(']');
         Encoded {
-            text: Str::from(out),
-            attachments: self.attachments.clone(),
+            repr: Repr::Json {
+                text: Str::from(out),
+                attachments: attachments.clone(),
+            },
         }
     }
 
@@ -376,8 +476,10 @@ impl<'n> Writer<'n> {
             SCRATCH.with(|s| *s.borrow_mut() = buf);
         }
         Encoded {
-            text,
-            attachments: self.attachments,
+            repr: Repr::Json {
+                text,
+                attachments: self.attachments,
+            },
         }
     }
 }

@@ -23,8 +23,9 @@ pub enum DecodeError {
         /// The configured limit.
         max: usize,
     },
-    /// An ack id that does not fit in a `u64`.
-    #[error("ack id does not fit in 64 bits")]
+    /// An ack id that does not fit in a `u64` (msgpack: an `id` that is not an unsigned
+    /// integer).
+    #[error("ack id is not an unsigned 64-bit integer")]
     InvalidAckId,
     /// An ack id on a packet type that takes none.
     #[error("{0:?} packets take no ack id")]
@@ -64,6 +65,24 @@ pub enum DecodeError {
     /// A binary message arrived with no binary packet waiting for it.
     #[error("binary message without a packet header announcing it")]
     UnexpectedBinary,
+    /// A text message reached the msgpack parser, whose packets are binary messages.
+    #[error("text message, but the msgpack parser takes binary messages only")]
+    UnexpectedText,
+    /// Not one well-formed msgpack value (notepack's "Could not parse", "trailing bytes").
+    #[error("invalid msgpack at byte {offset}: {reason}")]
+    Msgpack {
+        /// Byte offset in the message.
+        offset: usize,
+        /// What was wrong there.
+        reason: &'static str,
+    },
+    /// A msgpack packet whose `type` is missing or not an integer in 0..=4.
+    #[error("invalid packet type")]
+    InvalidPacketType,
+    /// A msgpack packet whose `nsp` is missing, not a string, or not a namespace name (starting
+    /// with `/`, without `,`, as the JSON parser's names).
+    #[error("invalid namespace")]
+    InvalidNamespace,
 }
 
 /// What is wrong with a well-formed JSON payload, per the reference decoder's rules.
@@ -101,6 +120,13 @@ pub enum PayloadError {
         /// The number of attachments announced.
         attachments: usize,
     },
+    /// msgpack: an object with `_placeholder: true`. Placeholders stand for the parser's own
+    /// binary values only; taken from a client, one would read as an attachment.
+    #[error("an object with _placeholder true (placeholders stand for binary values only)")]
+    PlaceholderKey,
+    /// msgpack: binary data in a CONNECT or CONNECT_ERROR payload, which carry no attachments.
+    #[error("binary data in a packet that takes none")]
+    UnexpectedBinary,
 }
 
 impl DecodeError {

@@ -10,18 +10,27 @@
 //! where their placeholders are. Encoding writes straight from `serde` values into one buffer
 //! that already holds the Engine.IO prefix: the finished WebSocket frame.
 //!
+//! That is the default parser, [`Parser::Json`]. [`Parser::Msgpack`] writes each packet as one
+//! msgpack map in one binary message (`socket.io-msgpack-parser`); its decoder gives the same
+//! [`Packet`]s, payloads as JSON text with placeholders, so the application reads them the same
+//! way whatever the parser.
+//!
 //! Layers, each using only those below it: `placeholder` (recognising, validating, reading and
 //! writing placeholders; knows nothing of packets) and `json` (the validator) at the bottom;
-//! `types` (packets and payloads); `error`; then `decode` and `encode`.
+//! `types` (packets and payloads); `error`; then `decode` and `encode`; `msgpack` (the other parser, writing [`Encoded`] and reading
+//! into the same types); `parser` on top, choosing between them.
 
 mod decode;
 mod encode;
 mod error;
 mod json;
+mod msgpack;
+mod parser;
 mod placeholder;
 mod types;
 
 pub use decode::Decoder;
 pub use encode::{EncodeError, Encoded};
 pub use error::{DecodeError, PayloadError};
+pub use parser::{Parser, UnknownParser};
 pub use types::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};

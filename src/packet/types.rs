@@ -104,13 +104,34 @@ impl Payload {
 }
 
 /// An event: its name, and its arguments after it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Two events are equal when their names and payloads are, whichever parser decoded them.
+#[derive(Debug, Clone)]
 pub struct Event {
     pub(super) name: Str,
     /// The whole JSON array, name included.
     pub(super) data: Payload,
     /// Byte offset in `data.json` just after the name element.
     pub(super) args_at: usize,
+    /// Decoded by the msgpack parser: the arguments as they came, to relay without
+    /// re-encoding.
+    pub(super) raw: Option<super::msgpack::RawArgs>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.data == other.data && self.args_at == other.args_at
+    }
+}
+
+impl Eq for Event {}
+
+impl std::hash::Hash for Event {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.data.hash(state);
+        self.args_at.hash(state);
+    }
 }
 
 impl Event {

@@ -54,7 +54,7 @@ impl<D> Server<D> {
                     // No id, no socket: the client is refused rather than left waiting.
                     let name = self.router.nsp(nsp).name.clone();
                     let refusal = serde_json::json!({"message": "Internal error"});
-                    if let Ok(encoded) = Encoded::connect_error(&name, &refusal) {
+                    if let Ok(encoded) = self.parser().connect_error(&name, &refusal) {
                         self.send_encoded(conn, &encoded, false);
                     }
                     return Err(e.into());
@@ -66,7 +66,7 @@ impl<D> Server<D> {
             sid: sid.as_str(),
             pid: pid.as_ref().map(|p| p.as_str()),
         };
-        let encoded = Encoded::connect(&nsp_name, Some(&reply))?;
+        let encoded = self.parser().connect(&nsp_name, Some(&reply))?;
         let socket = self.router.insert_socket(nsp, sid, conn, 0);
         let sid = sid.to_str();
         if let Some(c) = self.clients.get_mut(conn) {
@@ -119,7 +119,9 @@ impl<D> Server<D> {
             data: Option<&'a T>,
         }
         let nsp = self.router.nsp(request.nsp).name.clone();
-        let e = Encoded::connect_error(&nsp, &Refusal { message, data })?;
+        let e = self
+            .parser()
+            .connect_error(&nsp, &Refusal { message, data })?;
         self.send_encoded(request.conn, &e, false);
         Ok(())
     }
@@ -326,7 +328,9 @@ impl<D> Server<D> {
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
-        let e = Encoded::event(&self.router.nsp(nsp).name, None, event, args)?;
+        let e = self
+            .parser()
+            .event(&self.router.nsp(nsp).name, None, event, args)?;
         self.emit_encoded(socket, &e)
     }
 
@@ -367,7 +371,9 @@ impl<D> Server<D> {
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
         let ack_id = self.next_ack_id(nsp);
-        let e = Encoded::event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
+        let e = self
+            .parser()
+            .event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
         let handle = self.acks.wait_single(now, socket, ack_id, Some(timeout));
         self.send_encoded(conn, &e, false);
         Ok(handle)
@@ -385,7 +391,7 @@ impl<D> Server<D> {
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
-        let e = Encoded::ack(&self.router.nsp(nsp).name, id, args)?;
+        let e = self.parser().ack(&self.router.nsp(nsp).name, id, args)?;
         self.send_encoded(conn, &e, false);
         Ok(())
     }
@@ -406,7 +412,7 @@ impl<D> Server<D> {
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
-        let e = Encoded::disconnect(&self.router.nsp(nsp).name)?;
+        let e = self.parser().disconnect(&self.router.nsp(nsp).name)?;
         self.send_encoded(conn, &e, false);
         self.remove_socket(socket, DisconnectReason::ServerNamespaceDisconnect);
         Ok(())

@@ -97,7 +97,7 @@ impl<'s, D> Broadcast<'s, D> {
     /// Emits an event to the selection, encoded once. Returns the number of sockets reached.
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<usize, Error> {
         let name = self.server.router.nsp(self.nsp).name.clone();
-        let encoded = Encoded::event(&name, None, event, args)?;
+        let encoded = self.server.parser().event(&name, None, event, args)?;
         Ok(self.emit_encoded(&encoded))
     }
 
@@ -132,7 +132,7 @@ impl<'s, D> Broadcast<'s, D> {
         let owner = Owner::Local(request_id.clone().map(|id| ClusterWait::new(id, max)));
         let id = self.server.next_ack_id(self.nsp);
         let name = self.server.router.nsp(self.nsp).name.clone();
-        let encoded = Encoded::event(&name, Some(id), event, args)?;
+        let encoded = self.server.parser().event(&name, Some(id), event, args)?;
         let (server, reached) = self.deliver(&encoded, Some((id, now, timeout, owner)));
         if let (Some(o), Some(request_id)) = (outgoing, request_id) {
             server.publish_broadcast_with_ack(o, request_id, &encoded, timeout);
@@ -164,7 +164,7 @@ impl<'s, D> Broadcast<'s, D> {
     ) -> Result<usize, Error> {
         let id = self.server.next_ack_id(self.nsp);
         let name = self.server.router.nsp(self.nsp).name.clone();
-        let encoded = Encoded::event(&name, Some(id), event, args)?;
+        let encoded = self.server.parser().event(&name, Some(id), event, args)?;
         Ok(self
             .deliver(&encoded, Some((id, now, timeout, owner)))
             .1

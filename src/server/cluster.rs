@@ -1015,7 +1015,9 @@ impl<D> Server<D> {
             return Ok(0);
         };
         let nsp_name = self.router.nsp(nsp).name.clone();
-        let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
+        let encoded = self
+            .parser()
+            .event(&nsp_name, None, name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))?
             .with_last_arg(offset);
         Ok(self
@@ -1062,6 +1064,9 @@ fn nil_data<D>(_: &D) -> Value {
 
 /// `[name, ...args]` of an encoded event, binary attachments as bin leaves.
 pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
+    if let Some(bytes) = encoded.binary() {
+        return msgpack_event_data(bytes.clone());
+    }
     let text: &str = encoded.text();
     // `4` (Engine.IO message), the Socket.IO type, `<n>-` for binary, `<nsp>,` unless `/`,
     // then the ack id digits: the JSON array starts at the first `[` after those. A namespace
@@ -1073,6 +1078,28 @@ pub(crate) fn event_data(encoded: &Encoded) -> Option<Vec<Value>> {
         start
     };
     match value::from_parts(&text[json_at..], encoded.attachments()).ok()? {
+        Value::Array(items) => Some(items),
+        _ => None,
+    }
+}
+
+/// `[name, ...args]` of a msgpack event this server encoded, read back by the msgpack parser's
+/// decoder: the same value tree as from the JSON parser's packet (binary leaves; notepack's
+/// `undefined` and dates, relayed from msgpack clients, as the JSON view has them), whatever
+/// the clients' parser, so the other nodes get what a JSON node would publish.
+fn msgpack_event_data(bytes: bytes::Bytes) -> Option<Vec<Value>> {
+    let limits = crate::Limits {
+        max_attachments: usize::MAX,
+        ..crate::Limits::DEFAULT
+    };
+    let packet = crate::packet::Parser::Msgpack
+        .decoder(limits)
+        .push_binary(bytes)
+        .ok()??;
+    let crate::packet::Packet::Event { event, .. } = packet else {
+        return None;
+    };
+    match value::from_payload(event.data()).ok()? {
         Value::Array(items) => Some(items),
         _ => None,
     }

@@ -6,7 +6,7 @@ use super::recovery::Recovering;
 use super::Server;
 use crate::engine::Message;
 use crate::handle::ConnectionHandle;
-use crate::packet::{Encoded, Packet};
+use crate::packet::Packet;
 use crate::DisconnectReason;
 
 impl<D> Server<D> {
@@ -47,10 +47,9 @@ impl<D> Server<D> {
                     None => None,
                 };
                 let Some(id) = id else {
-                    let e = Encoded::connect_error(
-                        &nsp,
-                        &serde_json::json!({"message": "Invalid namespace"}),
-                    );
+                    let e = self
+                        .parser()
+                        .connect_error(&nsp, &serde_json::json!({"message": "Invalid namespace"}));
                     if let Ok(e) = e {
                         self.send_encoded(h, &e, false);
                     }

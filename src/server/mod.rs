@@ -170,6 +170,12 @@ impl<D> Server<D> {
         self.engine.config()
     }
 
+    /// The parser every packet is written in ([`Config::parser`]): encode packets for
+    /// [`emit_encoded`](Self::emit_encoded) and the like with it.
+    pub fn parser(&self) -> crate::packet::Parser {
+        self.engine.config().parser
+    }
+
     // ---- Namespaces -------------------------------------------------------------------
 
     /// Adds a namespace (idempotent). Its name starts with `/` and has no `,`.
@@ -357,7 +363,8 @@ impl<D> Server<D> {
                         self.infos.entry(conn).or_insert(info);
                     }
                     let limits = self.engine.config().limits;
-                    self.clients.insert(Client::new(conn, Decoder::new(limits)));
+                    let decoder = Decoder::with_parser(self.parser(), limits);
+                    self.clients.insert(Client::new(conn, decoder));
                     if let Some(now) = now {
                         self.connect_due.push(now, conn);
                     }

@@ -346,7 +346,7 @@ impl<D> Server<D> {
                 continue;
             };
             let args = crate::cluster::value::ClusterArgs(args);
-            let Ok(encoded) = Encoded::event(&nsp_name, None, name, &args) else {
+            let Ok(encoded) = self.parser().event(&nsp_name, None, name, &args) else {
                 continue;
             };
             frames.push(encoded.with_last_arg(&e.id).frames().collect());

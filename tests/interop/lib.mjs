@@ -10,6 +10,7 @@
 // Every wait here has a deadline, so a misbehaving server fails a test instead of hanging it.
 
 import { io, Manager } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 import { spawn } from "node:child_process";
 import net from "node:net";
 
@@ -17,6 +18,14 @@ export const PORT = Number(process.env.ROOMCAST_PORT ?? 3000);
 export const URL = process.env.ROOMCAST_URL ?? `http://127.0.0.1:${PORT}`;
 
 const opened = new Set();
+
+/**
+ * The client's parser, as the server's `PARSER` (the `// @env PARSER=msgpack` line of a test file
+ * sets both): `socket.io-msgpack-parser` for `msgpack`, the default parser otherwise. A parser
+ * belongs to a whole server (nothing on the wire names it), so every client of a test file uses it.
+ */
+export const PARSER = process.env.PARSER === "msgpack" ? "msgpack" : "json";
+export const parserOpts = PARSER === "msgpack" ? { parser: msgpackParser } : {};
 
 /** A new client (its own Engine.IO connection) to namespace `nsp`. Reconnection off unless asked. */
 export function client(nsp = "/", opts = {}) {
@@ -29,6 +38,7 @@ export function clientTo(base, nsp = "/", opts = {}) {
     forceNew: true,
     reconnection: false,
     timeout: 5000,
+    ...parserOpts,
     ...opts,
   });
   opened.add(socket);
@@ -37,7 +47,7 @@ export function clientTo(base, nsp = "/", opts = {}) {
 
 /** A Manager (one Engine.IO connection) on which several namespaces can be opened. */
 export function manager(opts = {}) {
-  const m = new Manager(URL, { reconnection: false, timeout: 5000, ...opts });
+  const m = new Manager(URL, { reconnection: false, timeout: 5000, ...parserOpts, ...opts });
   const socket = m.socket.bind(m);
   m.socket = (nsp, o) => {
     const s = socket(nsp, o);

@@ -328,7 +328,7 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Observer<D> for Tap
         if self.watchers == 0 || reached == 0 {
             return;
         }
-        let len = e.text().len() + e.attachments().iter().map(|a| a.len()).sum::<usize>();
+        let len = e.len();
         let n = u64::try_from(reached).unwrap_or(u64::MAX);
         self.count("packetsOut", None, n);
         let bytes = u64::try_from(len).unwrap_or(u64::MAX).saturating_mul(n);
@@ -443,7 +443,7 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Tap<D> {
     /// Emits to every admin socket.
     fn broadcast<T: Serialize + ?Sized>(&self, ctx: &mut Ctx<Server<D>>, event: &str, args: &T) {
         let Some(nsp) = self.nsp else { return };
-        match Encoded::event(&self.name, None, event, args) {
+        match ctx.server.parser().event(&self.name, None, event, args) {
             Ok(e) => {
                 ctx.server.to_namespace(nsp).local().emit_encoded(&e);
             }
@@ -458,7 +458,7 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Tap<D> {
         event: &str,
         args: &T,
     ) {
-        match Encoded::event(&self.name, None, event, args) {
+        match ctx.server.parser().event(&self.name, None, event, args) {
             Ok(e) => {
                 let _ = ctx.server.emit_encoded(socket, &e);
             }
@@ -683,9 +683,9 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Tap<D> {
                 let Some(name) = text(2) else { return };
                 let rest: Vec<&serde_json::value::RawValue> =
                     args.iter().skip(3).copied().collect();
-                let Ok(e) =
-                    Encoded::event_raw(&nsp_name, None, &name, &rest, event.data().attachments())
-                else {
+                let attachments = event.data().attachments();
+                let parser = ctx.server.parser();
+                let Ok(e) = parser.event_raw(&nsp_name, None, &name, &rest, attachments) else {
                     return;
                 };
                 let mut b = ctx.server.to_namespace(nsp);

@@ -9,7 +9,7 @@ use super::shared::{
     lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent, SocketTx,
 };
 use super::{Options, OptionsError};
-use crate::packet::{self, Encoded, Payload};
+use crate::packet::{self, Encoded, Parser, Payload};
 use crate::{AckError, Config, DisconnectReason, Server, SocketHandle, Str};
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
@@ -93,6 +93,7 @@ struct Shared<D: Send + Sync + Clone + Default + 'static> {
     registry: Mutex<Registry<D>>,
     options: Arc<Options>,
     max_payload: usize,
+    parser: Parser,
 }
 
 /// What the driver asks of this layer ([`SocketHooks`]), answered from the registry.
@@ -209,10 +210,17 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
             registry: Mutex::new(Registry::default()),
             options: options.clone(),
             max_payload: config.limits.max_payload,
+            parser: config.parser,
         });
         let hooks: Arc<dyn SocketHooks<D>> = Arc::new(Upper(shared.clone()));
         tokio::spawn(driver::run(config, options, lanes, link.clone(), hooks));
         Ok(SocketIo { link, shared })
+    }
+
+    /// The parser of every packet ([`Config::parser`]): what to build packets for
+    /// [`BroadcastOp::emit_encoded`] with.
+    pub fn parser(&self) -> Parser {
+        self.shared.parser
     }
 
     /// The handlers of a namespace (created on first use; `/` always exists).
@@ -593,7 +601,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     /// Emits an event to this socket. Arguments as for [`Encoded::event`]. Never waits:
     /// refused with [`CallError::Full`] when the driver's call queue is full.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), CallError> {
-        let e = Encoded::event(&self.nsp, None, event, args).map_err(crate::Error::from)?;
+        let e = self
+            .io
+            .parser()
+            .event(&self.nsp, None, event, args)
+            .map_err(crate::Error::from)?;
         self.io.call(self.emit_call(e))
     }
 
@@ -611,7 +623,10 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     /// Emits `event` with the arguments of a received event (binary included), without parsing
     /// them: `message-back` style echoes and relays.
     pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), CallError> {
-        let e = Encoded::event_with_args_of(&self.nsp, None, event, received)
+        let e = self
+            .io
+            .parser()
+            .event_with_args_of(&self.nsp, None, event, received)
             .map_err(crate::Error::from)?;
         self.io.call(self.emit_call(e))
     }
@@ -745,7 +760,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
     /// Answers with the very arguments received (binary included), without parsing them.
     pub fn ack_with_same_args(self) {
         if let Some(a) = self.ack {
-            match Encoded::ack_with_args_of(&a.socket.nsp, a.request.id(), &self.event) {
+            let parser = a.socket.io.parser();
+            match parser.ack_with_args_of(&a.socket.nsp, a.request.id(), &self.event) {
                 Ok(e) => a.send_encoded(e),
                 Err(e) => tracing::warn!(%e, "ack not encoded"),
             }
@@ -770,7 +786,12 @@ pub struct Ack<D: Send + Sync + Clone + Default + 'static> {
 impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
     /// Sends the answer.
     pub fn send<T: Serialize + ?Sized>(self, args: &T) {
-        match Encoded::ack(&self.socket.nsp, self.request.id(), args) {
+        match self
+            .socket
+            .io
+            .parser()
+            .ack(&self.socket.nsp, self.request.id(), args)
+        {
             Ok(e) => self.send_encoded(e),
             Err(e) => tracing::warn!(%e, "ack not encoded"),
         }
@@ -880,7 +901,11 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     /// Emits an event to the selection, encoded once, here, before it reaches the driver.
     /// Never waits: refused with [`CallError::Full`] when the call queue is full.
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<(), CallError> {
-        let e = Encoded::event(&self.sel.nsp, None, event, args).map_err(crate::Error::from)?;
+        let e = self
+            .io
+            .parser()
+            .event(&self.sel.nsp, None, event, args)
+            .map_err(crate::Error::from)?;
         let link = self.io.link.clone();
         link.try_call(self.emit_call(e))
     }
@@ -906,7 +931,10 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
     /// Emits `event` with the arguments of a received event (binary included), unparsed.
     /// Refused as [`emit`](Self::emit) is.
     pub fn emit_args_of(self, event: &str, received: &packet::Event) -> Result<(), CallError> {
-        let e = Encoded::event_with_args_of(&self.sel.nsp, None, event, received)
+        let e = self
+            .io
+            .parser()
+            .event_with_args_of(&self.sel.nsp, None, event, received)
             .map_err(crate::Error::from)?;
         let link = self.io.link.clone();
         link.try_call(self.emit_call(e))
