@@ -8,12 +8,15 @@
 //! same, through [`Driven`]; only what becomes of their events differs).
 
 use super::credit::ConnCredit;
+use super::outbox::{Outbox, Queued};
 use super::shared::{
     panic_message, AuthFn, CallError, Credit, Rejection, Replies, SocketEvent, SocketTx,
 };
+use super::ws;
 use super::Options;
 use crate::engine::session::{Driven, Engine, EngineEvent};
 use crate::engine::Frame;
+use crate::io::websocket::close_frame;
 use crate::packet::Encoded;
 use crate::packet::Payload;
 use crate::{
@@ -149,7 +152,7 @@ pub(crate) enum Cmd<C: Core> {
     Aborted(RequestId),
     WsOpen {
         conn: ConnectionHandle,
-        writer: mpsc::Sender<Frame>,
+        outbox: Arc<Outbox>,
     },
     WsMessage {
         conn: ConnectionHandle,
@@ -320,11 +323,10 @@ impl<C: Core> Link<C> {
     }
 }
 
-/// A connection's writer queue as the driver sees it.
+/// A WebSocket's queue as the driver sees it.
 struct Writer {
     conn: ConnectionHandle,
-    tx: mpsc::Sender<Frame>,
-    blocked: bool,
+    outbox: Arc<Outbox>,
 }
 
 /// The driver's state, lent to application calls ([`SocketIo::call`](super::SocketIo::call)):
@@ -336,6 +338,10 @@ pub struct Ctx<C: Core> {
     hooks: Arc<C::Hooks>,
     options: Arc<Options>,
     writers: Vec<Option<Writer>>,
+    /// WebSockets with frames queued in this batch, written at its end.
+    dirty: Vec<ConnectionHandle>,
+    /// The current broadcast's frames, as the WebSocket frames its recipients share.
+    wire: Vec<Bytes>,
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
     pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
@@ -393,6 +399,8 @@ pub(crate) async fn run<C: Core>(
         hooks,
         options,
         writers: Vec::new(),
+        dirty: Vec::new(),
+        wire: Vec::new(),
         polls: HashMap::new(),
         acks: HashMap::new(),
         broadcast_acks: HashMap::new(),
@@ -502,16 +510,12 @@ impl<C: Core> Ctx<C> {
                 self.polls.remove(&request);
                 self.server.handle_request_aborted(now, request);
             }
-            Cmd::WsOpen { conn, writer } => {
+            Cmd::WsOpen { conn, outbox } => {
                 let i = conn.index();
                 if self.writers.len() <= i {
                     self.writers.resize_with(i + 1, || None);
                 }
-                self.writers[i] = Some(Writer {
-                    conn,
-                    tx: writer,
-                    blocked: false,
-                });
+                self.writers[i] = Some(Writer { conn, outbox });
                 self.server.handle_ws_open(now, conn);
             }
             Cmd::WsMessage {
@@ -527,12 +531,12 @@ impl<C: Core> Ctx<C> {
                 self.current = None;
             }
             Cmd::WsClosed { conn } => {
-                self.drop_writer(conn);
+                self.drop_writer(conn, false);
                 self.server.handle_ws_closed(now, conn);
             }
             Cmd::Unblock(conn) => {
-                if let Some(w) = self.writer(conn) {
-                    w.blocked = false;
+                // Unless it blocked again since its task sent this.
+                if self.writer(conn).is_some_and(|w| !w.outbox.is_blocked()) {
                     self.server.set_blocked(conn, false);
                 }
             }
@@ -565,12 +569,14 @@ impl<C: Core> Ctx<C> {
             .filter(|w| w.conn == conn)
     }
 
-    /// Dropping a queue's sender ends its writer, which closes the WebSocket once it has
-    /// written what was queued.
-    fn drop_writer(&mut self, conn: ConnectionHandle) {
+    /// Forgets a WebSocket; `close`: the core closed it, so its task writes what is queued,
+    /// then a close frame.
+    fn drop_writer(&mut self, conn: ConnectionHandle, close: bool) {
         if let Some(slot) = self.writers.get_mut(conn.index()) {
             if slot.as_ref().is_some_and(|w| w.conn == conn) {
-                *slot = None;
+                if let (Some(w), true) = (slot.take(), close) {
+                    w.outbox.close(close_frame(None));
+                }
             }
         }
     }
@@ -581,7 +587,8 @@ impl<C: Core> Ctx<C> {
 
     /// Hands every output of the core to its destination, until there is none.
     pub(crate) fn flush(&mut self) {
-        let high_water = self.options.ws_queue / 4;
+        let limit = self.options.ws_queue;
+        let high = limit - limit / 4;
         loop {
             let mut slow = Vec::new();
             let mut blocked = Vec::new();
@@ -591,26 +598,29 @@ impl<C: Core> Ctx<C> {
                 any = true;
                 match t {
                     Transmit::WebSocket { to, frames, .. } => {
+                        // Framed once: every recipient queues the same buffers.
+                        self.wire.clear();
+                        self.wire.extend(frames.iter().map(ws::wire_frame));
                         for conn in to {
                             let Some(w) = self
                                 .writers
-                                .get_mut(conn.index())
-                                .and_then(Option::as_mut)
+                                .get(conn.index())
+                                .and_then(Option::as_ref)
                                 .filter(|w| w.conn == conn)
                             else {
                                 continue;
                             };
-                            for f in frames {
-                                if let Err(mpsc::error::TrySendError::Full(_)) =
-                                    w.tx.try_send(f.clone())
-                                {
-                                    slow.push(conn);
-                                    break;
+                            match w.outbox.queue(&self.wire, limit, high) {
+                                Queued::Yes { dirty, blocked: b } => {
+                                    if dirty {
+                                        self.dirty.push(conn);
+                                    }
+                                    if b {
+                                        blocked.push(conn);
+                                    }
                                 }
-                            }
-                            if !w.blocked && w.tx.capacity() < high_water {
-                                w.blocked = true;
-                                blocked.push(conn);
+                                Queued::Full => slow.push(conn),
+                                Queued::Gone => {}
                             }
                         }
                     }
@@ -626,8 +636,18 @@ impl<C: Core> Ctx<C> {
                     Transmit::CloseWebSocket { conn } => closed.push(conn),
                 }
             }
+            self.wire.clear();
+            // One write per connection for everything this batch queued for it.
+            let mut unblocked = Vec::new();
+            for conn in std::mem::take(&mut self.dirty) {
+                if let Some(w) = self.writer(conn) {
+                    if w.outbox.write_now(limit / 4).unblocked {
+                        unblocked.push(conn);
+                    }
+                }
+            }
             for conn in closed {
-                self.drop_writer(conn);
+                self.drop_writer(conn, true);
             }
             let now = Instant::now();
             for conn in slow {
@@ -636,6 +656,9 @@ impl<C: Core> Ctx<C> {
             }
             for conn in blocked {
                 self.server.set_blocked(conn, true);
+            }
+            for conn in unblocked {
+                self.server.set_blocked(conn, false);
             }
             any |= self.dispatch_events();
             any |= C::flush_cluster(self);

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 /// How long the rest of an oversized POST body may take to be read and thrown away.
@@ -465,8 +466,7 @@ where
                 io.link.input(Cmd::WsClosed { conn }).await;
                 return respond(&io, crate::RequestError::BadRequest.response());
             };
-            let accept =
-                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let accept = accept_key(key.as_bytes());
             let upgrade = hyper::upgrade::on(&mut req);
             let params = ws::WsParams {
                 max_payload: io.max_payload,
@@ -475,9 +475,9 @@ where
             };
             let link = io.link.clone();
             tokio::spawn(async move {
-                match upgrade.await {
-                    Ok(upgraded) => ws::run(link, conn, TokioIo::new(upgraded), params).await,
-                    Err(_) => link.input(Cmd::WsClosed { conn }).await,
+                match upgrade.await.ok().and_then(ws::upgraded_stream) {
+                    Some((stream, early)) => ws::run(link, conn, stream, early, params).await,
+                    None => link.input(Cmd::WsClosed { conn }).await,
                 }
             });
             switching_protocols(&accept)
@@ -491,20 +491,28 @@ fn accept_and_close<B>(mut req: Request<B>) -> Response<Body> {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = accept_key(key.as_bytes());
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                tokio_tungstenite::tungstenite::protocol::Role::Server,
-                None,
-            )
-            .await;
-            let _ = ws.close(None).await;
+            let mut io = TokioIo::new(upgraded);
+            let close = crate::io::websocket::close_frame(None);
+            if io.write_all(&close).await.is_ok() {
+                let _ = io.shutdown().await;
+            }
         }
     });
     switching_protocols(&accept)
+}
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+fn accept_key(key: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(key);
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
 fn switching_protocols(accept: &str) -> Response<Body> {

@@ -60,6 +60,7 @@ mod driver;
 mod engine_io;
 mod http;
 mod options;
+mod outbox;
 mod shared;
 mod ws;
 

@@ -1,30 +1,38 @@
-//! One WebSocket: a reader feeding the driver, a writer draining the connection's queue.
+//! One WebSocket's task: it reads the client's frames into the driver, and writes what the
+//! driver handed over while the socket would block ([`Outbox`]).
+//!
+//! Reads go into a buffer per worker thread, not per connection: a connection keeps only a
+//! frame a read ended inside of, so an idle one holds no buffer.
 
 use super::credit::ConnCredit;
 use super::driver::Core;
 use super::driver::{Cmd, Link};
+use super::outbox::{Outbox, Stream};
 use crate::engine::Frame as EioFrame;
-use crate::{ConnectionHandle, Str};
-use futures_util::{SinkExt, StreamExt};
+use crate::io::websocket::{close_frame, server_frame, Decoder, Incoming, OpCode};
+use crate::ConnectionHandle;
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::io;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use std::time::Duration;
 
-/// A frame the core produced, as a WebSocket message. Built as a raw frame from the shared
-/// buffer: no copy and no second UTF-8 check per recipient.
-fn to_message(f: EioFrame) -> Message {
+/// How long a closing connection waits for its last frames to be written and for the client's
+/// answering close, before the socket is dropped anyway.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// The read buffer each worker thread lends its connections for one `read`.
+const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// A frame the core produced, as the WebSocket frame every recipient shares.
+pub(crate) fn wire_frame(f: &EioFrame) -> Bytes {
     match f {
-        EioFrame::Text(s) => Message::Frame(Frame::message(
-            s.into_bytes(),
-            OpCode::Data(Data::Text),
-            true,
-        )),
-        EioFrame::Binary(b) => Message::Frame(Frame::message(b, OpCode::Data(Data::Binary), true)),
+        EioFrame::Text(s) => server_frame(OpCode::Text, s.as_bytes()),
+        EioFrame::Binary(b) => server_frame(OpCode::Binary, b),
     }
 }
 
@@ -48,96 +56,170 @@ pub(crate) struct WsParams {
     pub(crate) credit: Arc<ConnCredit>,
 }
 
-pub(crate) async fn run<C, S>(link: Link<C>, conn: ConnectionHandle, stream: S, p: WsParams)
-where
-    C: Core,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let WsParams {
-        max_payload,
-        queue,
-        credit,
-    } = p;
-    // Small buffers: clients mostly listen, and a server holds many of them (tungstenite fills
-    // the whole read buffer on first use, so its size is resident per connection). The write
-    // buffer is flushed per batch anyway.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(2048)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(Some(max_payload))
-        .max_frame_size(Some(max_payload));
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<EioFrame>(queue.max(4));
-    link.input(Cmd::WsOpen { conn, writer: tx }).await;
+/// How the reading ended.
+enum Ended {
+    /// The client closed (its status, echoed) or broke the protocol (the status for that):
+    /// the server answers with a close frame.
+    Close(Option<u16>),
+    /// End of stream, a socket error, or the connection's credit closed: nothing to say.
+    Gone,
+}
 
-    let writer_link = link.clone();
-    let writer = tokio::spawn(async move {
-        let low_water = queue / 4;
-        while let Some(first) = rx.recv().await {
-            let was_full = rx.len() >= queue - queue / 4;
-            // Everything already queued goes out with one flush.
-            let mut batch = Some(first);
-            while let Some(f) = batch.take().or_else(|| rx.try_recv().ok()) {
-                if sink.feed(to_message(f)).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-            if was_full && rx.len() < low_water {
-                writer_link.input(Cmd::Unblock(conn)).await;
+/// The socket hyper upgraded, and what it had read past the HTTP request (the client's first
+/// frames, possibly).
+pub(crate) fn upgraded_stream(upgraded: hyper::upgrade::Upgraded) -> Option<(Stream, Bytes)> {
+    use hyper_util::rt::TokioIo;
+    match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+        Ok(parts) => Some((Stream::Tcp(parts.io.into_inner()), parts.read_buf)),
+        #[cfg(unix)]
+        Err(upgraded) => {
+            // Not a TCP stream (TLS in front, a test transport): a local pair, with a task
+            // copying between its far end and the upgraded stream.
+            let (near, far) = tokio::net::UnixStream::pair().ok()?;
+            tokio::spawn(async move {
+                let mut upgraded = TokioIo::new(upgraded);
+                let mut far = far;
+                let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut far).await;
+            });
+            Some((Stream::Unix(near), Bytes::new()))
+        }
+        #[cfg(not(unix))]
+        Err(_) => None,
+    }
+}
+
+pub(crate) async fn run<C: Core>(
+    link: Link<C>,
+    conn: ConnectionHandle,
+    stream: Stream,
+    early: Bytes,
+    p: WsParams,
+) {
+    let outbox = Arc::new(Outbox::new(stream));
+    link.input(Cmd::WsOpen {
+        conn,
+        outbox: outbox.clone(),
+    })
+    .await;
+    let low = p.queue / 4;
+    let read = read_loop(&link, conn, &outbox, early, &p);
+    let write = outbox.write_loop(low, || link.input(Cmd::Unblock(conn)));
+    tokio::pin!(read, write);
+    tokio::select! {
+        ended = &mut read => {
+            if let Ended::Close(code) = ended {
+                outbox.close(close_frame(code));
+                let _ = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
             }
         }
-        // The core closed the connection: say goodbye properly.
-        let _ = sink.close().await;
-    });
-
-    while let Some(msg) = stream.next().await {
-        let frame = match msg {
-            Ok(Message::Text(t)) => match Str::from_utf8(t.into()) {
-                Ok(s) => EioFrame::Text(s),
-                Err(_) => break,
-            },
-            Ok(Message::Binary(b)) => EioFrame::Binary(b),
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => continue, // pings and pongs: tungstenite answers pings itself
-        };
-        // No credit, no further read: the socket's handlers are behind, and the client's
-        // writes back up into TCP.
-        let credit = if needs_credit(&frame) {
-            let len = match &frame {
-                EioFrame::Text(s) => s.len(),
-                EioFrame::Binary(b) => b.len(),
-            };
-            // Boxed only when it has to wait, for the same reason as `Link::input`.
-            let permit = match credit.try_acquire(len) {
-                Some(p) => Some(p),
-                None => Box::pin(credit.acquire(len)).await,
-            };
-            match permit {
-                Some(p) => Some(p),
-                None => break,
-            }
-        } else {
-            None
-        };
-        link.input(Cmd::WsMessage {
-            conn,
-            frame,
-            credit,
-        })
-        .await;
+        () = &mut write => {
+            // The core's close frame is written (or the socket failed): the client's answering
+            // close, or its end of stream, ends the reading.
+            let _ = tokio::time::timeout(CLOSE_LINGER, &mut read).await;
+        }
     }
     link.input(Cmd::WsClosed { conn }).await;
-    // The writer ends when the core drops its queue; don't keep a dead socket's writer alive.
-    writer.abort();
+}
+
+/// Reads the client's frames and hands each message to the driver, until the client closes.
+async fn read_loop<C: Core>(
+    link: &Link<C>,
+    conn: ConnectionHandle,
+    outbox: &Outbox,
+    early: Bytes,
+    p: &WsParams,
+) -> Ended {
+    let mut decoder = Decoder::new(p.max_payload);
+    let mut incoming = Vec::new();
+    let mut decoded = decoder.decode(&early, |m| incoming.push(m));
+    drop(early);
+    loop {
+        for m in incoming.drain(..) {
+            let frame = match m {
+                Incoming::Text(s) => EioFrame::Text(s),
+                Incoming::Binary(b) => EioFrame::Binary(b),
+                Incoming::Ping(payload) => {
+                    let pong = server_frame(OpCode::Pong, &payload);
+                    if !outbox.pong(pong, p.queue, p.queue / 4) {
+                        return Ended::Gone;
+                    }
+                    continue;
+                }
+                Incoming::Pong => continue,
+                Incoming::Close(code) => return Ended::Close(Some(code.unwrap_or(1000))),
+            };
+            if !deliver(link, conn, frame, &p.credit).await {
+                return Ended::Gone;
+            }
+        }
+        if let Err(e) = decoded {
+            tracing::debug!(?conn, %e, "WebSocket protocol violation");
+            return Ended::Close(Some(e.close_code()));
+        }
+        let stream = outbox.stream();
+        if stream.readable().await.is_err() {
+            return Ended::Gone;
+        }
+        let read: io::Result<()> = READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let n = stream.try_read(&mut buf)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            decoded = decoder.decode(&buf[..n], |m| incoming.push(m));
+            Ok(())
+        });
+        match read {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Ended::Gone,
+        }
+        if incoming.capacity() > 16 && incoming.is_empty() {
+            incoming = Vec::new();
+        }
+    }
+}
+
+/// Hands one message to the driver, after its credit if it needs one (no credit, no further
+/// read: the socket's handlers are behind, and the client's writes back up into TCP).
+/// `false` once the connection's credit is closed.
+async fn deliver<C: Core>(
+    link: &Link<C>,
+    conn: ConnectionHandle,
+    frame: EioFrame,
+    credit: &Arc<ConnCredit>,
+) -> bool {
+    let credit = if needs_credit(&frame) {
+        let len = match &frame {
+            EioFrame::Text(s) => s.len(),
+            EioFrame::Binary(b) => b.len(),
+        };
+        // Boxed only when it has to wait, for the same reason as `Link::input`.
+        let permit = match credit.try_acquire(len) {
+            Some(p) => Some(p),
+            None => Box::pin(credit.acquire(len)).await,
+        };
+        match permit {
+            Some(p) => Some(p),
+            None => return false,
+        }
+    } else {
+        None
+    };
+    link.input(Cmd::WsMessage {
+        conn,
+        frame,
+        credit,
+    })
+    .await;
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Str;
 
     #[test]
     fn only_events_and_attachments_need_credit() {

@@ -1,0 +1,276 @@
+//! One WebSocket's outgoing side: the frames waiting for its socket, written from where they
+//! are produced.
+//!
+//! The driver queues each recipient's share of a broadcast (a reference to the one frame all
+//! recipients share) and, once per batch of the core's output, writes each connection's queue
+//! with one vectored `write` while the socket takes it: no task hop, no per-connection copy.
+//! Only when the socket would block is the rest handed to the connection's task, which writes
+//! it as the socket drains. Between writes nothing stays allocated.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+use super::shared::lock;
+
+/// How many frames one `write` takes at most (Linux allows 1,024 slices).
+const MAX_SLICES: usize = 128;
+
+/// The socket under a WebSocket: a TCP connection, or (for a stream hyper hands over as
+/// something else, TLS for instance) one end of a local pair whose other end a task copies.
+pub(crate) enum Stream {
+    Tcp(tokio::net::TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.readable().await,
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.try_write_vectored(bufs),
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.writable().await,
+        }
+    }
+}
+
+/// A connection's queue and socket, shared by the driver and the connection's task.
+pub(crate) struct Outbox {
+    stream: Stream,
+    pending: Mutex<Pending>,
+    /// Wakes the connection's task: the writing was handed to it, or the core closed.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    frames: VecDeque<Bytes>,
+    /// How much of the first frame is written.
+    written: usize,
+    /// The socket would block: the connection's task writes until the queue is empty.
+    handed_over: bool,
+    /// In the driver's list of queues to write at the end of its batch.
+    dirty: bool,
+    /// Past the high-water mark: the core skips volatile packets to this connection.
+    blocked: bool,
+    /// The core closed the connection: a close frame is the last thing queued.
+    closing: bool,
+    /// A write failed: nothing more is queued or written.
+    failed: bool,
+}
+
+/// What [`Outbox::queue`] did.
+pub(crate) enum Queued {
+    /// Queued. `dirty`: the first frames since the last write (the driver writes them at the
+    /// end of its batch); `blocked`: the queue just passed its high-water mark.
+    Yes { dirty: bool, blocked: bool },
+    /// The queue is full: the connection is a slow consumer. Nothing was queued.
+    Full,
+    /// The connection is closing or broken: dropped.
+    Gone,
+}
+
+/// How a write went.
+pub(crate) struct Wrote {
+    /// The queue fell below its low-water mark after being blocked.
+    pub(crate) unblocked: bool,
+    /// The socket failed: the connection is over.
+    pub(crate) failed: bool,
+}
+
+impl Outbox {
+    pub(crate) fn new(stream: Stream) -> Self {
+        Outbox {
+            stream,
+            pending: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Queues `frames` (each a whole WebSocket frame), all or none, if fewer than `limit`
+    /// would then be waiting; `high` is the mark past which the connection counts as blocked.
+    pub(crate) fn queue(&self, frames: &[Bytes], limit: usize, high: usize) -> Queued {
+        let mut p = lock(&self.pending);
+        if p.closing || p.failed {
+            return Queued::Gone;
+        }
+        if p.frames.len() + frames.len() > limit {
+            return Queued::Full;
+        }
+        p.frames.extend(frames.iter().cloned());
+        let dirty = !p.dirty && !p.handed_over;
+        p.dirty |= dirty;
+        let blocked = !p.blocked && p.frames.len() > high;
+        p.blocked |= blocked;
+        Queued::Yes { dirty, blocked }
+    }
+
+    /// Whether the queue is past its high-water mark.
+    pub(crate) fn is_blocked(&self) -> bool {
+        lock(&self.pending).blocked
+    }
+
+    /// Writes what is queued while the socket takes it; hands the rest to the connection's
+    /// task. `low` is the mark under which a blocked queue unblocks.
+    pub(crate) fn write_now(&self, low: usize) -> Wrote {
+        let mut p = lock(&self.pending);
+        p.dirty = false;
+        if p.handed_over {
+            return Wrote {
+                unblocked: false,
+                failed: p.failed,
+            };
+        }
+        let r = self.write(&mut p, low);
+        // Blocked, the rest goes to the connection's task; failed, that task ends.
+        if !p.frames.is_empty() || p.failed {
+            p.handed_over = true;
+            drop(p);
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    /// Queues the close frame, after everything else, and has the connection's task write it.
+    pub(crate) fn close(&self, frame: Bytes) {
+        let mut p = lock(&self.pending);
+        if p.closing || p.failed {
+            return;
+        }
+        p.closing = true;
+        p.frames.push_back(frame);
+        p.handed_over = true;
+        drop(p);
+        self.wake.notify_one();
+    }
+
+    /// Queues a pong and writes it now if the socket takes it. `false` if the queue is full or
+    /// the connection broken.
+    pub(crate) fn pong(&self, frame: Bytes, limit: usize, low: usize) -> bool {
+        if !matches!(self.queue(&[frame], limit, usize::MAX), Queued::Yes { .. }) {
+            return false;
+        }
+        !self.write_now(low).failed
+    }
+
+    /// The connection's task's side: waits until writing is handed over, then writes as the
+    /// socket drains, telling `unblock` when the queue falls below `low`. Returns once the
+    /// socket failed, or the close frame is written.
+    pub(crate) async fn write_loop<F, Fut>(&self, low: usize, mut unblock: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        loop {
+            self.wake.notified().await;
+            loop {
+                let (wrote, done, closing) = {
+                    let mut p = lock(&self.pending);
+                    if p.failed {
+                        return;
+                    }
+                    if !p.handed_over {
+                        break;
+                    }
+                    let wrote = self.write(&mut p, low);
+                    let done = p.frames.is_empty();
+                    if done {
+                        p.handed_over = false;
+                    }
+                    (wrote, done, p.closing)
+                };
+                if wrote.failed {
+                    return;
+                }
+                if wrote.unblocked {
+                    unblock().await;
+                }
+                if done {
+                    if closing {
+                        return;
+                    }
+                    break;
+                }
+                if self.stream.writable().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes until the queue is empty or the socket would block.
+    fn write(&self, p: &mut Pending, low: usize) -> Wrote {
+        let mut failed = p.failed;
+        while !p.frames.is_empty() && !failed {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for (slot, f) in slices.iter_mut().zip(&p.frames) {
+                *slot = IoSlice::new(if n == 0 { &f[p.written..] } else { f });
+                n += 1;
+            }
+            match self.stream.try_write_vectored(&slices[..n]) {
+                Ok(0) => failed = true,
+                Ok(mut wrote) => {
+                    // Frames wholly written leave the queue; the next one may be part written.
+                    while let Some(f) = p.frames.front() {
+                        let left = f.len() - p.written;
+                        if wrote < left {
+                            p.written += wrote;
+                            break;
+                        }
+                        wrote -= left;
+                        p.written = 0;
+                        p.frames.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            p.failed = true;
+            p.frames.clear();
+            p.written = 0;
+        }
+        if p.frames.is_empty() {
+            // An idle connection keeps no buffer.
+            p.frames = VecDeque::new();
+        }
+        let unblocked = p.blocked && p.frames.len() < low;
+        if unblocked {
+            p.blocked = false;
+        }
+        Wrote { unblocked, failed }
+    }
+}
