@@ -354,6 +354,8 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
     let self_ticks_end = cpu_ticks(std::process::id());
     let machine_end = machine_busy_ticks();
     let rss_after_run = pid.and_then(rss_bytes);
+    // The high-water mark over the server's life: with --spawn-server, its peak under this load.
+    let rss_peak = pid.and_then(|p| status_bytes(p, "VmHWM"));
 
     // Totals.
     let mut t = Totals::new(t_start);
@@ -445,10 +447,11 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
         opt(cpu_us_per_delivery, "µs", 3)
     );
     println!(
-        "  server RSS         {} before clients, {} with {n} clients, {} after the run",
+        "  server RSS         {} before clients, {} with {n} clients, {} after the run, {} at its peak",
         opt(kib(rss_before), "KiB", 0),
         opt(kib(rss_connected), "KiB", 0),
-        opt(kib(rss_after_run), "KiB", 0)
+        opt(kib(rss_after_run), "KiB", 0),
+        opt(kib(rss_peak), "KiB", 0)
     );
     println!(
         "  memory per client  {}",
@@ -478,7 +481,7 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
 \"lost\":{lost},\"duplicated\":{dup},\"unexpected\":{},\"disconnected\":{},\"stalled\":{stalled},\
 \"max_lag_events\":{max_lag},\"max_lag_reached\":{},\"latency_ns\":{{\"p50\":{p50},\"p99\":{p99},\"p999\":{p999},\"max\":{max},\"mean\":{mean},\"samples\":{}}},\
 \"server_cpu_s\":{},\"server_cpu_us_per_delivery\":{},\"server_rss_before\":{},\"server_rss_connected\":{},\
-\"server_rss_after_run\":{},\"server_bytes_per_client\":{},\"generator_cpu_s\":{},\"others_cpu_s\":{},\"connect_s\":{:.3}}}",
+\"server_rss_after_run\":{},\"server_rss_peak\":{},\"server_bytes_per_client\":{},\"generator_cpu_s\":{},\"others_cpu_s\":{},\"connect_s\":{:.3}}}",
         l.duration.as_secs_f64(),
         l.window,
         l.rate,
@@ -492,6 +495,7 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
         json_u(rss_before),
         json_u(rss_connected),
         json_u(rss_after_run),
+        json_u(rss_peak),
         json_f(mem_per_client),
         json_f(self_cpu_s),
         json_f(others_s),

@@ -772,3 +772,238 @@ async fn one_slot_queues_slow_the_input_and_lose_nothing() {
     .await
     .unwrap();
 }
+
+// ---- The WebSocket write path ----------------------------------------------------------------
+
+/// A server whose `flood` handler broadcasts `n` events of `len` bytes to every other socket,
+/// volatile or not, in bursts of 100 a millisecond apart (so a client that reads keeps up),
+/// and whose disconnections are recorded with their reason.
+fn flood_server(options: Options) -> (SocketIo, Arc<Mutex<Vec<roomcast::DisconnectReason>>>) {
+    let io: SocketIo = SocketIo::new(Config::default(), options);
+    let gone = Arc::new(Mutex::new(Vec::new()));
+    let g = gone.clone();
+    io.ns("/")
+        .on("flood", |socket, msg| async move {
+            let (n, len, volatile): (usize, usize, bool) = msg.args().unwrap();
+            let body = "x".repeat(len);
+            for i in 0..n {
+                if i % 100 == 99 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // Retried while the call queue is full: every event must be emitted.
+                loop {
+                    let op = socket.broadcast();
+                    let op = if volatile { op.volatile() } else { op };
+                    match op.emit("news", &(i, &body)) {
+                        Err(CallError::Full) => tokio::task::yield_now().await,
+                        r => break r.unwrap(),
+                    }
+                }
+            }
+            msg.ack(&("done",));
+        })
+        .on_disconnect(move |_, reason| {
+            let g = g.clone();
+            async move { g.lock().unwrap().push(reason) }
+        });
+    (io, gone)
+}
+
+/// The numbers of the next `n` `news` events, in arrival order.
+async fn news(ws: &mut Ws, n: usize) -> Vec<usize> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let t = next_text(ws).await;
+        let args: (String, usize, String) = serde_json::from_str(t.get(2..).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{t}: {e}"));
+        got.push(args.1);
+    }
+    got
+}
+
+/// The numbers of the `news` events that arrive until none has for `quiet`.
+async fn news_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<usize> {
+    let mut got = Vec::new();
+    while let Ok(Some(Ok(m))) = timeout(quiet, ws.next()).await {
+        if let WsMessage::Text(t) = m {
+            if let Some(json) = t.as_str().strip_prefix("42") {
+                let (_, i, _): (String, usize, String) = serde_json::from_str(json).unwrap();
+                got.push(i);
+            } else if t.as_str() == "2" {
+                ws.send(WsMessage::text("3")).await.unwrap();
+            }
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything_in_order() {
+    timeout(LIMIT, async {
+        let mut options = Options::default();
+        options.ws_queue = 1024;
+        let (io, gone) = flood_server(options);
+        let addr = serve(&io).await;
+        let mut publisher = ws_connect(addr, "/").await;
+        let mut reader = ws_connect(addr, "/").await;
+        // Connected, then never read again: TCP fills, then its queue.
+        let stalled = ws_connect(addr, "/").await;
+        // 20 MB: more than loopback TCP buffers and the queue hold.
+        let n = 20_000;
+        publisher
+            .send(WsMessage::text(format!(r#"421["flood",{n},1024,false]"#)))
+            .await
+            .unwrap();
+        assert_eq!(news(&mut reader, n).await, (0..n).collect::<Vec<_>>());
+        assert_eq!(next_text(&mut publisher).await, r#"431["done"]"#);
+        wait_for("the stalled client's disconnection", || {
+            gone.lock()
+                .unwrap()
+                .contains(&roomcast::DisconnectReason::SlowConsumer)
+        })
+        .await;
+        assert_eq!(
+            gone.lock().unwrap().len(),
+            1,
+            "only the stalled client is gone"
+        );
+        drop(stalled);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volatile_events_skip_a_blocked_client_instead_of_closing_it() {
+    timeout(LIMIT, async {
+        let mut options = Options::default();
+        options.ws_queue = 64;
+        let (io, gone) = flood_server(options);
+        let addr = serve(&io).await;
+        let mut publisher = ws_connect(addr, "/").await;
+        let mut stalled = ws_connect(addr, "/").await;
+        let n = 20_000;
+        publisher
+            .send(WsMessage::text(format!(r#"421["flood",{n},1024,true]"#)))
+            .await
+            .unwrap();
+        assert_eq!(next_text(&mut publisher).await, r#"431["done"]"#);
+        // Still connected: what reached it (TCP's buffers, then its queue) is in order, and
+        // the rest was skipped.
+        let got = news_until_quiet(&mut stalled, Duration::from_millis(500)).await;
+        assert!(!got.is_empty());
+        assert!(got.windows(2).all(|w| w[1] > w[0]), "out of order: {got:?}");
+        assert!(got.len() < n, "nothing was skipped");
+        assert!(
+            gone.lock().unwrap().is_empty(),
+            "closed: {:?}",
+            gone.lock().unwrap()
+        );
+        // And it is still served.
+        stalled
+            .send(WsMessage::text(r#"421["flood",1,10,false]"#))
+            .await
+            .unwrap();
+        let t = loop {
+            let t = next_text(&mut publisher).await;
+            if t.starts_with(r#"42["news""#) {
+                break t;
+            }
+        };
+        assert_eq!(t, r#"42["news",0,"xxxxxxxxxx"]"#);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn frames_larger_than_the_socket_takes_at_once_arrive_whole() {
+    timeout(LIMIT, async {
+        let (io, _) = flood_server(Options::default());
+        let addr = serve(&io).await;
+        let mut publisher = ws_connect(addr, "/").await;
+        let mut reader = ws_connect(addr, "/").await;
+        let (n, len) = (40, 300_000);
+        publisher
+            .send(WsMessage::text(format!(r#"421["flood",{n},{len},false]"#)))
+            .await
+            .unwrap();
+        for i in 0..n {
+            let t = next_text(&mut reader).await;
+            let (_, got, body): (String, usize, String) = serde_json::from_str(&t[2..]).unwrap();
+            assert_eq!((got, body.len()), (i, len));
+            assert!(body.bytes().all(|b| b == b'x'));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_a_client_close_is_answered_then_the_connection_ends() {
+    timeout(LIMIT, async {
+        let io = echo_server(Options::default());
+        let addr = serve(&io).await;
+        let mut ws = ws_connect(addr, "/").await;
+        ws.send(WsMessage::Ping(bytes::Bytes::from_static(b"are you there")))
+            .await
+            .unwrap();
+        let pong = loop {
+            match timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+                Some(Ok(WsMessage::Pong(p))) => break p,
+                Some(Ok(_)) => continue,
+                other => panic!("no pong: {other:?}"),
+            }
+        };
+        assert_eq!(&pong[..], b"are you there");
+        ws.close(None).await.unwrap();
+        // The server's close frame, then the end of the stream.
+        let mut closed = false;
+        while let Some(m) = timeout(Duration::from_secs(5), ws.next()).await.unwrap() {
+            match m {
+                Ok(WsMessage::Close(_)) => closed = true,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(closed, "no close frame from the server");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn frames_sent_with_the_upgrade_request_are_read() {
+    timeout(LIMIT, async {
+        let io = echo_server(Options::default());
+        let addr = serve(&io).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        // The upgrade request and a CONNECT frame in one write: hyper reads both, and hands
+        // the frame over with the socket.
+        let mut bytes = format!(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .into_bytes();
+        let key = [9, 8, 7, 6];
+        bytes.extend_from_slice(&[0x81, 0x82]);
+        bytes.extend_from_slice(&key);
+        bytes.extend(b"40".iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        s.write_all(&bytes).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        while !String::from_utf8_lossy(&got).contains("40{\"sid\"") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).to_lowercase();
+        assert!(
+            text.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+            "{text}"
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -47,7 +47,7 @@ pub enum OpCode {
 
 /// A whole unmasked frame (FIN set) of `payload`, header and payload in one buffer: what a
 /// server writes, shareable by every connection it goes to.
-pub fn server_frame(op: OpCode, payload: &[u8]) -> Bytes {
+pub fn server_frame(op: OpCode, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(10 + payload.len());
     v.push(0x80 | op as u8);
     match payload.len() {
@@ -62,11 +62,11 @@ pub fn server_frame(op: OpCode, payload: &[u8]) -> Bytes {
         }
     }
     v.extend_from_slice(payload);
-    Bytes::from(v)
+    v
 }
 
 /// A close frame with `code` as its status (none: an empty payload, status 1005 at the peer).
-pub fn close_frame(code: Option<u16>) -> Bytes {
+pub fn close_frame(code: Option<u16>) -> Vec<u8> {
     match code {
         Some(c) => server_frame(OpCode::Close, &c.to_be_bytes()),
         None => server_frame(OpCode::Close, &[]),

@@ -272,7 +272,7 @@ impl<'s, D> Broadcast<'s, D> {
             }
             len
         };
-        s.engine.push_batch(to, &frames, compress);
+        s.engine.push_batch(to, &frames, compress, volatile);
         for slot in polling {
             if let Some(conn) = s.engine.handle_at(slot) {
                 s.engine.queue_polling(conn, &frames, volatile);

@@ -639,7 +639,13 @@ impl Engine {
     }
 
     /// Queues a batch: the same frames to every connection of `to` (all over WebSocket).
-    pub(crate) fn push_batch(&mut self, to: Vec<u32>, frames: &[Frame], compress: bool) {
+    pub(crate) fn push_batch(
+        &mut self,
+        to: Vec<u32>,
+        frames: &[Frame],
+        compress: bool,
+        volatile: bool,
+    ) {
         if to.is_empty() {
             self.spare.push(to);
         } else {
@@ -647,6 +653,7 @@ impl Engine {
                 to,
                 frames: frames.iter().cloned().collect(),
                 compress,
+                volatile,
             });
         }
     }
@@ -660,15 +667,21 @@ impl Engine {
         }
         if s.sends_over_ws() {
             let to = self.batch_buffer();
-            self.push_one(to, h, frames);
+            self.push_one(to, h, frames, volatile);
         } else {
             self.queue_polling(h, frames, volatile);
         }
     }
 
-    fn push_one(&mut self, mut to: Vec<u32>, h: ConnectionHandle, frames: &[Frame]) {
+    fn push_one(
+        &mut self,
+        mut to: Vec<u32>,
+        h: ConnectionHandle,
+        frames: &[Frame],
+        volatile: bool,
+    ) {
         to.push(h.key().slot);
-        self.push_batch(to, frames, true);
+        self.push_batch(to, frames, true, volatile);
     }
 
     /// Queues frames for a long-polling session's next GET; past the bound the session is a
@@ -717,7 +730,7 @@ impl Engine {
             }
             Transport::WebSocket { .. } if tell => {
                 let to = self.batch_buffer();
-                self.push_one(to, h, &[CLOSE]);
+                self.push_one(to, h, &[CLOSE], false);
             }
             Transport::WebSocket { .. } | Transport::WsOpening => {}
         }
@@ -746,7 +759,7 @@ impl Engine {
                     p.upgrade = Upgrade::Probed(n);
                     let get = p.held_get.take();
                     let to = self.batch_buffer();
-                    self.push_one(to, h, &[PONG_PROBE]);
+                    self.push_one(to, h, &[PONG_PROBE], false);
                     // Answer the waiting GET so the client can pause polling.
                     if let Some(get) = get {
                         self.answer_noop(h, get);
@@ -821,7 +834,7 @@ impl Engine {
         if !queue.is_empty() {
             let queued: Vec<Frame> = queue.into_iter().collect();
             let to = self.batch_buffer();
-            self.push_one(to, h, &queued);
+            self.push_one(to, h, &queued, false);
         }
         self.changed(h);
     }

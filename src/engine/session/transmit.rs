@@ -21,6 +21,10 @@ pub enum Transmit<'a> {
         frames: &'a [Frame],
         /// Whether the sender asked for compression (`compress` flag).
         compress: bool,
+        /// Whether the frames may be dropped for a connection that cannot take them now (the
+        /// `volatile` flag): the core already skipped the connections it knows are blocked, and
+        /// a transport may skip those that block while it writes this batch.
+        volatile: bool,
     },
     /// Answer the held long-polling GET `request` with `body` (status 200,
     /// `text/plain; charset=UTF-8`).
@@ -142,6 +146,7 @@ pub(crate) enum Out {
         to: Vec<u32>,
         frames: SmallVec<[Frame; 2]>,
         compress: bool,
+        volatile: bool,
     },
     Poll {
         request: RequestId,
@@ -164,10 +169,12 @@ impl Out {
                 to,
                 frames,
                 compress,
+                volatile,
             } => Transmit::WebSocket {
                 to: Recipients::new(to, gens),
                 frames,
                 compress: *compress,
+                volatile: *volatile,
             },
             Out::Poll {
                 request,

@@ -6,7 +6,8 @@ use super::cluster::ServerSideMessage;
 use super::driver::{self, CallFn, Cmd, Ctx, Link, SocketHooks};
 use super::http::{self, IoService};
 use super::shared::{
-    lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent, SocketTx,
+    inbox, lock, panic_message, AuthFn, BoxFuture, CallError, Rejection, Replies, SocketEvent,
+    SocketRx, SocketTx,
 };
 use super::{Options, OptionsError};
 use crate::packet::{self, Encoded, Parser, Payload};
@@ -61,9 +62,10 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Handlers<D> {
     }
 }
 
-/// Handlers registered per namespace, and the dynamic-namespace rule.
+/// Handlers registered per namespace, and the dynamic-namespace rule. Shared by every socket
+/// of the namespace (a registration copies them for the sockets that connect after it).
 struct Registry<D: Send + Sync + Clone + Default + 'static> {
-    nsps: HashMap<String, Handlers<D>>,
+    nsps: HashMap<String, Arc<Handlers<D>>>,
     dynamic: Option<(String, DynamicFilter)>,
 }
 
@@ -77,13 +79,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Registry<D> {
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Registry<D> {
-    fn handlers(&self, nsp: &str) -> Handlers<D> {
+    fn handlers(&self, nsp: &str) -> Arc<Handlers<D>> {
         if let Some(h) = self.nsps.get(nsp) {
             return h.clone();
         }
         match &self.dynamic {
             Some((template, _)) => self.nsps.get(template).cloned().unwrap_or_default(),
-            None => Handlers::default(),
+            None => Arc::default(),
         }
     }
 }
@@ -101,7 +103,7 @@ struct Upper<D: Send + Sync + Clone + Default + 'static>(Arc<Shared<D>>);
 
 impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
     fn auth(&self, nsp: &str) -> Option<AuthFn<D>> {
-        lock(&self.0.registry).handlers(nsp).auth
+        lock(&self.0.registry).handlers(nsp).auth.clone()
     }
 
     fn connected(
@@ -350,10 +352,12 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     }
 
     fn edit(&self, f: impl FnOnce(&mut Handlers<D>)) -> &Self {
-        f(lock(&self.io.shared.registry)
-            .nsps
-            .entry(self.name.clone())
-            .or_default());
+        f(Arc::make_mut(
+            lock(&self.io.shared.registry)
+                .nsps
+                .entry(self.name.clone())
+                .or_default(),
+        ));
         self
     }
 
@@ -430,9 +434,9 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
 /// again.
 fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
     socket: Socket<D>,
-    handlers: Handlers<D>,
+    handlers: Arc<Handlers<D>>,
 ) -> SocketTx {
-    let (tx, rx) = mpsc::unbounded_channel::<Box<SocketEvent>>();
+    let (tx, rx) = inbox();
     tokio::spawn(socket_task(socket, handlers, rx));
     tx
 }
@@ -445,8 +449,8 @@ fn spawn_socket_task<D: Send + Sync + Clone + Default + 'static>(
 #[allow(clippy::manual_async_fn)]
 fn socket_task<D: Send + Sync + Clone + Default + 'static>(
     socket: Socket<D>,
-    handlers: Handlers<D>,
-    mut rx: mpsc::UnboundedReceiver<Box<SocketEvent>>,
+    handlers: Arc<Handlers<D>>,
+    mut rx: SocketRx,
 ) -> impl Future<Output = ()> + Send {
     async move {
         // After a handler panicked, the socket is being disconnected: its remaining events are

@@ -323,6 +323,9 @@ impl<C: Core> Link<C> {
     }
 }
 
+/// How many connections one batch must write to before other workers take a share.
+const SHARED_WRITES: usize = 128;
+
 /// A WebSocket's queue as the driver sees it.
 struct Writer {
     conn: ConnectionHandle,
@@ -340,8 +343,10 @@ pub struct Ctx<C: Core> {
     writers: Vec<Option<Writer>>,
     /// WebSockets with frames queued in this batch, written at its end.
     dirty: Vec<ConnectionHandle>,
+    /// The runtime's worker threads, to share large writes with.
+    workers: usize,
     /// The current broadcast's frames, as the WebSocket frames its recipients share.
-    wire: Vec<Bytes>,
+    wire: Vec<super::outbox::Frame>,
     polls: HashMap<RequestId, oneshot::Sender<Bytes>>,
     pub(crate) acks: HashMap<AckHandle, oneshot::Sender<Result<Payload, AckError>>>,
     pub(crate) broadcast_acks: HashMap<BroadcastAckHandle, oneshot::Sender<Replies>>,
@@ -400,6 +405,7 @@ pub(crate) async fn run<C: Core>(
         options,
         writers: Vec::new(),
         dirty: Vec::new(),
+        workers: tokio::runtime::Handle::current().metrics().num_workers(),
         wire: Vec::new(),
         polls: HashMap::new(),
         acks: HashMap::new(),
@@ -575,7 +581,7 @@ impl<C: Core> Ctx<C> {
         if let Some(slot) = self.writers.get_mut(conn.index()) {
             if slot.as_ref().is_some_and(|w| w.conn == conn) {
                 if let (Some(w), true) = (slot.take(), close) {
-                    w.outbox.close(close_frame(None));
+                    w.outbox.close(Arc::new(close_frame(None)));
                 }
             }
         }
@@ -583,6 +589,40 @@ impl<C: Core> Ctx<C> {
 
     fn dispatch_events(&mut self) -> bool {
         C::dispatch_events(self)
+    }
+
+    /// Writes, once per connection, everything this batch queued for it; `unblocked` gets the
+    /// connections whose queue fell under `low`. Past [`SHARED_WRITES`] connections the
+    /// runtime's other workers write a share each: on loopback a write also pays for the
+    /// receiving side of TCP, and one thread writing a large broadcast alone would make its
+    /// last recipients wait for all the others.
+    fn write_queued(&mut self, low: usize, unblocked: &mut Vec<ConnectionHandle>) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        if dirty.len() >= SHARED_WRITES && self.workers > 1 {
+            let share = dirty.len() / self.workers;
+            for _ in 1..self.workers {
+                let part: Vec<_> = dirty
+                    .drain(dirty.len() - share..)
+                    .filter_map(|conn| self.writer(conn).map(|w| (conn, w.outbox.clone())))
+                    .collect();
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    for (conn, outbox) in part {
+                        if outbox.write_now(low).unblocked {
+                            link.input(Cmd::Unblock(conn)).await;
+                        }
+                    }
+                });
+            }
+        }
+        for conn in dirty.drain(..) {
+            if let Some(w) = self.writer(conn) {
+                if w.outbox.write_now(low).unblocked {
+                    unblocked.push(conn);
+                }
+            }
+        }
+        self.dirty = dirty;
     }
 
     /// Hands every output of the core to its destination, until there is none.
@@ -597,7 +637,12 @@ impl<C: Core> Ctx<C> {
             while let Some(t) = self.server.poll_transmit() {
                 any = true;
                 match t {
-                    Transmit::WebSocket { to, frames, .. } => {
+                    Transmit::WebSocket {
+                        to,
+                        frames,
+                        volatile,
+                        ..
+                    } => {
                         // Framed once: every recipient queues the same buffers.
                         self.wire.clear();
                         self.wire.extend(frames.iter().map(ws::wire_frame));
@@ -610,7 +655,7 @@ impl<C: Core> Ctx<C> {
                             else {
                                 continue;
                             };
-                            match w.outbox.queue(&self.wire, limit, high) {
+                            match w.outbox.queue(&self.wire, limit, high, volatile) {
                                 Queued::Yes { dirty, blocked: b } => {
                                     if dirty {
                                         self.dirty.push(conn);
@@ -620,7 +665,7 @@ impl<C: Core> Ctx<C> {
                                     }
                                 }
                                 Queued::Full => slow.push(conn),
-                                Queued::Gone => {}
+                                Queued::Gone | Queued::Skipped => {}
                             }
                         }
                     }
@@ -637,15 +682,8 @@ impl<C: Core> Ctx<C> {
                 }
             }
             self.wire.clear();
-            // One write per connection for everything this batch queued for it.
             let mut unblocked = Vec::new();
-            for conn in std::mem::take(&mut self.dirty) {
-                if let Some(w) = self.writer(conn) {
-                    if w.outbox.write_now(limit / 4).unblocked {
-                        unblocked.push(conn);
-                    }
-                }
-            }
+            self.write_queued(limit / 4, &mut unblocked);
             for conn in closed {
                 self.drop_writer(conn, true);
             }

@@ -7,13 +7,16 @@
 //! Only when the socket would block is the rest handed to the connection's task, which writes
 //! it as the socket drains. Between writes nothing stays allocated.
 
-use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::shared::lock;
+
+/// A whole WebSocket frame, shared by every connection it goes to. A thin pointer: a
+/// connection that falls behind holds 8 bytes per frame it has yet to write.
+pub(crate) type Frame = Arc<Vec<u8>>;
 
 /// How many frames one `write` takes at most (Linux allows 1,024 slices).
 const MAX_SLICES: usize = 128;
@@ -70,7 +73,7 @@ pub(crate) struct Outbox {
 
 #[derive(Default)]
 struct Pending {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<Frame>,
     /// How much of the first frame is written.
     written: usize,
     /// The socket would block: the connection's task writes until the queue is empty.
@@ -94,6 +97,8 @@ pub(crate) enum Queued {
     Full,
     /// The connection is closing or broken: dropped.
     Gone,
+    /// Volatile, and the socket cannot take them now: dropped.
+    Skipped,
 }
 
 /// How a write went.
@@ -119,10 +124,21 @@ impl Outbox {
 
     /// Queues `frames` (each a whole WebSocket frame), all or none, if fewer than `limit`
     /// would then be waiting; `high` is the mark past which the connection counts as blocked.
-    pub(crate) fn queue(&self, frames: &[Bytes], limit: usize, high: usize) -> Queued {
+    /// `volatile` frames are dropped instead when the socket cannot take them now (as Node
+    /// drops them when its transport is not writable).
+    pub(crate) fn queue(
+        &self,
+        frames: &[Frame],
+        limit: usize,
+        high: usize,
+        volatile: bool,
+    ) -> Queued {
         let mut p = lock(&self.pending);
         if p.closing || p.failed {
             return Queued::Gone;
+        }
+        if volatile && (p.handed_over || p.blocked) {
+            return Queued::Skipped;
         }
         if p.frames.len() + frames.len() > limit {
             return Queued::Full;
@@ -133,6 +149,11 @@ impl Outbox {
         let blocked = !p.blocked && p.frames.len() > high;
         p.blocked |= blocked;
         Queued::Yes { dirty, blocked }
+    }
+
+    /// Whether a write failed.
+    pub(crate) fn failed(&self) -> bool {
+        lock(&self.pending).failed
     }
 
     /// Whether the queue is past its high-water mark.
@@ -162,7 +183,7 @@ impl Outbox {
     }
 
     /// Queues the close frame, after everything else, and has the connection's task write it.
-    pub(crate) fn close(&self, frame: Bytes) {
+    pub(crate) fn close(&self, frame: Frame) {
         let mut p = lock(&self.pending);
         if p.closing || p.failed {
             return;
@@ -176,8 +197,11 @@ impl Outbox {
 
     /// Queues a pong and writes it now if the socket takes it. `false` if the queue is full or
     /// the connection broken.
-    pub(crate) fn pong(&self, frame: Bytes, limit: usize, low: usize) -> bool {
-        if !matches!(self.queue(&[frame], limit, usize::MAX), Queued::Yes { .. }) {
+    pub(crate) fn pong(&self, frame: Frame, limit: usize, low: usize) -> bool {
+        if !matches!(
+            self.queue(&[frame], limit, usize::MAX, false),
+            Queued::Yes { .. }
+        ) {
             return false;
         }
         !self.write_now(low).failed

@@ -5,10 +5,10 @@
 use super::credit::CreditPermit;
 use crate::packet::{self, Payload};
 use crate::{DisconnectReason, SocketHandle};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -56,12 +56,94 @@ pub(crate) enum SocketEvent {
     Disconnected(DisconnectReason),
 }
 
-/// A socket task's queue. Unbounded as a channel, bounded by credit: every message in it holds
-/// its part of its connection's credit ([`Options::socket_queue`](super::Options), and
-/// `socket_queue_bytes`), except at most one long-polling POST's worth, whose answer waits
-/// until they fit. Events are boxed: the
-/// channel's first block holds 32 slots, paid per socket whether or not anything is queued.
-pub(crate) type SocketTx = mpsc::UnboundedSender<Box<SocketEvent>>;
+/// A socket task's queue, the driver's end. Unbounded as a queue, bounded by credit: every
+/// message in it holds its part of its connection's credit
+/// ([`Options::socket_queue`](super::Options), and `socket_queue_bytes`), except at most one
+/// long-polling POST's worth, whose answer waits until they fit.
+///
+/// Not a tokio channel: one of those costs most of a kilobyte per socket (cache-padded ends,
+/// a first block of 32 slots) whether or not anything is queued; this one is a hundred bytes,
+/// and its queue is freed whenever it empties. Events are boxed, so what a socket's task holds
+/// while a handler runs is a pointer.
+pub(crate) struct SocketTx(Arc<Inbox>);
+
+/// A socket task's queue, the task's end.
+pub(crate) struct SocketRx(Arc<Inbox>);
+
+struct Inbox {
+    queue: Mutex<Queued>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Queued {
+    events: VecDeque<Box<SocketEvent>>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+/// A socket task's queue: the driver's end, and the task's.
+pub(crate) fn inbox() -> (SocketTx, SocketRx) {
+    let inbox = Arc::new(Inbox {
+        queue: Mutex::default(),
+        wake: tokio::sync::Notify::new(),
+    });
+    (SocketTx(inbox.clone()), SocketRx(inbox))
+}
+
+impl SocketTx {
+    /// Queues an event; gives it back if the task has ended.
+    pub(crate) fn send(&self, e: Box<SocketEvent>) -> Result<(), Box<SocketEvent>> {
+        let mut q = lock(&self.0.queue);
+        if q.receiver_gone {
+            return Err(e);
+        }
+        q.events.push_back(e);
+        drop(q);
+        self.0.wake.notify_one();
+        Ok(())
+    }
+}
+
+impl Drop for SocketTx {
+    fn drop(&mut self) {
+        lock(&self.0.queue).sender_gone = true;
+        self.0.wake.notify_one();
+    }
+}
+
+impl SocketRx {
+    /// The next event; `None` once the driver's end is gone and the queue is empty.
+    pub(crate) async fn recv(&mut self) -> Option<Box<SocketEvent>> {
+        loop {
+            {
+                let mut q = lock(&self.0.queue);
+                if let Some(e) = q.events.pop_front() {
+                    if q.events.is_empty() {
+                        q.events = VecDeque::new();
+                    }
+                    return Some(e);
+                }
+                if q.sender_gone {
+                    return None;
+                }
+            }
+            // A send between the check and this wait leaves a permit: nothing is missed.
+            self.0.wake.notified().await;
+        }
+    }
+}
+
+impl Drop for SocketRx {
+    fn drop(&mut self) {
+        let mut q = lock(&self.0.queue);
+        q.receiver_gone = true;
+        // Their credit goes back now, not when the driver's end goes.
+        let events = std::mem::take(&mut q.events);
+        drop(q);
+        drop(events);
+    }
+}
 
 /// Why a connection to a namespace is refused: the client's `connect_error` gets
 /// `message` as its message and `data` as its data.

@@ -7,7 +7,7 @@
 use super::credit::ConnCredit;
 use super::driver::Core;
 use super::driver::{Cmd, Link};
-use super::outbox::{Outbox, Stream};
+use super::outbox::{Frame, Outbox, Stream};
 use crate::engine::Frame as EioFrame;
 use crate::io::websocket::{close_frame, server_frame, Decoder, Incoming, OpCode};
 use crate::ConnectionHandle;
@@ -29,11 +29,11 @@ thread_local! {
 }
 
 /// A frame the core produced, as the WebSocket frame every recipient shares.
-pub(crate) fn wire_frame(f: &EioFrame) -> Bytes {
-    match f {
+pub(crate) fn wire_frame(f: &EioFrame) -> Frame {
+    Arc::new(match f {
         EioFrame::Text(s) => server_frame(OpCode::Text, s.as_bytes()),
         EioFrame::Binary(b) => server_frame(OpCode::Binary, b),
-    }
+    })
 }
 
 /// Whether a frame may carry (part of) an event for a handler, so must wait for credit: an
@@ -88,37 +88,69 @@ pub(crate) fn upgraded_stream(upgraded: hyper::upgrade::Upgraded) -> Option<(Str
     }
 }
 
-pub(crate) async fn run<C: Core>(
+/// Runs one WebSocket until it closes. Not an `async fn`, and its closing phases boxed: the
+/// future is resident per connection, so it holds only what the open connection needs.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run<C: Core>(
     link: Link<C>,
     conn: ConnectionHandle,
     stream: Stream,
     early: Bytes,
     p: WsParams,
-) {
-    let outbox = Arc::new(Outbox::new(stream));
-    link.input(Cmd::WsOpen {
-        conn,
-        outbox: outbox.clone(),
-    })
-    .await;
-    let low = p.queue / 4;
-    let read = read_loop(&link, conn, &outbox, early, &p);
-    let write = outbox.write_loop(low, || link.input(Cmd::Unblock(conn)));
-    tokio::pin!(read, write);
-    tokio::select! {
-        ended = &mut read => {
-            if let Ended::Close(code) = ended {
-                outbox.close(close_frame(code));
-                let _ = tokio::time::timeout(CLOSE_LINGER, &mut write).await;
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let outbox = Arc::new(Outbox::new(stream));
+        link.input(Cmd::WsOpen {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await;
+        let low = p.queue / 4;
+        let unblock = || link.input(Cmd::Unblock(conn));
+        let ended = {
+            // Pinned where they are built: a move into a pinned local would store them twice.
+            let mut read = std::pin::pin!(read_loop(&link, conn, &outbox, early, &p));
+            let mut write = std::pin::pin!(outbox.write_loop(low, unblock));
+            tokio::select! {
+                ended = &mut read => Some(ended),
+                () = &mut write => None,
             }
+        };
+        match ended {
+            // The client closed or broke the protocol: the answering close frame, after what
+            // is queued, then the end.
+            Some(Ended::Close(code)) => {
+                outbox.close(Arc::new(close_frame(code)));
+                let write = outbox.write_loop(low, unblock);
+                let _ = Box::pin(tokio::time::timeout(CLOSE_LINGER, write)).await;
+            }
+            Some(Ended::Gone) => {}
+            // The core's close frame is written: the client's end of stream (it answers with
+            // its own close, then ends) lets the socket go.
+            None if !outbox.failed() => {
+                let _ = Box::pin(tokio::time::timeout(CLOSE_LINGER, until_eof(&outbox))).await;
+            }
+            None => {}
         }
-        () = &mut write => {
-            // The core's close frame is written (or the socket failed): the client's answering
-            // close, or its end of stream, ends the reading.
-            let _ = tokio::time::timeout(CLOSE_LINGER, &mut read).await;
+        link.input(Cmd::WsClosed { conn }).await;
+    }
+}
+
+/// Reads and drops whatever the client still sends, until its end of stream.
+async fn until_eof(outbox: &Outbox) {
+    let stream = outbox.stream();
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let r = READ_BUF.with(|buf| stream.try_read(&mut buf.borrow_mut()));
+        match r {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
-    link.input(Cmd::WsClosed { conn }).await;
 }
 
 /// Reads the client's frames and hands each message to the driver, until the client closes.
@@ -134,12 +166,13 @@ async fn read_loop<C: Core>(
     let mut decoded = decoder.decode(&early, |m| incoming.push(m));
     drop(early);
     loop {
-        for m in incoming.drain(..) {
+        // Taken whole, so no buffer stays with an idle connection.
+        for m in std::mem::take(&mut incoming) {
             let frame = match m {
                 Incoming::Text(s) => EioFrame::Text(s),
                 Incoming::Binary(b) => EioFrame::Binary(b),
                 Incoming::Ping(payload) => {
-                    let pong = server_frame(OpCode::Pong, &payload);
+                    let pong = Arc::new(server_frame(OpCode::Pong, &payload));
                     if !outbox.pong(pong, p.queue, p.queue / 4) {
                         return Ended::Gone;
                     }
@@ -174,9 +207,6 @@ async fn read_loop<C: Core>(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Ended::Gone,
-        }
-        if incoming.capacity() > 16 && incoming.is_empty() {
-            incoming = Vec::new();
         }
     }
 }
