@@ -93,7 +93,7 @@ fn server(p: &Params) -> std::io::Result<()> {
         config.limits.max_payload = config.limits.max_payload.max(size + 64 * 1024);
         config.limits.max_attachments = config.limits.max_attachments.max(attachments);
         let io: SocketIo = SocketIo::new(config, Options::default());
-        io.ns("/").on("upload", move |_socket, msg| async move {
+        io.of("/").on("upload", move |_socket, msg| async move {
             let received: usize = msg.event.data().attachments().iter().map(Bytes::len).sum();
             BYTES_RECEIVED.fetch_add(received as u64, Ordering::Relaxed);
             let verdict = msg

@@ -117,21 +117,23 @@ async fn main() -> std::io::Result<()> {
 
     // Each socket's data is its user name.
     let io: SocketIo<String> = SocketIo::new(config, Options::default());
-    let chat = io.ns("/");
-    chat.auth(|auth| async move {
-        let name = auth
-            .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
-            .and_then(|a| a.get("username")?.as_str().map(str::to_owned))
-            .filter(|n| !n.trim().is_empty());
-        name.ok_or_else(|| {
+    let chat = io.of("/");
+    // The user name comes with the handshake's auth: middleware checks it and keeps it as
+    // the socket's data, or refuses the connection (the client's `connect_error` says why).
+    chat.use_(|socket| async move {
+        let auth: serde_json::Value = socket.handshake().auth_as().unwrap_or_default();
+        let name = auth["username"].as_str().filter(|n| !n.trim().is_empty());
+        let name = name.ok_or_else(|| {
             Rejection::new("username required").with_data(json!({"reason": "missing username"}))
-        })
+        })?;
+        socket.set_data(name.to_owned());
+        Ok(())
     });
     let away_c = away.clone();
     chat.on_connection(move |socket| {
         let away = away_c.clone();
         async move {
-            let user = socket.data().await.unwrap_or_default();
+            let user = socket.data();
             let recovered = socket.recovered();
             if recovered {
                 away.clear(socket.id());
@@ -159,7 +161,7 @@ async fn main() -> std::io::Result<()> {
     });
     chat.on("say", |socket, msg| async move {
         if let Ok((text,)) = msg.args::<(String,)>() {
-            let user = socket.data().await.unwrap_or_default();
+            let user = socket.data();
             let _ = socket
                 .broadcast()
                 .emit("said", &(json!({"user": user, "text": text}),));
@@ -173,7 +175,7 @@ async fn main() -> std::io::Result<()> {
     });
     chat.on("room-say", |socket, msg| async move {
         if let Ok((room, text)) = msg.args::<(String, String)>() {
-            let user = socket.data().await.unwrap_or_default();
+            let user = socket.data();
             let said = json!({"user": user, "text": text, "room": room});
             let _ = socket.to(room).emit("said", &(said,));
         }
@@ -185,7 +187,7 @@ async fn main() -> std::io::Result<()> {
             if !image.kind.starts_with("image/") || image.data.len() > MAX_IMAGE {
                 return;
             }
-            let user = socket.data().await.unwrap_or_default();
+            let user = socket.data();
             let out = ImageOut {
                 user,
                 kind: image.kind,
@@ -203,7 +205,7 @@ async fn main() -> std::io::Result<()> {
                 msg.ack(&(false,));
                 return;
             };
-            let from = socket.data().await.unwrap_or_default();
+            let from = socket.data();
             let answer = socket
                 .io()
                 .query(move |ctx| {
@@ -246,14 +248,11 @@ async fn main() -> std::io::Result<()> {
     chat.on_disconnect(move |socket, reason| {
         let away = away_d.clone();
         async move {
-            let user = socket
-                .data()
-                .await
-                .unwrap_or_else(|| socket.id().to_owned());
+            let user = socket.data();
             let sid = socket.id().to_owned();
             let Some(window) = window.filter(|_| reason.is_recoverable()) else {
                 away.clear(&sid);
-                let _ = socket.io().to_ns("/").emit("left", &(user,));
+                let _ = socket.io().of("/").emit("left", &(user,));
                 return;
             };
             // It may come back within the window with its id, rooms and missed messages:
@@ -270,7 +269,7 @@ async fn main() -> std::io::Result<()> {
                     .await
                     .unwrap_or(false);
                 if !back {
-                    let _ = io.to_ns("/").emit("left", &(user,));
+                    let _ = io.of("/").emit("left", &(user,));
                 }
             });
         }

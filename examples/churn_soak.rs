@@ -77,7 +77,7 @@ fn server(p: &Params) -> std::io::Result<()> {
             config.ping_interval = Duration::from_millis(ms("ping-interval-ms"));
         }
         let io: SocketIo = SocketIo::new(config, Options::default());
-        io.ns("/")
+        io.of("/")
             .on_connection(|_socket| async move {
                 CONNECTS.fetch_add(1, Ordering::Relaxed);
             })
@@ -86,11 +86,7 @@ fn server(p: &Params) -> std::io::Result<()> {
                     socket.join("lobby");
                     socket.join(room.clone());
                     // After the joins on the same ordered path: the socket is in the room.
-                    let _ = socket
-                        .io()
-                        .to_ns("/")
-                        .to(room.clone())
-                        .emit("hello", &(room,));
+                    let _ = socket.io().of("/").to(room.clone()).emit("hello", &(room,));
                     ENTERS.fetch_add(1, Ordering::Relaxed);
                 }
             })

@@ -35,16 +35,17 @@ async fn main() -> std::io::Result<()> {
     let io: SocketIo = SocketIo::new(config, Options::default());
     for nsp in ["/", "/school", "/home"] {
         let io2 = io.clone();
-        io.ns(nsp).on("speak", move |socket, msg| {
+        io.of(nsp).on("speak", move |socket, msg| {
             // Everyone in the namespace, the speaker included.
             let _ = io2
-                .to_ns(socket.namespace())
+                .of(socket.namespace())
+                .broadcast()
                 .emit_args_of("message", &msg.event);
             async {}
         });
     }
     let io2 = io.clone();
-    io.ns("/school")
+    io.of("/school")
         .on("join", |socket, msg| async move {
             if let Ok((room,)) = msg.args::<(String,)>() {
                 socket.join(room.clone());
@@ -64,7 +65,7 @@ async fn main() -> std::io::Result<()> {
                         msg.event.data().attachments(),
                     );
                     if let (Ok(room), Ok(e)) = (room, e) {
-                        io2.to_ns("/school").to(room).emit_encoded(e);
+                        io2.of("/school").to(room).emit_encoded(e);
                     }
                 }
             }

@@ -13,10 +13,9 @@ mod common;
 
 use rmpv::Value;
 use roomcast::cluster::adapter::Protocol;
-use roomcast::cluster::classic::RemoteSocket;
 use roomcast::cluster::value::{from_payload, ClusterArgs};
 use roomcast::io::redis::{RedisAdapter, RedisAdapterOptions};
-use roomcast::io::tokio::{BroadcastOp, Message, Options, Socket, SocketIo};
+use roomcast::io::tokio::{BroadcastOp, Message, Options, RemoteSocket, Socket, SocketIo};
 use roomcast::packet::Payload;
 use roomcast::Config;
 use serde::{Serialize, Serializer};
@@ -135,21 +134,21 @@ async fn own_rooms(socket: &Socket<NodeData>) -> Value {
     strings(rooms)
 }
 
-fn describe(s: &RemoteSocket) -> (String, Value) {
-    let node = get(&s.data, "node").cloned().unwrap_or(Value::Nil);
-    let name = get(&s.handshake, "auth")
-        .and_then(|a| get(a, "name"))
-        .cloned()
-        .unwrap_or(Value::Nil);
-    let mut rooms: Vec<String> = s.rooms.iter().filter(|r| **r != s.id).cloned().collect();
+fn describe(s: &RemoteSocket<NodeData>) -> (String, Value) {
+    let data: Value = s.data().unwrap_or(Value::Nil);
+    let node = get(&data, "node").cloned().unwrap_or(Value::Nil);
+    let name = s.handshake()["auth"]["name"]
+        .as_str()
+        .map_or(Value::Nil, Value::from);
+    let mut rooms: Vec<String> = s.rooms().iter().filter(|r| *r != s.id()).cloned().collect();
     rooms.sort();
     let v = map(vec![
-        ("id", Value::from(s.id.as_str())),
+        ("id", Value::from(s.id())),
         ("node", node),
         ("name", name),
         ("rooms", strings(rooms)),
     ]);
-    (s.id.clone(), v)
+    (s.id().to_owned(), v)
 }
 
 /// One client event: what the node does, and its answer.
@@ -180,7 +179,7 @@ async fn handle(
         }
         "to" | "broadcast" => {
             let base = if event == "to" {
-                io.to_ns(&nsp)
+                io.of(&nsp).broadcast()
             } else {
                 socket.broadcast()
             };
@@ -190,13 +189,12 @@ async fn handle(
                 Err(e) => error(e),
             }
         }
-        "fetch" => match select(io.to_ns(&nsp), &arg).fetch_sockets().await {
-            Ok(Ok(sockets)) => {
+        "fetch" => match select(io.of(&nsp).broadcast(), &arg).fetch_sockets().await {
+            Ok(sockets) => {
                 let mut list: Vec<(String, Value)> = sockets.iter().map(describe).collect();
                 list.sort_by(|a, b| a.0.cmp(&b.0));
                 Value::Array(list.into_iter().map(|(_, v)| v).collect())
             }
-            Ok(Err(e)) => error(e),
             Err(e) => error(e),
         },
         "sockets-join" | "sockets-leave" => {
@@ -206,11 +204,11 @@ async fn handle(
                 "leave"
             };
             for room in rooms(get(&arg, key)) {
-                let op = select(io.to_ns(&nsp), &arg);
+                let op = select(io.of(&nsp).broadcast(), &arg);
                 if key == "join" {
-                    op.join(&room).await;
+                    op.sockets_join(&room).await;
                 } else {
-                    op.leave(&room).await;
+                    op.sockets_leave(&room).await;
                 }
             }
             Value::from(true)
@@ -241,12 +239,9 @@ async fn handle(
         "broadcast-ack" => {
             let question = get(&arg, "question").cloned().unwrap_or(Value::Nil);
             let timeout = get(&arg, "timeout").and_then(Value::as_u64).unwrap_or(5000);
-            let replies = select(io.to_ns(&nsp), &arg)
-                .emit_with_ack(
-                    "question",
-                    Args(vec![question]),
-                    Duration::from_millis(timeout),
-                )
+            let replies = select(io.of(&nsp).broadcast(), &arg)
+                .timeout(Duration::from_millis(timeout))
+                .emit_with_ack("question", Args(vec![question]))
                 .await;
             let responses = replies.all().map(|p| first_arg(p, false)).collect();
             let err = replies.timed_out.then_some("operation has timed out");
@@ -267,7 +262,7 @@ async fn handle(
 
 fn on_event(io: &Io, nsp: &str, event: &'static str, name: &str, sharded: bool) {
     let (io2, name) = (io.clone(), name.to_owned());
-    io.ns(nsp).on(event, move |socket, msg: Message<NodeData>| {
+    io.of(nsp).on(event, move |socket, msg: Message<NodeData>| {
         let (io, name) = (io2.clone(), name.clone());
         async move {
             let arg = first_arg(msg.event.data(), true);
@@ -275,27 +270,18 @@ fn on_event(io: &Io, nsp: &str, event: &'static str, name: &str, sharded: bool) 
                 // Acked first: the client may be among those disconnected.
                 msg.ack(&Args(vec![Value::from(true)]));
                 let close = get(&arg, "close").and_then(Value::as_bool).unwrap_or(false);
-                select(io.to_ns(socket.namespace()), &arg)
-                    .disconnect(close)
+                select(io.of(socket.namespace()).broadcast(), &arg)
+                    .disconnect_sockets(close)
                     .await;
                 return;
             }
-            let run = async move {
-                let answer = handle(io, name, sharded, socket, event, arg).await;
-                msg.ack(&Args(vec![answer]));
-            };
             // What waits for the other nodes runs beside the socket's next events, as a Node
-            // handler does; the rest keeps its order.
-            if WAITS_FOR_THE_CLUSTER.contains(&event) {
-                tokio::spawn(run);
-            } else {
-                run.await;
-            }
+            // handler does.
+            let answer = handle(io, name, sharded, socket, event, arg).await;
+            msg.ack(&Args(vec![answer]));
         }
     });
 }
-
-const WAITS_FOR_THE_CLUSTER: &[&str] = &["fetch", "server-emit-ack", "broadcast-ack", "all-rooms"];
 
 const EVENTS: &[&str] = &[
     "whoami",
@@ -349,7 +335,7 @@ async fn main() -> std::io::Result<()> {
     let io: Io = SocketIo::new(config, Options::default());
     for nsp in ["/", "/chat"] {
         let node = name.clone();
-        io.ns(nsp).auth(move |_auth| {
+        io.of(nsp).auth(move |_auth| {
             let node = node.clone();
             async move { Ok(NodeData { node }) }
         });
@@ -358,7 +344,7 @@ async fn main() -> std::io::Result<()> {
         }
         // As Node's connection handler runs again on recovery: the socket is this node's now.
         let (io2, node) = (io.clone(), name.clone());
-        io.ns(nsp).on_connection(move |socket| {
+        io.of(nsp).on_connection(move |socket| {
             if socket.recovered() {
                 let (h, node) = (socket.handle(), node.clone());
                 let _ = io2.call(move |ctx| {
@@ -370,20 +356,20 @@ async fn main() -> std::io::Result<()> {
             async {}
         });
         let (io2, node) = (io.clone(), name.clone());
-        io.ns(nsp).on_server_side("cluster-ping", move |m| {
+        io.of(nsp).on_server_side("cluster-ping", move |m| {
             let payload = first_arg(m.event().data(), true);
             let ping = map(vec![
                 ("node", Value::from(node.as_str())),
                 ("payload", payload),
             ]);
             let _ = io2
-                .to_ns(m.namespace())
+                .of(m.namespace())
                 .local()
                 .emit("server-ping", &Args(vec![ping]));
             async {}
         });
         let node = name.clone();
-        io.ns(nsp).on_server_side("cluster-ask", move |m| {
+        io.of(nsp).on_server_side("cluster-ask", move |m| {
             let _ = m.ack(&node);
             async {}
         });

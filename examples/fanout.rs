@@ -34,7 +34,7 @@ async fn main() -> std::io::Result<()> {
             .await
             .map_err(std::io::Error::other)?;
     }
-    io.ns("/").on("broadcast", |socket, msg| async move {
+    io.of("/").on("broadcast", |socket, msg| async move {
         let _ = socket.broadcast().emit_args_of("news", &msg.event);
     });
     let listener = common::listener().await?;

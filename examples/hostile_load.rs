@@ -75,7 +75,7 @@ fn server(p: &Params) -> std::io::Result<()> {
         .build()?;
     rt.block_on(async move {
         let io: SocketIo = SocketIo::new(Config::default(), Options::default());
-        io.ns("/")
+        io.of("/")
             .on("flood", move |_socket, _msg| async move {
                 tokio::time::sleep(handler_delay).await;
                 FLOOD_HANDLED.fetch_add(1, Ordering::Relaxed);
@@ -90,7 +90,7 @@ fn server(p: &Params) -> std::io::Result<()> {
                 // Relayed unparsed: the server's cost is the broadcast, not JSON.
                 let _ = socket
                     .io()
-                    .to_ns("/")
+                    .of("/")
                     .to("bystanders")
                     .emit_args_of("tock", &msg.event);
                 TICKS_RELAYED.fetch_add(1, Ordering::Relaxed);

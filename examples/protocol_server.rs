@@ -23,20 +23,14 @@ async fn main() -> std::io::Result<()> {
         c.parser = common::parser();
         c
     };
-    // Each socket keeps its auth payload (JSON text) as its data.
-    let io: SocketIo<Option<String>> = SocketIo::new(config, Options::default());
+    let io: SocketIo = SocketIo::new(config, Options::default());
     for nsp in ["/", "/custom"] {
-        io.ns(nsp)
-            .auth(|auth| async move { Ok(auth) })
-            .on_connection(|socket| async move {
-                let auth = socket.data().await.flatten();
-                let auth: serde_json::Value = auth
-                    .and_then(|a| serde_json::from_str(&a).ok())
-                    .unwrap_or_else(|| serde_json::json!({}));
-                let _ = socket.emit("auth", &(auth,));
-            });
+        io.of(nsp).on_connection(|socket| async move {
+            let auth: serde_json::Value = socket.handshake().auth_as().unwrap_or_default();
+            let _ = socket.emit("auth", &(auth,));
+        });
     }
-    io.ns("/")
+    io.of("/")
         .on("message", |socket, msg| async move {
             let _ = socket.emit_args_of("message-back", &msg.event);
         })

@@ -149,8 +149,8 @@ pub use reason::DisconnectReason;
 pub use server::{
     AckError, AckHandle, AckRequest, Broadcast, BroadcastAckHandle, ClusterConfig, ClusterError,
     ClusterReply, ClusterSubscription, ClusterTransmit, Command, ConnectRequest, Error, Event,
-    FetchedSocket, NodeCount, RecoveryStats, RequestHandle, Server, ServerSideAck, SessionFound,
-    SessionRestore, StreamOffset,
+    FetchedSocket, Handshake, NodeCount, RecoveryStats, RequestHandle, Server, ServerSideAck,
+    SessionFound, SessionRestore, StreamOffset,
 };
 pub use str::Str;
 

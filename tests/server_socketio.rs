@@ -554,9 +554,11 @@ fn room_events_follow_the_room_life_cycle() {
             },
             Event::Disconnected {
                 socket: s,
-                sid,
+                sid: sid.clone(),
                 nsp,
-                reason: DisconnectReason::ClientNamespaceDisconnect
+                reason: DisconnectReason::ClientNamespaceDisconnect,
+                // Still readable, as Node's `disconnecting` reads them.
+                rooms: vec![sid, Str::from("x")]
             },
         ]
     );
@@ -997,7 +999,8 @@ fn server_disconnect_tells_the_client_and_keeps_other_namespaces() {
             socket: s[1],
             sid: Str::from(chat_sid.as_str()),
             nsp: chat,
-            reason: DisconnectReason::ServerNamespaceDisconnect
+            reason: DisconnectReason::ServerNamespaceDisconnect,
+            rooms: vec![Str::from(chat_sid.as_str())]
         }]
     );
     assert!(net.server.emit(s[1], "x", &()).is_err());
@@ -1210,9 +1213,10 @@ fn emit_with_ack_fails_on_disconnect() {
             },
             Event::Disconnected {
                 socket: s[1],
-                sid: chat_sid,
+                sid: chat_sid.clone(),
                 nsp: net.server.namespace("/chat").unwrap(),
-                reason: DisconnectReason::ClientNamespaceDisconnect
+                reason: DisconnectReason::ClientNamespaceDisconnect,
+                rooms: vec![chat_sid]
             }
         ]
     );

@@ -47,7 +47,7 @@ async fn an_axum_mount_serves_the_official_client() {
     }
 
     let io: SocketIo = SocketIo::new(Config::default(), Options::default());
-    io.ns("/").on("echo", |_, msg| async move {
+    io.of("/").on("echo", |_, msg| async move {
         let args: serde_json::Value = msg.args().unwrap();
         msg.ack(&(serde_json::json!({ "got": args }),));
     });

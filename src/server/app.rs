@@ -421,7 +421,7 @@ impl<D> Server<D> {
     /// `socket.disconnect(true)`: every socket of the connection is disconnected from its
     /// namespace (told with a DISCONNECT, so the client does not come back, and nothing is
     /// kept for recovery), then the connection closes.
-    pub(super) fn disconnect_connection(&mut self, conn: ConnectionHandle) {
+    pub fn disconnect_connection(&mut self, conn: ConnectionHandle) {
         for s in self.connection_sockets(conn) {
             let _ = self.disconnect(s);
         }

@@ -614,8 +614,7 @@ impl<D> Server<D> {
 
     /// A socket's `socket.handshake`, as Node's has it.
     fn handshake_of(&self, s: crate::SocketHandle) -> Value {
-        let info = self.socket_connection(s).and_then(|c| self.request_info(c));
-        super::handshake::handshake(info, self.auths.get(&s.slot).map(|a| &**a))
+        super::handshake::handshake(&self.handshake(s))
     }
 
     /// Every room of `nsp` on this node, socket-id rooms included (`allRooms`).

@@ -223,6 +223,9 @@ pub enum Event {
         nsp: NamespaceId,
         /// Why.
         reason: DisconnectReason,
+        /// The rooms it was in, its own id first: what Node's `disconnecting` listeners read
+        /// from `socket.rooms` (it has left them by now).
+        rooms: Vec<Str>,
     },
     /// Another node of the cluster emitted an event to this namespace's server
     /// (`serverSideEmit`); its arguments read like a client's.

@@ -1,24 +1,114 @@
 //! A socket's handshake as Node's `socket.handshake` holds it (`headers`, `time`, `address`,
-//! `xdomain`, `secure`, `issued`, `url`, `query`, `auth`): what `fetchSockets` answers carry
-//! to other nodes, built from what the adapter told of the session's first request
-//! ([`RequestInfo`]) and the socket's CONNECT auth.
+//! `xdomain`, `secure`, `issued`, `url`, `query`, `auth`): typed for the application
+//! ([`Handshake`]), and as the msgpack map `fetchSockets` answers carry to other nodes; both
+//! built from what the adapter told of the session's first request ([`RequestInfo`]) and the
+//! socket's CONNECT auth.
 
 use crate::cluster::classic::map;
 use crate::cluster::value::civil;
-use crate::RequestInfo;
+use crate::{RequestInfo, Str};
 use rmpv::Value;
+use std::sync::Arc;
 
-/// The handshake of a socket whose session opened with `info` (if the adapter gave it) and
-/// whose CONNECT carried `auth` (a JSON object, if any).
-pub(crate) fn handshake(info: Option<&RequestInfo>, auth: Option<&str>) -> Value {
-    let auth = auth
+/// A socket's handshake (Node's `socket.handshake`): the request that opened its session and
+/// the auth payload of its CONNECT. Cheap to clone (it shares what the core keeps); what Node
+/// computes once (the parsed query, the date) is computed when asked.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    info: Option<Arc<RequestInfo>>,
+    auth: Option<Str>,
+}
+
+impl Handshake {
+    /// The handshake of a session opened with `info` (if the adapter told of it), for a
+    /// CONNECT that carried `auth` (a JSON object).
+    pub fn new(info: Option<Arc<RequestInfo>>, auth: Option<Str>) -> Self {
+        Handshake { info, auth }
+    }
+
+    /// The request headers, names in lowercase, in arrival order (`handshake.headers`).
+    pub fn headers(&self) -> &[(String, String)] {
+        self.info.as_deref().map_or(&[], |i| &i.headers)
+    }
+
+    /// A header's value, by name in any case; repeated headers joined with `, ` as Node does.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let mut values = self
+            .headers()
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = values.next()?;
+        Some(values.fold(first.to_owned(), |acc, v| acc + ", " + v))
+    }
+
+    /// The query string, parsed as Node's `querystring` does (`+` a space, `%XX` a byte, the
+    /// first of repeated keys): `handshake.query`.
+    pub fn query(&self) -> Vec<(String, String)> {
+        query_pairs(self.url().split_once('?').map_or("", |(_, q)| q))
+    }
+
+    /// One query parameter (`handshake.query[key]`).
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The peer's address, as Node prints it (`handshake.address`).
+    pub fn address(&self) -> Option<&str> {
+        self.info.as_deref().and_then(|i| i.address.as_deref())
+    }
+
+    /// The request target, path and query (`handshake.url`).
+    pub fn url(&self) -> &str {
+        self.info.as_deref().map_or("", |i| &i.url)
+    }
+
+    /// When the request arrived, in ms since the Unix epoch (`handshake.issued`).
+    pub fn issued(&self) -> Option<u64> {
+        self.info.as_deref().and_then(|i| i.unix_ms)
+    }
+
+    /// The same as a date, as Node prints it (`handshake.time`).
+    pub fn time(&self) -> Option<String> {
+        self.issued().and_then(js_date)
+    }
+
+    /// Whether the connection was TLS (`handshake.secure`).
+    pub fn secure(&self) -> bool {
+        self.info.as_deref().is_some_and(|i| i.secure)
+    }
+
+    /// Whether the request came from another origin: it carried an `Origin` header
+    /// (`handshake.xdomain`).
+    pub fn xdomain(&self) -> bool {
+        self.headers().iter().any(|(n, _)| n == "origin")
+    }
+
+    /// The CONNECT's auth payload, JSON text (`handshake.auth`); `None` if it sent none.
+    pub fn auth(&self) -> Option<&str> {
+        self.auth.as_deref()
+    }
+
+    /// The auth payload deserialized; an absent one reads as `{}`, as in Node.
+    pub fn auth_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.auth().unwrap_or("{}"))
+    }
+}
+
+/// A socket's handshake as the msgpack map Node nodes exchange.
+pub(crate) fn handshake(h: &Handshake) -> Value {
+    let auth = h
+        .auth()
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
         .unwrap_or(Value::Map(Vec::new()));
-    let Some(info) = info else {
+    if h.info.is_none() {
         return map(vec![("auth", auth)]);
-    };
-    let mut headers: Vec<(Value, Value)> = Vec::with_capacity(info.headers.len());
-    for (name, value) in &info.headers {
+    }
+    let mut headers: Vec<(Value, Value)> = Vec::with_capacity(h.headers().len());
+    for (name, value) in h.headers() {
         // Node joins repeated headers with ", " (`set-cookie` aside, which no client sends).
         match headers.iter_mut().find(|(n, _)| n.as_str() == Some(name)) {
             Some((_, Value::String(v))) => {
@@ -28,25 +118,20 @@ pub(crate) fn handshake(info: Option<&RequestInfo>, auth: Option<&str>) -> Value
             _ => headers.push((Value::from(name.as_str()), Value::from(value.as_str()))),
         }
     }
-    let xdomain = info.headers.iter().any(|(n, _)| n == "origin");
-    let query = info.url.split_once('?').map_or("", |(_, q)| q);
+    let query = h
+        .query()
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), Value::from(v)))
+        .collect();
     let entries = vec![
         ("headers", Value::Map(headers)),
-        (
-            "time",
-            info.unix_ms
-                .and_then(js_date)
-                .map_or(Value::Nil, Value::from),
-        ),
-        (
-            "address",
-            info.address.as_deref().map_or(Value::Nil, Value::from),
-        ),
-        ("xdomain", Value::from(xdomain)),
-        ("secure", Value::from(info.secure)),
-        ("issued", info.unix_ms.map_or(Value::Nil, Value::from)),
-        ("url", Value::from(info.url.as_str())),
-        ("query", parse_query(query)),
+        ("time", h.time().map_or(Value::Nil, Value::from)),
+        ("address", h.address().map_or(Value::Nil, Value::from)),
+        ("xdomain", Value::from(h.xdomain())),
+        ("secure", Value::from(h.secure())),
+        ("issued", h.issued().map_or(Value::Nil, Value::from)),
+        ("url", Value::from(h.url())),
+        ("query", Value::Map(query)),
         ("auth", auth),
     ];
     map(entries)
@@ -54,16 +139,16 @@ pub(crate) fn handshake(info: Option<&RequestInfo>, auth: Option<&str>) -> Value
 
 /// A query string as Node's `querystring.parse` reads it: `+` is a space, `%XX` a byte;
 /// a repeated key keeps its first value.
-fn parse_query(q: &str) -> Value {
-    let mut out: Vec<(Value, Value)> = Vec::new();
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (unescape(k), unescape(v));
-        if !out.iter().any(|(n, _)| n.as_str() == Some(&k)) {
-            out.push((Value::from(k), Value::from(v)));
+        if !out.iter().any(|(n, _)| *n == k) {
+            out.push((k, v));
         }
     }
-    Value::Map(out)
+    out
 }
 
 fn unescape(s: &str) -> String {
@@ -136,14 +221,8 @@ mod tests {
 
     #[test]
     fn queries_parse_as_querystring_does() {
-        let q = parse_query("EIO=4&transport=websocket&a=b%20c+d&a=x&e");
-        let get = |k: &str| {
-            q.as_map()
-                .unwrap()
-                .iter()
-                .find(|(n, _)| n.as_str() == Some(k))
-                .map(|(_, v)| v.as_str().unwrap().to_owned())
-        };
+        let q = query_pairs("EIO=4&transport=websocket&a=b%20c+d&a=x&e");
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(get("EIO").as_deref(), Some("4"));
         assert_eq!(get("a").as_deref(), Some("b c d"));
         assert_eq!(get("e").as_deref(), Some(""));
@@ -159,7 +238,12 @@ mod tests {
         info.address = Some("127.0.0.1".into());
         info.url = "/socket.io/?EIO=4&transport=polling".into();
         info.unix_ms = Some(1_796_148_032_210);
-        let h = handshake(Some(&info), Some(r#"{"name":"n1"}"#));
+        let typed = Handshake::new(Some(Arc::new(info)), Some(Str::from(r#"{"name":"n1"}"#)));
+        assert_eq!(typed.header("HOST").as_deref(), Some("127.0.0.1:3000"));
+        assert_eq!(typed.query_param("transport").as_deref(), Some("polling"));
+        assert_eq!(typed.auth_as::<serde_json::Value>().unwrap()["name"], "n1");
+        assert!(typed.xdomain() && !typed.secure());
+        let h = handshake(&typed);
         let keys: Vec<_> = h
             .as_map()
             .unwrap()

@@ -28,6 +28,7 @@ pub use event::{
     AckError, AckHandle, AckRequest, BroadcastAckHandle, ClusterError, ClusterReply,
     ConnectRequest, Event, RequestHandle, ServerSideAck,
 };
+pub use handshake::Handshake;
 pub use recovery::RecoveryStats;
 
 use crate::config::ConfigError;
@@ -101,9 +102,9 @@ pub struct Server<D = ()> {
     /// The CONNECT auth of sockets that sent one, by socket slot (their handshake).
     auths: ahash::AHashMap<u32, Str>,
     /// What the adapter told of the request that opened each session, for those it did.
-    infos: ahash::AHashMap<ConnectionHandle, Box<crate::RequestInfo>>,
+    infos: ahash::AHashMap<ConnectionHandle, std::sync::Arc<crate::RequestInfo>>,
     /// The info of the request being handled, until its session opens.
-    opening: Option<Box<crate::RequestInfo>>,
+    opening: Option<std::sync::Arc<crate::RequestInfo>>,
     acks: Acks,
     connect_due: Fifo<ConnectionHandle>,
     /// This node's part in a cluster, if it is in one.
@@ -271,7 +272,7 @@ impl<D> Server<D> {
     pub fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction {
         // Kept only if this request opens a session (long-polling: its `Opened` event;
         // WebSocket: the accepted connection).
-        self.opening = req.info.map(|i| Box::new(i.clone()));
+        self.opening = req.info.map(|i| std::sync::Arc::new(i.clone()));
         let action = self.engine.handle_http(now, req);
         // Taken here only for a WebSocket: a long-polling session's `Opened` takes it in `pump`.
         if let HttpAction::AcceptWebSocket(conn) = &action {
@@ -287,6 +288,28 @@ impl<D> Server<D> {
     /// What the adapter told of the HTTP request that opened a connection's session.
     pub fn request_info(&self, conn: ConnectionHandle) -> Option<&crate::RequestInfo> {
         self.infos.get(&conn).map(|b| &**b)
+    }
+
+    /// What the adapter told of the request that opened a connection's session, shared.
+    pub fn session_info(
+        &self,
+        conn: ConnectionHandle,
+    ) -> Option<std::sync::Arc<crate::RequestInfo>> {
+        self.infos.get(&conn).cloned()
+    }
+
+    /// A socket's handshake (Node's `socket.handshake`): its session's first request and its
+    /// CONNECT's auth. Empty for a socket that is gone.
+    pub fn handshake(&self, socket: crate::SocketHandle) -> Handshake {
+        let info = self
+            .socket_connection(socket)
+            .and_then(|c| self.infos.get(&c).cloned());
+        let auth = self
+            .router
+            .slot_live(socket.slot as usize)
+            .then(|| self.auths.get(&socket.slot).cloned())
+            .flatten();
+        Handshake::new(info, auth)
     }
 
     /// The body of a POST the core asked for with [`HttpAction::ReadBody`].
@@ -450,6 +473,8 @@ impl<D> Server<D> {
         };
         // Kept before it leaves its rooms (the reference persists after `disconnecting`).
         self.keep_session(s, nsp, reason);
+        // What `disconnecting` listeners read: the rooms it had, its own first.
+        let rooms = self.router.rooms_of(s);
         let left = self.router.leave_all(s);
         self.room_left_events(nsp, s, left);
         self.room_events(nsp, s, sid.clone(), Some(false), false);
@@ -465,6 +490,7 @@ impl<D> Server<D> {
             sid,
             nsp,
             reason,
+            rooms,
         });
     }
 

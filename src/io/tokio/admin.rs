@@ -150,12 +150,17 @@ where
         return Err(AdminError::RoomEventsOff);
     }
     let sessions: SharedSessions = Arc::default();
-    let ns = io.ns(&opts.namespace_name);
+    let ns = io.of(&opts.namespace_name);
     let auth = Arc::new(opts.auth.clone());
     let (s, max) = (sessions.clone(), opts.max_sessions.max(1));
-    ns.auth_conn(move |payload, conn| {
+    ns.use_(move |c| {
         let (auth, sessions) = (auth.clone(), s.clone());
-        async move { authenticate(&auth, &sessions, max, payload, conn).await }
+        async move {
+            let payload = c.handshake().auth().map(str::to_owned);
+            let data = authenticate(&auth, &sessions, max, payload, c.connection()).await?;
+            c.set_data(data);
+            Ok(())
+        }
     });
     let tap = Tap::<D> {
         name: opts.namespace_name.clone(),

@@ -3,10 +3,9 @@
 //! `fetchSockets`, `allRooms`) as futures. Outside a cluster each behaves as on a single Node
 //! server: no one hears a server-side emit, requests answer with this node alone.
 
-use super::api::{BroadcastOp, SocketIo};
+use super::api::SocketIo;
 use super::driver::ClusterResult;
 use super::shared::CallError;
-use crate::cluster::classic::RemoteSocket;
 use crate::packet::{self, Payload};
 use crate::{ClusterError, ClusterReply, RequestHandle, Server, ServerSideAck};
 use serde::de::DeserializeOwned;
@@ -167,27 +166,6 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(CallError::from(e)),
             Err(_) => Err(CallError::Stopped),
-        }
-    }
-}
-
-impl<D: Send + Sync + Clone + Default + Serialize + 'static> BroadcastOp<D> {
-    /// `fetchSockets` over the cluster (this node only with [`local`](Self::local)): the
-    /// selected sockets of every node, with id, rooms, data and handshake; the reference's
-    /// error if some node did not answer in time.
-    pub async fn fetch_sockets(self) -> Result<Result<Vec<RemoteSocket>, ClusterError>, CallError> {
-        let (io, sel) = (self.io, self.sel);
-        let (reply, error) = io
-            .request(move |server, now| {
-                sel.build(server)
-                    .ok_or(crate::Error::UnknownNamespace(String::new()))?
-                    .fetch_sockets(now)
-            })
-            .await?;
-        match (reply, error) {
-            (_, Some(e)) => Ok(Err(e)),
-            (ClusterReply::Sockets(s), None) => Ok(Ok(s)),
-            _ => Err(CallError::Stopped),
         }
     }
 }

@@ -10,7 +10,8 @@
 use super::credit::ConnCredit;
 use super::outbox::{Outbox, Queued};
 use super::shared::{
-    panic_message, AuthFn, CallError, Credit, Rejection, Replies, SocketEvent, SocketTx,
+    panic_message, AuthFn, CallError, ConnectInfo, Credit, Rejection, Replies, Reply, SocketEvent,
+    SocketTx,
 };
 use super::ws;
 use super::Options;
@@ -69,15 +70,13 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
     /// The connection middleware of a namespace, if it has one.
     fn auth(&self, nsp: &str) -> Option<AuthFn<D>>;
     /// Starts the task running a new socket's handlers; returns its queue.
-    fn connected(
-        &self,
-        link: &Link<Server<D>>,
-        socket: SocketHandle,
-        sid: Str,
-        nsp: String,
-        data: Option<D>,
-        recovered: bool,
-    ) -> SocketTx;
+    fn connected(&self, link: &Link<Server<D>>, socket: NewSocket<D>) -> SocketTx;
+    /// Whether any socket listens to what is emitted to it ([`outgoing`](Self::outgoing)).
+    fn wants_outgoing(&self) -> bool;
+    /// An application emit, about to go to `sockets`.
+    fn outgoing(&self, sockets: &[SocketHandle], e: &Encoded);
+    /// A room came or went, or a socket joined or left one (only with `Config::room_events`).
+    fn room_event(&self, link: &Link<Server<D>>, e: RoomEvent);
     /// Another node's `serverSideEmit` of `event` to namespace `nsp`: runs its handler.
     fn server_side(
         &self,
@@ -86,6 +85,55 @@ pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
         event: crate::packet::Event,
         ack: Option<crate::ServerSideAck>,
     );
+}
+
+/// A socket that just joined its namespace, as the layer above gets it.
+pub(crate) struct NewSocket<D> {
+    pub(crate) handle: SocketHandle,
+    pub(crate) sid: Str,
+    pub(crate) nsp: String,
+    pub(crate) data: D,
+    pub(crate) recovered: bool,
+    pub(crate) handshake: crate::Handshake,
+}
+
+/// A room's life-cycle event (the reference adapter's `create-room`, `delete-room`,
+/// `join-room`, `leave-room`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RoomEvent {
+    /// A room came to exist in namespace `nsp`.
+    Created {
+        /// The namespace.
+        nsp: String,
+        /// The room.
+        room: Str,
+    },
+    /// A room ceased to exist.
+    Deleted {
+        /// The namespace.
+        nsp: String,
+        /// The room.
+        room: Str,
+    },
+    /// A socket (by id) joined a room.
+    Joined {
+        /// The namespace.
+        nsp: String,
+        /// The room.
+        room: Str,
+        /// The socket's id.
+        id: Str,
+    },
+    /// A socket left a room.
+    Left {
+        /// The namespace.
+        nsp: String,
+        /// The room.
+        room: Str,
+        /// The socket's id.
+        id: Str,
+    },
 }
 
 /// Watches the core's events from inside the driver, before they are dispatched (the Admin UI's
@@ -776,17 +824,23 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
         selected: impl FnOnce(&mut Server<D>) -> Vec<SocketHandle>,
         emit: impl FnOnce(&mut Server<D>) -> usize,
     ) {
-        let Some(mut o) = self.observer.take() else {
-            emit(&mut self.server);
-            return;
-        };
-        if o.wants_outgoing() {
+        let listeners = self.hooks.wants_outgoing();
+        let mut observer = self.observer.take();
+        let watched = observer.as_ref().is_some_and(|o| o.wants_outgoing());
+        if listeners || watched {
             let sockets = selected(&mut self.server);
-            o.outgoing(self, &sockets, e);
+            if listeners {
+                self.hooks.outgoing(&sockets, e);
+            }
+            if let Some(o) = observer.as_mut().filter(|_| watched) {
+                o.outgoing(self, &sockets, e);
+            }
         }
         let reached = emit(&mut self.server);
-        o.sent(reached, e);
-        self.observer = Some(o);
+        if let Some(mut o) = observer {
+            o.sent(reached, e);
+            self.observer = Some(o);
+        }
     }
 
     /// Runs the observer's periodic work, if there is an observer.
@@ -811,10 +865,15 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
             } => match self.hooks.auth(&nsp_name) {
                 Some(auth_fn) => {
                     let link = self.link.clone();
-                    let auth = auth.map(|a| a.to_string());
                     let conn = request.connection();
+                    let info = ConnectInfo {
+                        handshake: crate::Handshake::new(self.server.session_info(conn), auth),
+                        conn,
+                        nsp: nsp_name.to_string(),
+                        restored: self.server.restored_data(&request).cloned(),
+                    };
                     tokio::spawn(async move {
-                        let decision = AssertUnwindSafe(async move { auth_fn(auth, conn).await })
+                        let decision = AssertUnwindSafe(async move { auth_fn(info).await })
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|p| {
@@ -833,7 +892,10 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                         }
                     });
                 }
-                None => decide(self, request, Ok(D::default())),
+                None => {
+                    let data = self.server.restored_data(&request).cloned();
+                    decide(self, request, Ok(data.unwrap_or_default()));
+                }
             },
             Event::Connected {
                 socket,
@@ -841,12 +903,38 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 nsp,
                 recovered,
             } => {
-                let name = self.server.namespace_name(nsp).to_string();
-                let data = self.server.data(socket).cloned();
-                let tx = self
-                    .hooks
-                    .connected(&self.link, socket, sid, name, data, recovered);
+                let new = NewSocket {
+                    handle: socket,
+                    sid,
+                    nsp: self.server.namespace_name(nsp).to_string(),
+                    data: self.server.data(socket).cloned().unwrap_or_default(),
+                    recovered,
+                    handshake: self.server.handshake(socket),
+                };
+                let tx = self.hooks.connected(&self.link, new);
                 self.sockets.insert(socket, tx);
+            }
+            Event::RoomCreated { nsp, room } => {
+                let nsp = self.server.namespace_name(nsp).to_string();
+                self.hooks
+                    .room_event(&self.link, RoomEvent::Created { nsp, room });
+            }
+            Event::RoomDeleted { nsp, room } => {
+                let nsp = self.server.namespace_name(nsp).to_string();
+                self.hooks
+                    .room_event(&self.link, RoomEvent::Deleted { nsp, room });
+            }
+            Event::RoomJoined { nsp, room, socket } => {
+                let nsp = self.server.namespace_name(nsp).to_string();
+                let id = self.server.sid(socket).map(Str::from).unwrap_or_default();
+                self.hooks
+                    .room_event(&self.link, RoomEvent::Joined { nsp, room, id });
+            }
+            Event::RoomLeft { nsp, room, socket } => {
+                let nsp = self.server.namespace_name(nsp).to_string();
+                let id = self.server.sid(socket).map(Str::from).unwrap_or_default();
+                self.hooks
+                    .room_event(&self.link, RoomEvent::Left { nsp, room, id });
             }
             Event::Message { socket, event, ack } => {
                 let credit = self.credit_for(socket, &event);
@@ -871,17 +959,30 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 timed_out,
             } => {
                 if let Some(tx) = self.broadcast_acks.remove(&ack) {
+                    let local = replies
+                        .into_iter()
+                        .map(|(socket, args)| Reply {
+                            socket,
+                            id: self.server.sid(socket).map(Str::from).unwrap_or_default(),
+                            args,
+                        })
+                        .collect();
                     let _ = tx.send(Replies {
-                        local: replies,
+                        local,
                         remote,
                         expected,
                         timed_out,
                     });
                 }
             }
-            Event::Disconnected { socket, reason, .. } => {
+            Event::Disconnected {
+                socket,
+                reason,
+                rooms,
+                ..
+            } => {
                 if let Some(tx) = self.sockets.remove(&socket) {
-                    let _ = tx.send(Box::new(SocketEvent::Disconnected(reason)));
+                    let _ = tx.send(Box::new(SocketEvent::Disconnected { reason, rooms }));
                 }
             }
             Event::ServerSideEmit { nsp, event, ack } => {
@@ -903,7 +1004,6 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                     credit.close();
                 }
             }
-            _ => {}
         }
     }
 }
@@ -915,11 +1015,8 @@ fn decide<D: Send + Sync + Clone + Default + 'static>(
     decision: Result<D, Rejection>,
 ) {
     let r = match decision {
-        // A recovering socket keeps its data (until middleware can see and change it).
-        Ok(data) => {
-            let data = ctx.server.restored_data(&request).cloned().unwrap_or(data);
-            ctx.server.accept(request, data).map(drop)
-        }
+        // A recovering socket's middleware started from its restored data.
+        Ok(data) => ctx.server.accept(request, data).map(drop),
         Err(rejection) => ctx
             .server
             .reject(request, &rejection.message, rejection.data.as_ref()),

@@ -39,7 +39,7 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io: SocketIo = SocketIo::new(Config::default(), Options::default());
-//! io.ns("/").on("ping", |socket, msg| async move {
+//! io.of("/").on("ping", |socket, msg| async move {
 //!     msg.ack(&("pong",));
 //!     socket.broadcast().emit("pinged", &(socket.id(),));
 //! });
@@ -64,12 +64,15 @@ mod outbox;
 mod shared;
 mod ws;
 
-pub use api::{Ack, AckTimeout, BroadcastOp, Message, Namespace, Socket, SocketIo};
+pub use api::{
+    Ack, AckTimeout, BroadcastOp, Connecting, FetchError, Message, Namespace, RemoteSocket, Socket,
+    SocketIo, Timeout,
+};
 pub use cluster::{ServerSideMessage, ServerSideResponses};
 #[cfg(feature = "redis")]
 pub(crate) use driver::{ClusterOutput, Link};
-pub use driver::{Core, Ctx};
+pub use driver::{Core, Ctx, RoomEvent};
 pub use engine_io::EngineIo;
 pub use http::{Body, IoService, WithFallback};
 pub use options::{Options, OptionsError};
-pub use shared::{CallError, Rejection, Replies};
+pub use shared::{CallError, Rejection, Replies, Reply};

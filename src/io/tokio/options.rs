@@ -38,6 +38,11 @@ pub struct Options {
     /// unhandled, the other half of its credit. One message larger than this waits until the
     /// whole of it is free. Default 1 MiB; at least 1, at most `u32::MAX`.
     pub socket_queue_bytes: usize,
+    /// Listeners of one socket running at once (each event's, started in arrival order, run
+    /// concurrently, as a Node server's do). At the bound, the socket's next events wait, so
+    /// their connection's credit ([`socket_queue`](Self::socket_queue)) runs out and it is no
+    /// longer read. Default 64; at least 1.
+    pub handlers_in_flight: usize,
     /// How much of an oversized long-polling POST body (larger than
     /// [`Limits::max_payload`](crate::Limits)) is read and thrown away so the client gets its
     /// `413` instead of a connection reset. Past this, or after 10 s, the connection is
@@ -55,6 +60,7 @@ impl Default for Options {
             call_queue: 65_536,
             socket_queue: 1024,
             socket_queue_bytes: 1 << 20,
+            handlers_in_flight: 64,
             discard_limit: 8 << 20,
         }
     }
@@ -98,6 +104,12 @@ impl Options {
             ("input_queue", self.input_queue, 1, channel_max),
             ("call_queue", self.call_queue, 1, channel_max),
             ("socket_queue", self.socket_queue, 1, permits_max),
+            (
+                "handlers_in_flight",
+                self.handlers_in_flight,
+                1,
+                channel_max,
+            ),
             (
                 "socket_queue_bytes",
                 self.socket_queue_bytes,

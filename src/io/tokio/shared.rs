@@ -12,12 +12,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// One socket's answer to a broadcast with acks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The socket that answered.
+    pub socket: SocketHandle,
+    /// Its public id (empty if it was gone by the time the broadcast ended).
+    pub id: crate::Str,
+    /// The arguments it answered with.
+    pub args: Payload,
+}
+
 /// Replies of a broadcast with acks.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Replies {
     /// Each answer of this node's sockets, with its socket, in arrival order.
-    pub local: Vec<(SocketHandle, Payload)>,
+    pub local: Vec<Reply>,
     /// In a cluster, each answer of another node's sockets (its first argument, as `[arg]`).
     pub remote: Vec<Payload>,
     /// How many sockets were reached, over every node that reported.
@@ -29,16 +41,25 @@ pub struct Replies {
 impl Replies {
     /// Every answer, this node's first, as the arguments `[arg, ...]` each client acked with.
     pub fn all(&self) -> impl Iterator<Item = &Payload> {
-        self.local.iter().map(|(_, p)| p).chain(&self.remote)
+        self.local.iter().map(|r| &r.args).chain(&self.remote)
     }
 }
 
-/// The connection middleware of a namespace: the auth payload, and the connection asking.
-pub(crate) type AuthFn<D> = Arc<
-    dyn Fn(Option<String>, crate::ConnectionHandle) -> BoxFuture<Result<D, Rejection>>
-        + Send
-        + Sync,
->;
+/// What the connection middleware of a namespace decides on.
+pub(crate) struct ConnectInfo<D> {
+    /// The socket-to-be's handshake.
+    pub(crate) handshake: crate::Handshake,
+    /// The connection asking.
+    pub(crate) conn: crate::ConnectionHandle,
+    /// The namespace's name (for a child of a parent namespace, the name asked for).
+    pub(crate) nsp: String,
+    /// For a socket that connection state recovery restores, its data.
+    pub(crate) restored: Option<D>,
+}
+
+/// The connection middleware of a namespace (its `use` chain): the socket's data, or why not.
+pub(crate) type AuthFn<D> =
+    Arc<dyn Fn(ConnectInfo<D>) -> BoxFuture<Result<D, Rejection>> + Send + Sync>;
 
 /// An event's part of its connection's input credit: held from the moment it is read until its
 /// handler has finished. `None` for an event that arrived past the credit (a long-polling POST
@@ -53,7 +74,11 @@ pub(crate) enum SocketEvent {
         ack: Option<crate::AckRequest>,
         credit: Credit,
     },
-    Disconnected(DisconnectReason),
+    /// The socket left its namespace; `rooms` are those it was in (its own id first).
+    Disconnected {
+        reason: DisconnectReason,
+        rooms: Vec<crate::Str>,
+    },
 }
 
 /// A socket task's queue, the driver's end. Unbounded as a queue, bounded by credit: every

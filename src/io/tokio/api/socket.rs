@@ -1,0 +1,562 @@
+//! A connected socket as its handlers see it: its handshake and data, its own listeners,
+//! emits and acks to it, and the broadcasts it starts.
+
+use super::broadcast::BroadcastOp;
+use super::namespace::{DisconnectFn, EventFn};
+use super::SocketIo;
+use crate::io::tokio::driver::{CallFn, Cmd, Ctx, NewSocket};
+use crate::io::tokio::shared::{lock, BoxFuture, CallError, Rejection};
+use crate::packet::{self, Encoded, Parser, Payload};
+use crate::{AckError, DisconnectReason, Handshake, Server, SocketHandle, Str};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Waiting for an ack timed out, or the socket left first.
+pub type AckTimeout = AckError;
+
+/// How long an ack is waited for without a `timeout(...)`: until the socket leaves, in effect
+/// (the core fails every pending ack of a socket that leaves).
+pub(super) const NO_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+pub(super) type AnyFn = Arc<dyn Fn(&packet::Event) + Send + Sync>;
+pub(super) type PacketFn<D> =
+    Arc<dyn Fn(Socket<D>, Arc<packet::Event>) -> BoxFuture<Result<(), Rejection>> + Send + Sync>;
+pub(super) type ErrorFn<D> = Arc<dyn Fn(Socket<D>, Rejection) -> BoxFuture<()> + Send + Sync>;
+
+/// One socket's own listeners (`socket.on`, `onAny`, `use`...), registered from its handlers.
+pub(super) struct Listeners<D: Send + Sync + Clone + Default + 'static> {
+    pub(super) events: HashMap<String, Vec<EventFn<D>>>,
+    pub(super) any: Vec<AnyFn>,
+    pub(super) any_outgoing: Vec<AnyFn>,
+    pub(super) middleware: Vec<PacketFn<D>>,
+    pub(super) error: Vec<ErrorFn<D>>,
+    pub(super) disconnecting: Vec<DisconnectFn<D>>,
+    pub(super) disconnect: Vec<DisconnectFn<D>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Default for Listeners<D> {
+    fn default() -> Self {
+        Listeners {
+            events: HashMap::new(),
+            any: Vec::new(),
+            any_outgoing: Vec::new(),
+            middleware: Vec::new(),
+            error: Vec::new(),
+            disconnecting: Vec::new(),
+            disconnect: Vec::new(),
+        }
+    }
+}
+
+/// What every handle of one socket shares.
+pub(super) struct SocketState<D: Send + Sync + Clone + Default + 'static> {
+    pub(super) id: Str,
+    pub(super) nsp: Arc<str>,
+    pub(super) recovered: bool,
+    pub(super) handshake: Handshake,
+    data: Mutex<D>,
+    /// Allocated when the first listener of the socket's own is registered.
+    pub(super) listeners: Mutex<Option<Box<Listeners<D>>>>,
+    /// Set once it has left: the rooms it was in, for `disconnecting` listeners.
+    pub(super) left: Mutex<Option<Vec<Str>>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> SocketState<D> {
+    /// Calls its `on_any_outgoing` listeners (inside the driver, or in the emitting task).
+    pub(super) fn notify_outgoing(&self, event: &packet::Event) {
+        let listeners = lock(&self.listeners)
+            .as_ref()
+            .map(|l| l.any_outgoing.clone())
+            .unwrap_or_default();
+        for f in listeners {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(event))) {
+                let panic = crate::io::tokio::shared::panic_message(&*p);
+                tracing::error!(panic, socket = %self.id, "outgoing listener panicked");
+            }
+        }
+    }
+}
+
+/// An emitted packet as its `on_any_outgoing` listeners see it.
+pub(super) fn decode_outgoing(parser: Parser, e: &Encoded) -> Option<packet::Event> {
+    let mut d = packet::Decoder::with_parser(parser, crate::Limits::default());
+    let mut out = None;
+    for f in e.frames() {
+        out = match f {
+            crate::engine::Frame::Text(s) => d.push_text(s.slice(1..s.len())?).ok()?,
+            crate::engine::Frame::Binary(b) => d.push_binary(b).ok()?,
+        };
+    }
+    match out? {
+        packet::Packet::Event { event, .. } => Some(event),
+        _ => None,
+    }
+}
+
+/// A connected socket, as its handlers see it (Node's server-side `socket`). Cheap to clone:
+/// every clone is the same socket. Calls that change it go to the driver; its handshake and
+/// data are read here.
+pub struct Socket<D: Send + Sync + Clone + Default + 'static> {
+    pub(super) io: SocketIo<D>,
+    pub(super) handle: SocketHandle,
+    pub(super) state: Arc<SocketState<D>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Clone for Socket<D> {
+    fn clone(&self) -> Self {
+        Socket {
+            io: self.io.clone(),
+            handle: self.handle,
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> std::fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Socket({} {})", self.state.nsp, self.state.id)
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
+    pub(super) fn new(io: SocketIo<D>, new: NewSocket<D>) -> Self {
+        Socket {
+            io,
+            handle: new.handle,
+            state: Arc::new(SocketState {
+                id: new.sid,
+                nsp: Arc::from(new.nsp),
+                recovered: new.recovered,
+                handshake: new.handshake,
+                data: Mutex::new(new.data),
+                listeners: Mutex::new(None),
+                left: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The socket's public id (also its own room).
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// The core's handle of this socket.
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    /// Whether this socket was restored by connection state recovery (`socket.recovered`):
+    /// the same id as before the drop, its rooms and data back, and the events it missed
+    /// delivered before the client saw it connect. Always false with recovery off.
+    pub fn recovered(&self) -> bool {
+        self.state.recovered
+    }
+
+    /// The namespace's name.
+    pub fn namespace(&self) -> &str {
+        &self.state.nsp
+    }
+
+    /// The server this socket belongs to.
+    pub fn io(&self) -> &SocketIo<D> {
+        &self.io
+    }
+
+    /// The handshake (`socket.handshake`): the headers, query, address, url, time and auth
+    /// of the request that opened its session.
+    pub fn handshake(&self) -> &Handshake {
+        &self.state.handshake
+    }
+
+    /// Whether it is still connected (`socket.connected`).
+    pub fn connected(&self) -> bool {
+        lock(&self.state.left).is_none()
+    }
+
+    /// Its data (`socket.data`), as middleware and handlers last set it.
+    pub fn data(&self) -> D {
+        lock(&self.state.data).clone()
+    }
+
+    /// Sets its data (`socket.data = ...`): read at once by every handler, and, through the
+    /// driver, by `fetch_sockets` and connection state recovery.
+    pub fn set_data(&self, data: D) {
+        self.with_data(|d| *d = data);
+    }
+
+    /// Changes its data in place (see [`set_data`](Self::set_data)).
+    pub fn with_data<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
+        let (r, now) = {
+            let mut d = lock(&self.state.data);
+            let r = f(&mut d);
+            (r, d.clone())
+        };
+        let s = self.handle;
+        self.io.link.call_or_log(
+            "set data",
+            Box::new(move |ctx| {
+                if let Some(d) = ctx.server.data_mut(s) {
+                    *d = now;
+                }
+            }),
+        );
+        r
+    }
+
+    fn listeners<R>(&self, f: impl FnOnce(&mut Listeners<D>) -> R) -> R {
+        f(lock(&self.state.listeners).get_or_insert_with(Box::default))
+    }
+
+    /// Listens for an event from this socket (`socket.on(event, ...)`), after the
+    /// namespace's own listeners of it. Listeners start in arrival order and run
+    /// concurrently with later events. If one panics, the socket is disconnected.
+    pub fn on<F, Fut>(&self, event: &str, f: F) -> &Self
+    where
+        F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: EventFn<D> = Arc::new(move |s, m| Box::pin(f(s, m)));
+        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(f));
+        self
+    }
+
+    /// Sees every event of this socket before its listeners (`socket.onAny`).
+    pub fn on_any(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> &Self {
+        self.listeners(|l| l.any.push(Arc::new(f)));
+        self
+    }
+
+    /// Sees every event emitted to this socket, broadcasts included (`socket.onAnyOutgoing`).
+    pub fn on_any_outgoing(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> &Self {
+        let first = self.listeners(|l| {
+            l.any_outgoing.push(Arc::new(f));
+            l.any_outgoing.len() == 1
+        });
+        if first {
+            let shared = &self.io.shared;
+            lock(&shared.outgoing).insert(self.handle, self.state.clone());
+            shared.outgoing_count.fetch_add(1, Ordering::Relaxed);
+        }
+        self
+    }
+
+    /// A packet middleware (`socket.use(([event, ...args], next) => ...)`): runs on each of
+    /// this socket's events before any listener, in registration order. An `Err` stops the
+    /// event: no listener runs, and the socket's [`on_error`](Self::on_error) listeners get the
+    /// error (as in Node, the client learns of it only if one of them tells it).
+    pub fn use_<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Socket<D>, Arc<packet::Event>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Rejection>> + Send + 'static,
+    {
+        let f: PacketFn<D> = Arc::new(move |s, e| Box::pin(f(s, e)));
+        self.listeners(|l| l.middleware.push(f));
+        self
+    }
+
+    /// Gets the errors of this socket's packet middleware (`socket.on("error", ...)`).
+    pub fn on_error<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Socket<D>, Rejection) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: ErrorFn<D> = Arc::new(move |s, e| Box::pin(f(s, e)));
+        self.listeners(|l| l.error.push(f));
+        self
+    }
+
+    /// Runs when this socket is leaving (`socket.on("disconnecting", ...)`):
+    /// [`rooms`](Self::rooms) still lists the rooms it was in.
+    pub fn on_disconnecting<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Socket<D>, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: DisconnectFn<D> = Arc::new(move |s, r| Box::pin(f(s, r)));
+        self.listeners(|l| l.disconnecting.push(f));
+        self
+    }
+
+    /// Runs when this socket has left (`socket.on("disconnect", ...)`).
+    pub fn on_disconnect<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Socket<D>, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: DisconnectFn<D> = Arc::new(move |s, r| Box::pin(f(s, r)));
+        self.listeners(|l| l.disconnect.push(f));
+        self
+    }
+
+    /// Emits an event to this socket (`socket.emit`). Arguments as for [`Encoded::event`]
+    /// (a tuple, a `Vec`, a struct...). Never waits: refused with [`CallError::Full`] when the
+    /// driver's call queue is full.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, args: &T) -> Result<(), CallError> {
+        let e = self
+            .io
+            .parser()
+            .event(&self.state.nsp, None, event, args)
+            .map_err(crate::Error::from)?;
+        self.io.call(self.emit_call(e))
+    }
+
+    /// Emits `event` with the arguments of a received event (binary included), without parsing
+    /// them: `message-back` style echoes and relays.
+    pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), CallError> {
+        let e = self
+            .io
+            .parser()
+            .event_with_args_of(&self.state.nsp, None, event, received)
+            .map_err(crate::Error::from)?;
+        self.io.call(self.emit_call(e))
+    }
+
+    /// Emits an already encoded packet to this socket.
+    pub fn emit_encoded(&self, e: Encoded) -> Result<(), CallError> {
+        self.io.call(self.emit_call(e))
+    }
+
+    fn emit_call(&self, e: Encoded) -> impl FnOnce(&mut Ctx<Server<D>>) + Send + 'static {
+        let s = self.handle;
+        move |ctx| {
+            ctx.emit_observed(
+                &e,
+                |_| vec![s],
+                |server| usize::from(server.emit_encoded(s, &e).is_ok()),
+            )
+        }
+    }
+
+    /// Emits an event and waits for the client's answer (`socket.emitWithAck`), for as long
+    /// as the socket stays; [`timeout`](Self::timeout) bounds the wait.
+    pub async fn emit_with_ack<T: Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> Result<Payload, AckError> {
+        self.ack_within(event, args, NO_TIMEOUT).await
+    }
+
+    /// Emits with a bound on the ack's wait (`socket.timeout(ms).emitWithAck(...)`).
+    pub fn timeout(&self, timeout: Duration) -> Timeout<'_, D> {
+        Timeout {
+            socket: self,
+            timeout,
+        }
+    }
+
+    async fn ack_within<T: Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let (tx, rx) = oneshot::channel();
+        let (s, event) = (self.handle, event.to_owned());
+        let sent = self
+            .io
+            .link
+            .call(Box::new(move |ctx| {
+                let now = ctx.now();
+                match ctx.server.emit_with_ack(now, s, &event, &args, timeout) {
+                    Ok(h) => {
+                        ctx.acks.insert(h, tx);
+                    }
+                    Err(_) => {
+                        let _ = tx.send(Err(AckError::Disconnected));
+                    }
+                }
+            }))
+            .await;
+        if sent.is_err() {
+            return Err(AckError::Disconnected);
+        }
+        rx.await.unwrap_or(Err(AckError::Disconnected))
+    }
+
+    /// Joins a room (`socket.join`). Never waits; if the call queue is full, the refusal is
+    /// logged and counted ([`SocketIo::refused_calls`]).
+    pub fn join(&self, room: impl Into<String>) {
+        let (s, room) = (self.handle, room.into());
+        self.io
+            .link
+            .call_or_log("join", Box::new(move |ctx| drop(ctx.server.join(s, &room))));
+    }
+
+    /// Leaves a room (`socket.leave`). Never waits; refusal as for [`join`](Self::join).
+    pub fn leave(&self, room: impl Into<String>) {
+        let (s, room) = (self.handle, room.into());
+        self.io.link.call_or_log(
+            "leave",
+            Box::new(move |ctx| drop(ctx.server.leave(s, &room))),
+        );
+    }
+
+    /// Its rooms, its own id first (`socket.rooms`). Once it has left (in `disconnecting`
+    /// and `disconnect` listeners), the rooms it was in.
+    pub async fn rooms(&self) -> Vec<Str> {
+        if let Some(rooms) = lock(&self.state.left).clone() {
+            return rooms;
+        }
+        let s = self.handle;
+        self.io
+            .query(move |ctx| ctx.server.rooms_of(s))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A broadcast to `room` from this socket: everyone in it but this socket
+    /// (`socket.to(room)`).
+    pub fn to(&self, room: impl Into<Str>) -> BroadcastOp<D> {
+        self.broadcast().to(room)
+    }
+
+    /// The same as [`to`](Self::to) (`socket.in(room)`).
+    pub fn in_(&self, room: impl Into<Str>) -> BroadcastOp<D> {
+        self.to(room)
+    }
+
+    /// Every other socket of the namespace but the members of `room` (`socket.except`).
+    pub fn except(&self, room: impl Into<Str>) -> BroadcastOp<D> {
+        self.broadcast().except(room)
+    }
+
+    /// A broadcast to every other socket of the namespace (`socket.broadcast`).
+    pub fn broadcast(&self) -> BroadcastOp<D> {
+        BroadcastOp::new(
+            self.io.clone(),
+            self.state.nsp.to_string(),
+            Some(self.handle),
+        )
+    }
+
+    /// Disconnects this socket from its namespace (`socket.disconnect(close)`); with
+    /// `close`, its whole connection (every namespace of the client). Never waits; refusal
+    /// as for [`join`](Self::join).
+    pub fn disconnect(&self, close: bool) {
+        let s = self.handle;
+        self.io.link.call_or_log(
+            "disconnect",
+            Box::new(move |ctx| match ctx.server.socket_connection(s) {
+                Some(conn) if close => ctx.server.disconnect_connection(conn),
+                _ => drop(ctx.server.disconnect(s)),
+            }),
+        );
+    }
+}
+
+/// An emit to one socket whose ack is waited for at most so long (`socket.timeout(ms)`).
+pub struct Timeout<'a, D: Send + Sync + Clone + Default + 'static> {
+    socket: &'a Socket<D>,
+    timeout: Duration,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Timeout<'_, D> {
+    /// Emits and waits for the answer (`socket.timeout(ms).emitWithAck(...)`): the
+    /// reference's "operation has timed out" is [`AckError::Timeout`].
+    pub async fn emit_with_ack<T: Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> Result<Payload, AckError> {
+        self.socket.ack_within(event, args, self.timeout).await
+    }
+}
+
+/// An event a client sent, with the means to answer it if it asked for an answer. Every
+/// listener of the event gets a clone; the first answer is the one sent.
+pub struct Message<D: Send + Sync + Clone + Default + 'static> {
+    /// Its name and arguments.
+    pub event: Arc<packet::Event>,
+    pub(super) ack: Option<Arc<Mutex<Option<Ack<D>>>>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Clone for Message<D> {
+    fn clone(&self) -> Self {
+        Message {
+            event: self.event.clone(),
+            ack: self.ack.clone(),
+        }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
+    /// The event's name.
+    pub fn name(&self) -> &str {
+        self.event.name()
+    }
+
+    /// The arguments, deserialized as a sequence (a tuple, a `Vec`...); binary attachments
+    /// deserialize into `bytes::Bytes` wherever the type asks for bytes.
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.event.args()
+    }
+
+    /// Whether the client waits for an answer (and none was sent yet).
+    pub fn wants_ack(&self) -> bool {
+        self.ack.as_ref().is_some_and(|a| lock(a).is_some())
+    }
+
+    /// Answers the client (a no-op if it did not ask, or was answered already). Arguments
+    /// as for [`Encoded::ack`].
+    pub fn ack<T: Serialize + ?Sized>(&self, args: &T) {
+        if let Some(a) = self.take_ack() {
+            a.send(args);
+        }
+    }
+
+    /// Answers with the very arguments received (binary included), without parsing them.
+    pub fn ack_with_same_args(&self) {
+        if let Some(a) = self.take_ack() {
+            let parser = a.socket.io.parser();
+            match parser.ack_with_args_of(&a.socket.state.nsp, a.request.id(), &self.event) {
+                Ok(e) => a.send_encoded(e),
+                Err(e) => tracing::warn!(%e, "ack not encoded"),
+            }
+        }
+    }
+
+    /// The ack, to answer later or from elsewhere (`None` once taken or answered).
+    pub fn take_ack(&self) -> Option<Ack<D>> {
+        self.ack.as_ref().and_then(|a| lock(a).take())
+    }
+}
+
+/// The means to answer one event, once (sending it uses it up). It holds a slot of the driver's
+/// call queue, reserved before its handler ran, so the answer is never refused.
+#[must_use = "the client waits for this acknowledgement"]
+pub struct Ack<D: Send + Sync + Clone + Default + 'static> {
+    pub(super) socket: Socket<D>,
+    pub(super) request: crate::AckRequest,
+    pub(super) slot: Option<mpsc::OwnedPermit<Cmd<Server<D>>>>,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Ack<D> {
+    /// Sends the answer.
+    pub fn send<T: Serialize + ?Sized>(self, args: &T) {
+        match self
+            .socket
+            .io
+            .parser()
+            .ack(&self.socket.state.nsp, self.request.id(), args)
+        {
+            Ok(e) => self.send_encoded(e),
+            Err(e) => tracing::warn!(%e, "ack not encoded"),
+        }
+    }
+
+    fn send_encoded(self, e: Encoded) {
+        let request = self.request;
+        let f: CallFn<Server<D>> = Box::new(move |ctx| drop(ctx.server.ack_encoded(request, &e)));
+        match self.slot {
+            Some(slot) => drop(slot.send(Cmd::Call(f))),
+            None => self.socket.io.link.call_or_log("ack", f),
+        }
+    }
+}
