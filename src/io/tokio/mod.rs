@@ -55,6 +55,7 @@
 pub mod admin;
 mod api;
 mod cluster;
+mod cors;
 mod credit;
 mod driver;
 mod engine_io;
@@ -66,10 +67,11 @@ mod ws;
 
 pub use api::{Ack, AckTimeout, BroadcastOp, Message, Namespace, Socket, SocketIo};
 pub use cluster::{ServerSideMessage, ServerSideResponses};
+pub use cors::{AllowOrigin, Cors};
 #[cfg(feature = "redis")]
 pub(crate) use driver::{ClusterOutput, Link};
 pub use driver::{Core, Ctx};
 pub use engine_io::EngineIo;
 pub use http::{Body, IoService, WithFallback};
-pub use options::{Options, OptionsError};
+pub use options::{ConnectionError, Forbidden, Options, OptionsError};
 pub use shared::{CallError, Rejection, Replies};
