@@ -7,8 +7,8 @@ use bytes::Bytes;
 use common::Net;
 use roomcast::engine::Frame;
 use roomcast::{
-    Config, ConnectionHandle, DisconnectReason, Event, HttpAction, HttpResponse, Limits, Method,
-    SocketHandle, Str,
+    Config, ConnectionHandle, DisconnectReason, Event, HttpAction, Limits, Method, SocketHandle,
+    Str,
 };
 use std::time::Duration;
 
@@ -34,13 +34,15 @@ fn assert_error(action: HttpAction, status: u16, code: u8, message: &str) {
         panic!("expected an error response, got {action:?}")
     };
     assert_eq!(
-        r,
-        HttpResponse {
+        (r.status, r.content_type, r.body),
+        (
             status,
-            content_type: "application/json",
-            body: Bytes::from(format!(r#"{{"code":{code},"message":"{message}"}}"#)),
-        }
+            "application/json",
+            Bytes::from(format!(r#"{{"code":{code},"message":"{message}"}}"#)),
+        )
     );
+    // The refusal is typed too (what the adapter reports as a `connection_error`).
+    assert_eq!(r.error.map(|e| e.code()), Some(code));
 }
 
 fn root_emit(net: &mut Net, event: &str, arg: &str) -> usize {

@@ -102,7 +102,7 @@ async fn request(
     .expect("no answer in time")
 }
 
-fn preflight<'a>(origin: &'a str) -> Vec<(&'a str, &'a str)> {
+fn preflight(origin: &str) -> Vec<(&str, &str)> {
     vec![
         ("Origin", origin),
         ("Access-Control-Request-Method", "GET"),
