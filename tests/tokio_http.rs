@@ -616,3 +616,37 @@ async fn transports_websocket_only_refuses_polling_with_code_0() {
     assert!(config.validate().is_err());
     assert_eq!(RequestError::UnknownTransport.code(), 0);
 }
+
+#[tokio::test]
+async fn allow_upgrades_off_offers_none_and_refuses_the_upgrade() {
+    let mut config = Config::default();
+    config.allow_upgrades = false;
+    let (options, errors) = recording(Options::default());
+    let addr = serve(config, options).await;
+    let r = request(addr, "GET", HANDSHAKE, &[], "").await;
+    let open: serde_json::Value = serde_json::from_str(&r.body[1..]).unwrap();
+    assert_eq!(open["upgrades"], serde_json::json!([]));
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let url = format!(
+        "ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={}",
+        r.sid()
+    );
+    match timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
+        .await
+        .unwrap()
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(errors.lock().unwrap()[0].0, 3);
+}
+
+#[tokio::test]
+async fn the_path_option_moves_the_endpoint() {
+    let addr = serve(Config::default(), Options::default().path("/rt/")).await;
+    let r = request(addr, "GET", "/rt/?EIO=4&transport=polling", &[], "").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("0{"));
+    let r = request(addr, "GET", HANDSHAKE, &[], "").await;
+    assert_eq!(r.status, 404);
+}
