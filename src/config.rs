@@ -4,7 +4,21 @@ use crate::packet::Parser;
 use crate::Limits;
 use std::time::Duration;
 
-/// Everything a server can be tuned with. `Config::default()` has the reference defaults.
+/// Everything a server can be tuned with. `Config::default()` has the reference defaults
+/// (Node `socket.io` 4.8 / `engine.io` 6), under these names:
+///
+/// | reference option | here | default |
+/// |---|---|---|
+/// | `pingInterval` | [`ping_interval`](Self::ping_interval) | 25,000 ms |
+/// | `pingTimeout` | [`ping_timeout`](Self::ping_timeout) | 20,000 ms |
+/// | `upgradeTimeout` | [`upgrade_timeout`](Self::upgrade_timeout) | 10,000 ms |
+/// | `connectTimeout` | [`connect_timeout`](Self::connect_timeout) | 45,000 ms |
+/// | `maxHttpBufferSize` | [`limits.max_payload`](crate::Limits::max_payload) | 1,000,000 bytes |
+/// | `transports` | [`transports`](Self::transports) | `["polling", "websocket"]` |
+/// | `allowUpgrades` | [`allow_upgrades`](Self::allow_upgrades) | true |
+///
+/// The HTTP-level ones (`path`, `cors`, `allowRequest`, headers hooks) are the tokio adapter's
+/// `Options`.
 ///
 /// ```
 /// use roomcast::Config;
@@ -36,8 +50,14 @@ pub struct Config {
     /// is a slow consumer and its connection closes (volatile packets are dropped instead).
     /// Default: 10,000.
     pub max_buffered_frames: usize,
-    /// Whether to allow long-polling sessions to upgrade to WebSocket. Default: true.
+    /// Whether to allow long-polling sessions to upgrade to WebSocket (`allowUpgrades`).
+    /// When off, the handshake offers no upgrade and an upgrade request is refused with
+    /// [`RequestError::BadRequest`](crate::RequestError::BadRequest). Default: true.
     pub allow_upgrades: bool,
+    /// The transports accepted (`transports`): a request for another is refused with
+    /// [`RequestError::UnknownTransport`](crate::RequestError::UnknownTransport), and an
+    /// upgrade is offered only if WebSocket is accepted. Default: both.
+    pub transports: crate::Transports,
     /// Whether room life-cycle events (created, deleted, joined, left) are reported through
     /// [`Server::poll_event`](crate::Server::poll_event). Off by default: most applications
     /// do not listen, and churn-heavy ones should not pay for them.
@@ -109,6 +129,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_buffered_frames: 10_000,
             allow_upgrades: true,
+            transports: crate::Transports::ALL,
             room_events: false,
             recovery: None,
             parser: Parser::Json,
@@ -145,6 +166,9 @@ impl Config {
         }
         if self.limits.max_payload > u32::MAX as usize {
             return fail("limits.max_payload", "must fit 32 bits (4 GiB)");
+        }
+        if !self.transports.polling && !self.transports.websocket {
+            return fail("transports", "must accept at least one transport");
         }
         if self.max_buffered_frames == 0 {
             return fail("max_buffered_frames", "must be at least 1");

@@ -141,6 +141,7 @@ mod timers;
 pub use config::{Config, ConfigError, RecoveryConfig};
 pub use engine::session::{
     HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo, Transmit,
+    Transports,
 };
 pub use handle::{ConnectionHandle, NamespaceId, SocketHandle};
 pub use id::{OsRandom, RandomError, RandomSource, SeededRandom};

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use common::Net;
 use roomcast::engine::Frame;
 use roomcast::{
-    Config, ConnectionHandle, DisconnectReason, Event, HttpAction, HttpResponse, Limits, Method,
-    SocketHandle, Str,
+    Config, ConnectionHandle, DisconnectReason, Event, HttpAction, Limits, Method, SocketHandle,
+    Str,
 };
 use std::time::Duration;
 
@@ -34,13 +34,15 @@ fn assert_error(action: HttpAction, status: u16, code: u8, message: &str) {
         panic!("expected an error response, got {action:?}")
     };
     assert_eq!(
-        r,
-        HttpResponse {
+        (r.status, r.content_type, r.body),
+        (
             status,
-            content_type: "application/json",
-            body: Bytes::from(format!(r#"{{"code":{code},"message":"{message}"}}"#)),
-        }
+            "application/json",
+            Bytes::from(format!(r#"{{"code":{code},"message":"{message}"}}"#)),
+        )
     );
+    // The refusal is typed too (what the adapter reports as a `connection_error`).
+    assert_eq!(r.error.map(|e| e.code()), Some(code));
 }
 
 fn root_emit(net: &mut Net, event: &str, arg: &str) -> usize {
@@ -141,6 +143,72 @@ fn polling_handshake_without_upgrades_when_disabled() {
     // And a WebSocket for that session is refused.
     let q = format!("EIO=4&transport=websocket&sid={sid}");
     assert_error(net.http(Method::Get, &q, true), 400, 3, "Bad request");
+}
+
+#[test]
+fn transports_left_out_are_refused_with_code_0_and_not_offered() {
+    // The reference's `transports: ["websocket"]`.
+    let mut c = Config::default();
+    c.transports = roomcast::Transports::WEBSOCKET;
+    let mut net = Net::new(c);
+    assert_error(
+        net.http(Method::Get, "EIO=4&transport=polling", false),
+        400,
+        0,
+        "Transport unknown",
+    );
+    assert!(matches!(
+        net.http(Method::Get, "EIO=4&transport=websocket", true),
+        HttpAction::AcceptWebSocket(_)
+    ));
+    // `["polling"]`: no upgrade offered, an upgrade request refused with code 0.
+    let mut c = Config::default();
+    c.transports = roomcast::Transports::POLLING;
+    let mut net = Net::new(c);
+    let HttpAction::Respond(r) = net.http(Method::Get, "EIO=4&transport=polling", false) else {
+        panic!()
+    };
+    let body = std::str::from_utf8(&r.body).unwrap();
+    let open = roomcast::engine::Handshake::from_json(&body[1..]).unwrap();
+    assert!(open.upgrades.is_empty(), "{body}");
+    let q = format!("EIO=4&transport=websocket&sid={}", open.sid);
+    assert_error(net.http(Method::Get, &q, true), 400, 0, "Transport unknown");
+}
+
+#[test]
+fn verify_makes_the_checks_before_allow_request_and_changes_nothing() {
+    use roomcast::{HttpRequest, RequestError};
+    let mut net = Net::new(Config::default());
+    let s = &net.server;
+    let check = |r: HttpRequest<'_>| s.verify(&r);
+    assert_eq!(check(HttpRequest::get("EIO=4&transport=polling")), Ok(()));
+    assert_eq!(
+        check(HttpRequest::get("EIO=4&transport=websocket").websocket()),
+        Ok(())
+    );
+    assert_eq!(
+        check(HttpRequest::get("EIO=4&transport=pigeon")),
+        Err(RequestError::UnknownTransport)
+    );
+    assert_eq!(
+        check(HttpRequest::post("EIO=4&transport=polling", Some(1))),
+        Err(RequestError::BadHandshakeMethod)
+    );
+    assert_eq!(
+        check(HttpRequest::get("EIO=4&transport=websocket")),
+        Err(RequestError::BadRequest)
+    );
+    assert_eq!(
+        check(HttpRequest::get("EIO=4&transport=polling&sid=nope")),
+        Err(RequestError::UnknownSid)
+    );
+    // The protocol version is checked later, as in the reference (after allowRequest).
+    assert_eq!(check(HttpRequest::get("EIO=3&transport=polling")), Ok(()));
+    assert_eq!(net.server.connection_count(), 0);
+    let sid = net.polling_connect();
+    let q = polling(&sid);
+    assert_eq!(net.server.verify(&HttpRequest::get(&q)), Ok(()));
+    assert_eq!(net.server.connection_count(), 1);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub use recovery::RecoveryStats;
 use crate::config::ConfigError;
 use crate::engine::session::{
     driven_by_inherent_methods, Driven, Engine, EngineEvent, HttpAction, HttpRequest, HttpResponse,
-    RequestId, Transmit,
+    RequestError, RequestId, Transmit,
 };
 use crate::engine::Frame;
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
@@ -267,6 +267,12 @@ impl<D> Server<D> {
     }
 
     // ---- HTTP and WebSocket inputs -------------------------------------------------------
+
+    /// The checks the reference makes of a request before its `allowRequest` hook
+    /// ([`Engine::verify`](crate::engine::session::Engine::verify)); changes nothing.
+    pub fn verify(&self, req: &HttpRequest<'_>) -> Result<(), RequestError> {
+        self.engine.verify(req)
+    }
 
     /// An HTTP request arrived on the Engine.IO path.
     pub fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction {

@@ -2,7 +2,7 @@
 //! Engine.IO server) and the Socket.IO server built on it, so an adapter is written once for
 //! both.
 
-use super::{Engine, HttpAction, HttpRequest, HttpResponse, RequestId, Transmit};
+use super::{Engine, HttpAction, HttpRequest, HttpResponse, RequestError, RequestId, Transmit};
 use crate::engine::Frame;
 use crate::ConnectionHandle;
 use bytes::Bytes;
@@ -13,6 +13,9 @@ use std::time::Instant;
 /// [`handle_timeout`](Self::handle_timeout). Each method is the one of the same name on the
 /// implementing type.
 pub trait Driven {
+    /// The checks made of a request before an `allowRequest` hook runs
+    /// ([`Engine::verify`]).
+    fn verify(&self, req: &HttpRequest<'_>) -> Result<(), RequestError>;
     /// An HTTP request arrived on the Engine.IO path.
     fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction;
     /// The body of a POST asked for with [`HttpAction::ReadBody`].
@@ -47,6 +50,9 @@ pub trait Driven {
 macro_rules! driven_by_inherent_methods {
     ($($gen:ident)? ; $ty:ty) => {
         impl$(<$gen>)? Driven for $ty {
+            fn verify(&self, req: &HttpRequest<'_>) -> Result<(), RequestError> {
+                <$ty>::verify(self, req)
+            }
             fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction {
                 <$ty>::handle_http(self, now, req)
             }

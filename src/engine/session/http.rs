@@ -115,6 +115,9 @@ pub struct HttpResponse {
     pub content_type: &'static str,
     /// The body.
     pub body: Bytes,
+    /// The request was refused with one of the reference's error codes: what the reference
+    /// reports as a `connection_error` (the adapter tells the application).
+    pub error: Option<RequestError>,
 }
 
 impl HttpResponse {
@@ -123,6 +126,7 @@ impl HttpResponse {
             status: 200,
             content_type,
             body,
+            error: None,
         }
     }
 
@@ -132,6 +136,7 @@ impl HttpResponse {
             status: 503,
             content_type: "text/plain; charset=UTF-8",
             body: Bytes::from_static(b"Service Unavailable"),
+            error: None,
         }
     }
 
@@ -140,6 +145,7 @@ impl HttpResponse {
             status: 413,
             content_type: "text/plain; charset=UTF-8",
             body: Bytes::from_static(b"Payload Too Large"),
+            error: None,
         }
     }
 }
@@ -210,12 +216,72 @@ impl RequestError {
 
     /// The response the reference server gives.
     pub fn response(self) -> HttpResponse {
-        let body = format!(r#"{{"code":{},"message":"{}"}}"#, self.code(), self);
+        self.response_with_message(&self.to_string())
+    }
+
+    /// The same response with another message in its body (the reference's `allowRequest`
+    /// may give one: `{"code":4,"message":"<its message>"}`).
+    pub fn response_with_message(self, message: &str) -> HttpResponse {
+        let body = serde_json::json!({ "code": self.code(), "message": message }).to_string();
         HttpResponse {
             status: self.status(),
             content_type: "application/json",
             body: Bytes::from(body),
+            error: Some(self),
         }
+    }
+}
+
+/// The transports a server accepts (the reference's `transports` option; default both,
+/// `["polling", "websocket"]`). A request for a transport left out is refused with
+/// [`RequestError::UnknownTransport`] (`{"code":0,"message":"Transport unknown"}`), and the
+/// handshake offers an upgrade to WebSocket only if WebSocket is accepted.
+///
+/// ```
+/// use roomcast::{Config, Transports};
+/// let mut config = Config::default();
+/// assert_eq!(config.transports, Transports::ALL);
+/// config.transports = Transports::WEBSOCKET; // the reference's `transports: ["websocket"]`
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transports {
+    /// HTTP long-polling (`polling`).
+    pub polling: bool,
+    /// WebSocket (`websocket`).
+    pub websocket: bool,
+}
+
+impl Transports {
+    /// Both, the reference default.
+    pub const ALL: Transports = Transports {
+        polling: true,
+        websocket: true,
+    };
+    /// Long-polling only (`["polling"]`).
+    pub const POLLING: Transports = Transports {
+        polling: true,
+        websocket: false,
+    };
+    /// WebSocket only (`["websocket"]`).
+    pub const WEBSOCKET: Transports = Transports {
+        polling: false,
+        websocket: true,
+    };
+
+    /// Whether the transport named `name` (`polling`, `websocket`) is accepted.
+    pub fn allows(self, name: &str) -> bool {
+        match name {
+            "polling" => self.polling,
+            "websocket" => self.websocket,
+            _ => false,
+        }
+    }
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Self::ALL
     }
 }
 

@@ -41,7 +41,7 @@ mod transmit;
 pub(crate) use driven::driven_by_inherent_methods;
 pub use driven::Driven;
 pub use http::{
-    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo,
+    HttpAction, HttpRequest, HttpResponse, Method, RequestError, RequestId, RequestInfo, Transports,
 };
 pub(crate) use transmit::Out;
 pub use transmit::{Recipients, RecipientsIter, Transmit};
@@ -250,13 +250,43 @@ impl Engine {
 
     // ---- HTTP and WebSocket inputs -------------------------------------------------------
 
+    /// The checks the reference makes of a request before its `allowRequest` hook, without
+    /// changing anything: the transport is one the server accepts
+    /// ([`Config::transports`](crate::Config::transports)); with a `sid`, the session exists;
+    /// without one (a handshake), the method is GET and a `websocket` handshake asks to
+    /// upgrade. An adapter with an `allowRequest` hook runs it only on a handshake that passes,
+    /// then calls [`handle_http`](Self::handle_http) (which checks again) or answers
+    /// [`RequestError::Forbidden`].
+    pub fn verify(&self, req: &HttpRequest<'_>) -> Result<(), RequestError> {
+        let q = http::Query::parse(req.query);
+        let websocket = self.transport_of(&q)?;
+        match q.sid {
+            Some(sid) => match self.conn_by_sid(sid) {
+                Some(_) => Ok(()),
+                None => Err(RequestError::UnknownSid),
+            },
+            None if req.method != Method::Get => Err(RequestError::BadHandshakeMethod),
+            None if websocket && !req.websocket => Err(RequestError::BadRequest),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the request's transport is WebSocket, if it is one the server accepts.
+    fn transport_of(&self, q: &http::Query<'_>) -> Result<bool, RequestError> {
+        let allowed = self.config.transports;
+        match q.transport {
+            Some("polling") if allowed.polling => Ok(false),
+            Some("websocket") if allowed.websocket => Ok(true),
+            _ => Err(RequestError::UnknownTransport),
+        }
+    }
+
     /// An HTTP request arrived on the Engine.IO path.
     pub fn handle_http(&mut self, now: Instant, req: HttpRequest<'_>) -> HttpAction {
         let q = http::Query::parse(req.query);
-        let websocket = match q.transport {
-            Some("polling") => false,
-            Some("websocket") => true,
-            _ => return HttpAction::Respond(RequestError::UnknownTransport.response()),
+        let websocket = match self.transport_of(&q) {
+            Ok(w) => w,
+            Err(e) => return HttpAction::Respond(e.response()),
         };
         let Some(sid) = q.sid else {
             return self.handshake(now, req, q.eio, websocket);
@@ -388,7 +418,10 @@ impl Engine {
         if websocket {
             return HttpAction::AcceptWebSocket(h);
         }
-        let open = self.open_packet(h, self.config.allow_upgrades);
+        let open = self.open_packet(
+            h,
+            self.config.allow_upgrades && self.config.transports.websocket,
+        );
         self.events.push_back(EngineEvent::Opened { conn: h });
         HttpAction::Respond(HttpResponse::ok(TEXT_PLAIN, open.into_bytes()))
     }

@@ -192,6 +192,13 @@ pub(crate) enum Cmd<C: Core> {
         info: Option<Box<crate::RequestInfo>>,
         reply: oneshot::Sender<HttpReply>,
     },
+    /// The checks before an `allowRequest` hook ([`Driven::verify`]); changes nothing.
+    Verify {
+        method: Method,
+        query: String,
+        websocket: bool,
+        reply: oneshot::Sender<Result<(), crate::RequestError>>,
+    },
     PostBody {
         request: RequestId,
         body: Option<Bytes>,
@@ -544,6 +551,16 @@ impl<C: Core> Ctx<C> {
                     _ => {}
                 }
                 let _ = reply.send(r);
+            }
+            Cmd::Verify {
+                method,
+                query,
+                websocket,
+                reply,
+            } => {
+                let mut request = HttpRequest::new(method, &query);
+                request.websocket = websocket;
+                let _ = reply.send(self.server.verify(&request));
             }
             Cmd::PostBody {
                 request,

@@ -1,18 +1,22 @@
 //! The HTTP side: a hyper service for the Engine.IO path (long-polling and the WebSocket
 //! upgrade), and an accept loop with graceful shutdown.
 
+use super::cors::Decision;
 use super::driver::Core;
 use super::driver::{Cmd, HttpReply, Link, PostReply};
-use super::{ws, Options};
-use crate::{HttpAction, HttpResponse, Method, RequestId};
+use super::{ws, ConnectionError, Options};
+use crate::{HttpAction, HttpResponse, Method, RequestError, RequestId};
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::header::HeaderMap;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,7 +221,7 @@ fn status(code: StatusCode) -> Response<Body> {
     r
 }
 
-fn respond(io: &IoService<impl Core>, r: HttpResponse) -> Response<Body> {
+fn respond(r: HttpResponse) -> Response<Body> {
     let mut resp = Response::new(Full::new(r.body));
     *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     resp.headers_mut().insert(
@@ -230,24 +234,152 @@ fn respond(io: &IoService<impl Core>, r: HttpResponse) -> Response<Body> {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    cors(io, &mut resp);
     resp
 }
 
-fn cors(io: &IoService<impl Core>, resp: &mut Response<Body>) {
-    let Some(origin) = io.options.cors_origin.as_deref() else {
-        return;
-    };
-    if let Ok(v) = HeaderValue::from_str(origin) {
-        let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        if origin != "*" {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
+/// The head of a request (method, URI, version, headers, the peer's address), for the hooks.
+fn head_of<B>(req: &Request<B>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.version_mut() = req.version();
+    *head.headers_mut() = req.headers().clone();
+    if let Some(peer) = req.extensions().get::<std::net::SocketAddr>() {
+        head.extensions_mut().insert(*peer);
     }
+    head
+}
+
+/// What every answer to one request gets besides the core's: its CORS headers and the
+/// application's hooks.
+struct Answer<'a, C: Core> {
+    io: &'a IoService<C>,
+    /// The CORS headers, when CORS applies.
+    cors: Option<HeaderMap>,
+    /// A copy of the request's head, only when a hook wants it.
+    head: Option<Request<()>>,
+    /// The raw query, for a refusal's context.
+    query: &'a str,
+    /// No `sid`: a handshake.
+    handshake: bool,
+}
+
+impl<C: Core> Answer<'_, C> {
+    /// The core's answer, finished.
+    fn reply(&self, r: HttpResponse) -> Response<Body> {
+        let error = r.error;
+        self.finish(respond(r), error, None)
+    }
+
+    /// A refusal by the adapter itself (`allow_request`), with the reference's answer.
+    fn refuse(&self, e: RequestError, message: Option<&str>) -> Response<Body> {
+        let r = match message {
+            Some(m) => e.response_with_message(m),
+            None => e.response(),
+        };
+        self.finish(respond(r), Some(e), message)
+    }
+
+    /// Adds the CORS headers; then tells `connection_error` of a refusal, or lets the
+    /// headers hooks add theirs to a success.
+    fn finish(
+        &self,
+        mut resp: Response<Body>,
+        error: Option<RequestError>,
+        message: Option<&str>,
+    ) -> Response<Body> {
+        if let Some(cors) = &self.cors {
+            for (name, value) in cors {
+                resp.headers_mut().insert(name, value.clone());
+            }
+        }
+        let hooks = &self.io.options.hooks;
+        let Some(head) = &self.head else {
+            return resp;
+        };
+        if let Some(code) = error {
+            if let Some(f) = &hooks.connection_error {
+                let e = ConnectionError {
+                    request: head_of(head),
+                    code,
+                    message: code.to_string(),
+                    context: context(code, self.query, head.method(), message),
+                };
+                if std::panic::catch_unwind(AssertUnwindSafe(|| f(&e))).is_err() {
+                    tracing::error!("the connection_error hook panicked");
+                }
+            }
+            return resp;
+        }
+        let ok = resp.status().is_success() || resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if !ok {
+            return resp;
+        }
+        let initial = hooks.initial_headers.as_ref().filter(|_| self.handshake);
+        for (which, f) in [
+            ("initial_headers", initial),
+            ("headers", hooks.headers.as_ref()),
+        ] {
+            let Some(f) = f else { continue };
+            let mut added = HeaderMap::new();
+            if std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut added, head))).is_err() {
+                tracing::error!(
+                    hook = which,
+                    "a headers hook panicked: its headers are left out"
+                );
+                continue;
+            }
+            let mut last = None;
+            for (name, value) in added {
+                // `None` names repeat the previous one (several values of one header).
+                if let Some(n) = name {
+                    last = Some(n);
+                }
+                if let Some(n) = &last {
+                    resp.headers_mut().append(n, value);
+                }
+            }
+        }
+        resp
+    }
+}
+
+/// The reference's `context` of a refusal, from what the adapter knows of the request.
+fn context(
+    code: RequestError,
+    query: &str,
+    method: &hyper::Method,
+    message: Option<&str>,
+) -> serde_json::Value {
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
+    };
+    let mut ctx = serde_json::Map::new();
+    match code {
+        RequestError::UnknownTransport => {
+            ctx.insert("transport".into(), param("transport").into());
+        }
+        RequestError::UnknownSid => {
+            ctx.insert("sid".into(), param("sid").into());
+        }
+        RequestError::BadHandshakeMethod => {
+            ctx.insert("method".into(), method.as_str().into());
+        }
+        RequestError::Forbidden => {
+            if let Some(m) = message {
+                ctx.insert("message".into(), m.into());
+            }
+        }
+        RequestError::UnsupportedProtocolVersion => {
+            ctx.insert("protocol".into(), param("EIO").into());
+        }
+        RequestError::BadRequest => {}
+    }
+    serde_json::Value::Object(ctx)
 }
 
 /// Tells the core a held GET is gone when hyper drops its future (the client went away).
@@ -337,21 +469,36 @@ where
     let method = match *req.method() {
         hyper::Method::GET => Method::Get,
         hyper::Method::POST => Method::Post,
-        hyper::Method::OPTIONS if io.options.cors_origin.is_some() => {
+        _ => Method::Other,
+    };
+    let preflight = req.method() == hyper::Method::OPTIONS;
+    let cors = match io
+        .options
+        .cors
+        .as_ref()
+        .map(|c| c.decide(req.headers(), preflight))
+    {
+        Some(Decision::Preflight(headers)) => {
+            // Answered by CORS alone, as the `cors` package ends a preflight.
             let mut r = status(StatusCode::NO_CONTENT);
-            cors(&io, &mut r);
-            let h = r.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("content-type"),
-            );
+            r.headers_mut().extend(headers);
             return r;
         }
-        _ => Method::Other,
+        Some(Decision::Headers(headers)) => Some(headers),
+        Some(Decision::Skip) | None => None,
+    };
+    let hooks = &io.options.hooks;
+    let wants_head = hooks.initial_headers.is_some()
+        || hooks.headers.is_some()
+        || hooks.connection_error.is_some();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let handshake = !query.split('&').any(|p| p.starts_with("sid="));
+    let answer = Answer {
+        io: &io,
+        cors,
+        head: wants_head.then(|| head_of(&req)),
+        query: &query,
+        handshake,
     };
     let websocket = req
         .headers()
@@ -363,14 +510,48 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let query = req.uri().query().unwrap_or_default();
     // Only a request that may open a session (no `sid`) is described for its handshake.
-    let info = (!query.split('&').any(|p| p.starts_with("sid="))).then(|| request_info(&req));
+    let mut info = handshake.then(|| request_info(&req));
+    if let (Some(allow), Some(described)) = (&hooks.allow_request, info.take()) {
+        // The reference's own checks come first: a request they refuse never reaches the hook.
+        let (tx, rx) = oneshot::channel();
+        io.link
+            .input(Cmd::Verify {
+                method,
+                query: query.clone(),
+                websocket,
+                reply: tx,
+            })
+            .await;
+        match rx.await {
+            Err(_) => return status(StatusCode::SERVICE_UNAVAILABLE),
+            Ok(Err(e)) => return answer.refuse(e, None),
+            Ok(Ok(())) => {}
+        }
+        let shared: Arc<crate::RequestInfo> = Arc::from(described);
+        let verdict = match std::panic::catch_unwind(AssertUnwindSafe(|| allow(shared.clone()))) {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(p) => Err(p),
+        };
+        match verdict {
+            Ok(Ok(())) => {}
+            Ok(Err(forbidden)) => {
+                return answer.refuse(RequestError::Forbidden, forbidden.message.as_deref())
+            }
+            Err(_) => {
+                tracing::error!("the allow_request hook panicked: request refused");
+                return answer.refuse(RequestError::Forbidden, None);
+            }
+        }
+        info = Some(Box::new(
+            Arc::try_unwrap(shared).unwrap_or_else(|a| (*a).clone()),
+        ));
+    }
     let (tx, rx) = oneshot::channel();
     io.link
         .input(Cmd::Http {
             method,
-            query: query.to_owned(),
+            query: query.clone(),
             websocket,
             content_length,
             info,
@@ -397,7 +578,7 @@ where
                     let _ = read_body(req.into_body(), 0, io.options.discard_limit).await;
                 }
             }
-            respond(&io, r)
+            answer.reply(r)
         }
         HttpAction::ReadBody(request) => {
             let mut guard = AbortGuard {
@@ -435,7 +616,7 @@ where
                 // answering only once there is room for them keeps the client's next POST back.
                 owed.credit.wait_room(owed.events, owed.bytes).await;
             }
-            respond(&io, response)
+            answer.reply(response)
         }
         HttpAction::Hold(request) => {
             let mut guard = AbortGuard {
@@ -448,23 +629,21 @@ where
             };
             guard.request = None;
             match body {
-                Some(body) => respond(
-                    &io,
-                    HttpResponse {
-                        status: 200,
-                        content_type: "text/plain; charset=UTF-8",
-                        body,
-                    },
-                ),
+                Some(body) => answer.reply(HttpResponse {
+                    status: 200,
+                    content_type: "text/plain; charset=UTF-8",
+                    body,
+                    error: None,
+                }),
                 None => status(StatusCode::SERVICE_UNAVAILABLE),
             }
         }
-        HttpAction::AcceptAndClose => accept_and_close(req),
+        HttpAction::AcceptAndClose => answer.finish(accept_and_close(req), None, None),
         HttpAction::AcceptWebSocket(conn) => {
             let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
             let (Some(key), Some(credit)) = (key, credit) else {
                 io.link.input(Cmd::WsClosed { conn }).await;
-                return respond(&io, crate::RequestError::BadRequest.response());
+                return answer.reply(RequestError::BadRequest.response());
             };
             let accept = accept_key(key.as_bytes());
             let upgrade = hyper::upgrade::on(&mut req);
@@ -480,7 +659,7 @@ where
                     None => link.input(Cmd::WsClosed { conn }).await,
                 }
             });
-            switching_protocols(&accept)
+            answer.finish(switching_protocols(&accept), None, None)
         }
     }
 }

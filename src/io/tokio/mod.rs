@@ -55,6 +55,7 @@
 pub mod admin;
 mod api;
 mod cluster;
+mod cors;
 mod credit;
 mod driver;
 mod engine_io;
@@ -69,10 +70,11 @@ pub use api::{
     SocketIo, Timeout,
 };
 pub use cluster::{ServerSideMessage, ServerSideResponses};
+pub use cors::{AllowOrigin, Cors};
 #[cfg(feature = "redis")]
 pub(crate) use driver::{ClusterOutput, Link};
 pub use driver::{Core, Ctx, RoomEvent};
 pub use engine_io::EngineIo;
 pub use http::{Body, IoService, WithFallback};
-pub use options::{Options, OptionsError};
+pub use options::{ConnectionError, Forbidden, Options, OptionsError};
 pub use shared::{CallError, Rejection, Replies, Reply};
