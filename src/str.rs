@@ -124,3 +124,10 @@ impl fmt::Display for Str {
         fmt::Display::fmt(self.as_str(), f)
     }
 }
+
+/// As a string: rooms and ids go into arguments as they are.
+impl serde::Serialize for Str {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

@@ -512,7 +512,12 @@ where
         .and_then(|v| v.parse().ok());
     // Only a request that may open a session (no `sid`) is described for its handshake.
     let mut info = handshake.then(|| request_info(&req));
-    if let (Some(allow), Some(described)) = (&hooks.allow_request, info.take()) {
+    // (`take` only with a hook: a tuple pattern would take it in any case.)
+    if let Some((allow, described)) = hooks
+        .allow_request
+        .as_ref()
+        .and_then(|allow| Some((allow, info.take()?)))
+    {
         // The reference's own checks come first: a request they refuse never reaches the hook.
         let (tx, rx) = oneshot::channel();
         io.link
