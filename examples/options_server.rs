@@ -125,14 +125,8 @@ async fn main() -> std::io::Result<()> {
         options = options.allow_request(move |req| {
             let token = token.clone();
             async move {
-                let header = req
-                    .headers
-                    .iter()
-                    .any(|(n, v)| n == "x-token" && v.as_str() == &*token);
-                let query = req
-                    .url
-                    .split_once('?')
-                    .is_some_and(|(_, q)| q.split('&').any(|p| p == format!("token={token}")));
+                let header = req.headers().any(|(n, v)| n == "x-token" && v == &*token);
+                let query = req.query().iter().any(|(k, v)| k == "token" && v == &*token);
                 if header || query {
                     Ok(())
                 } else {

@@ -868,10 +868,11 @@ fn room_subscriptions_the_transport_does_not_take_are_bounded_and_counted() {
 #[test]
 fn fetch_sockets_carries_the_handshake_of_the_sessions_first_request() {
     let (mut a, mut b) = (node(47), node(48));
-    let mut info = roomcast::RequestInfo::new();
-    info.headers = vec![("host".into(), "127.0.0.1:3301".into())];
-    info.address = Some("127.0.0.1".into());
-    info.url = "/socket.io/?EIO=4&transport=websocket&k=v".into();
+    let mut info = roomcast::RequestInfo::new(
+        "/socket.io/?EIO=4&transport=websocket&k=v",
+        Some("127.0.0.1"),
+        [("host", "127.0.0.1:3301")],
+    );
     info.unix_ms = Some(1_796_148_032_210);
     let now = b.now;
     let request = roomcast::HttpRequest::get("EIO=4&transport=websocket&k=v")
@@ -908,9 +909,11 @@ fn fetch_sockets_carries_the_handshake_of_the_sessions_first_request() {
 #[test]
 fn a_long_polling_session_keeps_its_first_requests_info_too() {
     let mut b = node(49);
-    let mut info = roomcast::RequestInfo::new();
-    info.headers = vec![("user-agent".into(), "test".into())];
-    info.url = "/socket.io/?EIO=4&transport=polling".into();
+    let info = roomcast::RequestInfo::new(
+        "/socket.io/?EIO=4&transport=polling",
+        None,
+        [("user-agent", "test")],
+    );
     let now = b.now;
     let request = roomcast::HttpRequest::get("EIO=4&transport=polling").with_info(&info);
     let roomcast::HttpAction::Respond(r) = b.server.handle_http(now, request) else {

@@ -27,25 +27,19 @@ impl Handshake {
     }
 
     /// The request headers, names in lowercase, in arrival order (`handshake.headers`).
-    pub fn headers(&self) -> &[(String, String)] {
-        self.info.as_deref().map_or(&[], |i| &i.headers)
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.info.as_deref().into_iter().flat_map(RequestInfo::headers)
     }
 
     /// A header's value, by name in any case; repeated headers joined with `, ` as Node does.
     pub fn header(&self, name: &str) -> Option<String> {
-        let mut values = self
-            .headers()
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str());
-        let first = values.next()?;
-        Some(values.fold(first.to_owned(), |acc, v| acc + ", " + v))
+        self.info.as_deref()?.header(name)
     }
 
     /// The query string, parsed as Node's `querystring` does (`+` a space, `%XX` a byte, the
     /// first of repeated keys): `handshake.query`.
     pub fn query(&self) -> Vec<(String, String)> {
-        query_pairs(self.url().split_once('?').map_or("", |(_, q)| q))
+        self.info.as_deref().map(RequestInfo::query).unwrap_or_default()
     }
 
     /// One query parameter (`handshake.query[key]`).
@@ -58,12 +52,12 @@ impl Handshake {
 
     /// The peer's address, as Node prints it (`handshake.address`).
     pub fn address(&self) -> Option<&str> {
-        self.info.as_deref().and_then(|i| i.address.as_deref())
+        self.info.as_deref().and_then(RequestInfo::address)
     }
 
     /// The request target, path and query (`handshake.url`).
     pub fn url(&self) -> &str {
-        self.info.as_deref().map_or("", |i| &i.url)
+        self.info.as_deref().map_or("", RequestInfo::url)
     }
 
     /// When the request arrived, in ms since the Unix epoch (`handshake.issued`).
@@ -84,7 +78,7 @@ impl Handshake {
     /// Whether the request came from another origin: it carried an `Origin` header
     /// (`handshake.xdomain`).
     pub fn xdomain(&self) -> bool {
-        self.headers().iter().any(|(n, _)| n == "origin")
+        self.headers().any(|(n, _)| n == "origin")
     }
 
     /// The CONNECT's auth payload, JSON text (`handshake.auth`); `None` if it sent none.
@@ -107,7 +101,7 @@ pub(crate) fn handshake(h: &Handshake) -> Value {
     if h.info.is_none() {
         return map(vec![("auth", auth)]);
     }
-    let mut headers: Vec<(Value, Value)> = Vec::with_capacity(h.headers().len());
+    let mut headers: Vec<(Value, Value)> = Vec::new();
     for (name, value) in h.headers() {
         // Node joins repeated headers with ", " (`set-cookie` aside, which no client sends).
         match headers.iter_mut().find(|(n, _)| n.as_str() == Some(name)) {
@@ -115,7 +109,7 @@ pub(crate) fn handshake(h: &Handshake) -> Value {
                 let joined = format!("{}, {value}", v.as_str().unwrap_or_default());
                 *v = joined.into();
             }
-            _ => headers.push((Value::from(name.as_str()), Value::from(value.as_str()))),
+            _ => headers.push((Value::from(name), Value::from(value))),
         }
     }
     let query = h
@@ -135,50 +129,6 @@ pub(crate) fn handshake(h: &Handshake) -> Value {
         ("auth", auth),
     ];
     map(entries)
-}
-
-/// A query string as Node's `querystring.parse` reads it: `+` is a space, `%XX` a byte;
-/// a repeated key keeps its first value.
-fn query_pairs(q: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (unescape(k), unescape(v));
-        if !out.iter().any(|(n, _)| *n == k) {
-            out.push((k, v));
-        }
-    }
-    out
-}
-
-fn unescape(s: &str) -> String {
-    let hex = |b: &u8| {
-        char::from(*b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    };
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                // Not an escape: kept as it is, as `querystring` does.
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `new Date(ms).toString()` in UTC, as Node prints it on a server whose zone is UTC:
@@ -221,7 +171,8 @@ mod tests {
 
     #[test]
     fn queries_parse_as_querystring_does() {
-        let q = query_pairs("EIO=4&transport=websocket&a=b%20c+d&a=x&e");
+        let info = RequestInfo::new("/?EIO=4&transport=websocket&a=b%20c+d&a=x&e", None, []);
+        let q = info.query();
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(get("EIO").as_deref(), Some("4"));
         assert_eq!(get("a").as_deref(), Some("b c d"));
@@ -230,13 +181,11 @@ mod tests {
 
     #[test]
     fn the_handshake_has_nodes_shape() {
-        let mut info = RequestInfo::new();
-        info.headers = vec![
-            ("host".into(), "127.0.0.1:3000".into()),
-            ("origin".into(), "http://a".into()),
-        ];
-        info.address = Some("127.0.0.1".into());
-        info.url = "/socket.io/?EIO=4&transport=polling".into();
+        let mut info = RequestInfo::new(
+            "/socket.io/?EIO=4&transport=polling",
+            Some("127.0.0.1"),
+            [("host", "127.0.0.1:3000"), ("origin", "http://a")],
+        );
         info.unix_ms = Some(1_796_148_032_210);
         let typed = Handshake::new(Some(Arc::new(info)), Some(Str::from(r#"{"name":"n1"}"#)));
         assert_eq!(typed.header("HOST").as_deref(), Some("127.0.0.1:3000"));

@@ -41,26 +41,161 @@ pub struct HttpRequest<'a> {
 
 /// What Node's `socket.handshake` holds about the HTTP request that opened a session. The
 /// core has no clock or sockets of its own: the adapter fills it in.
+///
+/// Kept for every session, so held in one buffer: the target, the address, then each header
+/// as `name:value` lines (HTTP allows no line break in either).
+///
+/// ```
+/// use roomcast::RequestInfo;
+/// let mut info = RequestInfo::new(
+///     "/socket.io/?EIO=4&transport=polling",
+///     Some("127.0.0.1"),
+///     [("host", "example.com"), ("x-a", "1"), ("x-a", "2")],
+/// );
+/// info.unix_ms = Some(1_796_148_032_210);
+/// assert_eq!(info.url(), "/socket.io/?EIO=4&transport=polling");
+/// assert_eq!(info.address(), Some("127.0.0.1"));
+/// assert_eq!(info.headers().count(), 3);
+/// assert_eq!(info.header("X-A").as_deref(), Some("1, 2"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
-    /// The request headers, names in lowercase, in arrival order.
-    pub headers: Vec<(String, String)>,
-    /// The peer's address, as Node prints it (`127.0.0.1`, `::1`).
-    pub address: Option<String>,
+    text: String,
+    url_len: u32,
+    /// The address's length plus one, 0 without one.
+    address_len: u32,
     /// Whether the connection was TLS.
     pub secure: bool,
-    /// The request target: path and query (`/socket.io/?EIO=4&transport=polling`).
-    pub url: String,
     /// When the request arrived, in ms since the Unix epoch (`handshake.issued`).
     pub unix_ms: Option<u64>,
 }
 
 impl RequestInfo {
-    /// Nothing known yet: fill in the fields.
-    pub fn new() -> Self {
-        Self::default()
+    /// A request for `url` (path and query: `/socket.io/?EIO=4&transport=polling`), from
+    /// `address` (as Node prints it: `127.0.0.1`, `::1`), with `headers` (names in lowercase,
+    /// in arrival order; line breaks in a name or value are replaced with spaces, a `:` in a
+    /// name too).
+    pub fn new<'h>(
+        url: &str,
+        address: Option<&str>,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+    ) -> Self {
+        let clean = |s: &str, colon: bool| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '\n' | '\r' => ' ',
+                    ':' if colon => ' ',
+                    c => c,
+                })
+                .collect()
+        };
+        let url = clean(url, false);
+        let mut text = url.clone();
+        let mut address_len = 0;
+        if let Some(a) = address {
+            let a = clean(a, false);
+            text.push_str(&a);
+            address_len = u32::try_from(a.len() + 1).unwrap_or(u32::MAX);
+        }
+        for (name, value) in headers {
+            text.push('\n');
+            text.push_str(&clean(name, true));
+            text.push(':');
+            text.push_str(&clean(value, false));
+        }
+        text.shrink_to_fit();
+        RequestInfo {
+            url_len: u32::try_from(url.len()).unwrap_or(u32::MAX),
+            text,
+            address_len,
+            secure: false,
+            unix_ms: None,
+        }
     }
+
+    /// The request target: path and query.
+    pub fn url(&self) -> &str {
+        self.text.get(..self.url_len as usize).unwrap_or_default()
+    }
+
+    /// The peer's address.
+    pub fn address(&self) -> Option<&str> {
+        let start = self.url_len as usize;
+        let len = (self.address_len as usize).checked_sub(1)?;
+        self.text.get(start..start + len)
+    }
+
+    /// The headers, names in lowercase, in arrival order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        let start = self.url_len as usize + (self.address_len as usize).saturating_sub(1);
+        self.text
+            .get(start..)
+            .unwrap_or_default()
+            .split('\n')
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+    }
+
+    /// The query string, parsed as Node's `querystring` does (`+` a space, `%XX` a byte, the
+    /// first of repeated keys).
+    pub fn query(&self) -> Vec<(String, String)> {
+        query_pairs(self.url().split_once('?').map_or("", |(_, q)| q))
+    }
+
+    /// A header's value, by name in any case; repeated headers joined with `, ` as Node does.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let mut values = self
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let first = values.next()?;
+        Some(values.fold(first.to_owned(), |acc, v| acc + ", " + v))
+    }
+}
+
+/// A query string as Node's `querystring.parse` reads it: `+` is a space, `%XX` a byte;
+/// a repeated key keeps its first value.
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (unescape(k), unescape(v));
+        if !out.iter().any(|(n, _)| *n == k) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    let hex = |b: &u8| {
+        char::from(*b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(hex),
+                bytes.get(i + 2).and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                // Not an escape: kept as it is, as `querystring` does.
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl<'a> HttpRequest<'a> {

@@ -735,31 +735,28 @@ fn handshake(info: Option<&crate::RequestInfo>) -> Value {
             "address": "", "secure": false, "url": "", "xdomain": false});
     };
     let mut headers = Map::new();
-    for (name, value) in &info.headers {
+    for (name, value) in info.headers() {
         match headers.get_mut(name) {
             Some(Value::String(v)) => {
                 v.push_str(", ");
                 v.push_str(value);
             }
             _ => {
-                headers.insert(name.clone(), Value::from(value.as_str()));
+                headers.insert(name.to_owned(), Value::from(value));
             }
         }
     }
     let header = |n: &str| headers.get(n).and_then(Value::as_str).map(str::to_owned);
     let address = header("cf-connecting-ip")
         .or_else(|| header("x-forwarded-for"))
-        .or_else(|| info.address.clone())
+        .or_else(|| info.address().map(str::to_owned))
         .unwrap_or_default();
     let xdomain = headers.contains_key("origin");
-    let mut query = Map::new();
-    let q = info.url.split_once('?').map_or("", |(_, q)| q);
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        query
-            .entry(unescape(k))
-            .or_insert_with(|| Value::from(unescape(v)));
-    }
+    let query: Map<String, Value> = info
+        .query()
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
     let issued = info.unix_ms.unwrap_or(0);
     json!({
         "address": address,
@@ -768,38 +765,9 @@ fn handshake(info: Option<&crate::RequestInfo>) -> Value {
         "issued": issued,
         "secure": info.secure,
         "time": iso8601(issued),
-        "url": info.url,
+        "url": info.url(),
         "xdomain": xdomain,
     })
-}
-
-/// `%XX` and `+` undone, as Node's `querystring` does.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = |j: usize| {
-            b.get(j)
-                .and_then(|h| char::from(*h).to_digit(16))
-                .and_then(|d| u8::try_from(d).ok())
-        };
-        match (c, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            (b'+', ..) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Milliseconds since the epoch as `JSON.stringify(new Date(ms))` writes them.
@@ -828,12 +796,14 @@ mod tests {
 
     #[test]
     fn query_strings_as_node_reads_them() {
-        assert_eq!(unescape("a%20b+c%zz"), "a b c%zz");
-        let mut info = crate::RequestInfo::new();
-        info.url = "/socket.io/?EIO=4&transport=polling&x=1&x=2".into();
-        info.headers = vec![("x-forwarded-for".into(), "10.0.0.1".into())];
+        let info = crate::RequestInfo::new(
+            "/socket.io/?EIO=4&transport=polling&x=1&x=2&s=a%20b+c%zz",
+            None,
+            [("x-forwarded-for", "10.0.0.1")],
+        );
         let h = handshake(Some(&info));
         assert_eq!(h["query"]["x"], "1");
+        assert_eq!(h["query"]["s"], "a b c%zz");
         assert_eq!(h["query"]["EIO"], "4");
         assert_eq!(h["address"], "10.0.0.1");
     }

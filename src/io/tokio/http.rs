@@ -168,25 +168,24 @@ impl<C: Core> hyper::service::Service<Request<Incoming>> for WithFallback<C> {
 /// What a new session's handshake keeps of its request: headers, the peer's address (a
 /// `SocketAddr` in the request's extensions: [`serve`] puts it there), the target, the time.
 fn request_info<B>(req: &Request<B>) -> Box<crate::RequestInfo> {
-    let mut info = crate::RequestInfo::new();
-    info.headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    info.address = req
+    let address = req
         .extensions()
         .get::<std::net::SocketAddr>()
         .map(|a| a.ip().to_string());
-    info.url = req
+    let url = req
         .uri()
         .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| req.uri().path(), |p| p.as_str());
+    let values: Vec<(&str, std::borrow::Cow<'_, str>)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .collect();
+    let mut info = crate::RequestInfo::new(
+        url,
+        address.as_deref(),
+        values.iter().map(|(n, v)| (*n, v.as_ref())),
+    );
     info.unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()

@@ -95,7 +95,7 @@ impl std::fmt::Debug for Hooks {
 /// let options = Options::default()
 ///     .cors(Cors::origin("https://app.example").credentials(true))
 ///     .allow_request(|req| async move {
-///         let token = req.headers.iter().any(|(n, v)| n == "x-token" && v == "s3cret");
+///         let token = req.header("x-token").as_deref() == Some("s3cret");
 ///         if token { Ok(()) } else { Err(Forbidden::with_message("no token")) }
 ///     })
 ///     .initial_headers(|headers, _req| {

@@ -28,12 +28,51 @@ pub(super) fn spawn<D: Send + Sync + Clone + Default + 'static>(
     handlers: Arc<Handlers<D>>,
 ) -> SocketTx {
     let (tx, rx) = inbox();
-    tokio::spawn(run(socket, handlers, rx));
+    let f = run(socket, handlers, rx);
+    eprintln!(
+        "SIZE socket task {} state {}",
+        std::mem::size_of_val(&f),
+        std::mem::size_of::<super::socket::SocketState<D>>()
+    );
+    tokio::spawn(f);
     tx
 }
 
 /// A running listener: whether it finished without a panic.
 type Running = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// The listeners of a socket still running after their first poll. The set is allocated when
+/// the first one is, so a socket whose listeners never wait keeps none.
+#[derive(Default)]
+struct InFlight(Option<FuturesUnordered<Running>>);
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn push(&mut self, f: Running) {
+        self.0.get_or_insert_with(FuturesUnordered::new).push(f);
+    }
+
+    /// The next to finish: whether it finished without a panic. Pending while none runs.
+    async fn next(&mut self) -> bool {
+        match self.0.as_mut() {
+            Some(set) if !set.is_empty() => {
+                let ok = set.next().await.unwrap_or(true);
+                if set.is_empty() {
+                    self.0 = None;
+                }
+                ok
+            }
+            _ => std::future::pending().await,
+        }
+    }
+}
 
 /// Not an `async fn`: its arguments would be stored twice in the future, resident per socket.
 #[allow(clippy::manual_async_fn)]
@@ -44,22 +83,19 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let bound = socket.io.shared.options.handlers_in_flight;
-        let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
+        let mut running = InFlight::default();
         // After a listener panicked, the socket is being disconnected: its remaining events
         // are released unhandled; its disconnect listeners still run.
         let mut healthy = true;
         for f in handlers.connection.iter().cloned() {
             let s = socket.clone();
-            start(
-                &mut running,
-                guarded(socket.clone(), "connection handler", move || f(s)),
-            )
-            .await;
+            let run = guarded(socket.clone(), "connection handler", move || f(s));
+            start(&mut running, Box::pin(run)).await;
         }
         loop {
             let event = tokio::select! {
                 biased;
-                Some(ok) = running.next(), if !running.is_empty() => {
+                ok = running.next() => {
                     healthy &= ok;
                     continue;
                 }
@@ -74,32 +110,53 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
                     // The event's credit goes back when its last listener is done.
                     let credit = Arc::new(credit);
                     let event = Arc::new(event);
-                    dispatch(&socket, &handlers, &mut running, event, ack, credit).await;
+                    // Boxed: what dispatching holds is resident only while it runs.
+                    Box::pin(dispatch(
+                        &socket,
+                        &handlers,
+                        &mut running,
+                        event,
+                        ack,
+                        credit,
+                    ))
+                    .await;
                 }
                 SocketEvent::Disconnected { reason, rooms } => {
                     *lock(&socket.state.left) = Some(rooms);
                     forget_outgoing(&socket);
-                    let own = lock(&socket.state.listeners)
-                        .as_ref()
-                        .map(|l| (l.disconnecting.clone(), l.disconnect.clone()))
-                        .unwrap_or_default();
-                    let phases = [
-                        (&handlers.disconnecting, &own.0, "disconnecting handler"),
-                        (&handlers.disconnect, &own.1, "disconnect handler"),
-                    ];
-                    for (nsp_level, socket_level, what) in phases {
-                        for f in nsp_level.iter().chain(socket_level).cloned() {
-                            let s = socket.clone();
-                            guarded(socket.clone(), what, move || f(s, reason)).await;
-                        }
-                    }
+                    Box::pin(leave(&socket, &handlers, reason)).await;
                     break;
                 }
             }
         }
         // What still runs finishes: a listener awaiting an ack learns the socket is gone.
-        while running.next().await.is_some() {}
+        while !running.is_empty() {
+            running.next().await;
+        }
         forget_outgoing(&socket);
+    }
+}
+
+/// Runs the `disconnecting` listeners (the namespace's, then the socket's), then the
+/// `disconnect` ones, one after the other.
+async fn leave<D: Send + Sync + Clone + Default + 'static>(
+    socket: &Socket<D>,
+    handlers: &Handlers<D>,
+    reason: crate::DisconnectReason,
+) {
+    let own = lock(&socket.state.listeners)
+        .as_ref()
+        .map(|l| (l.disconnecting.clone(), l.disconnect.clone()))
+        .unwrap_or_default();
+    let phases = [
+        (&handlers.disconnecting, &own.0, "disconnecting handler"),
+        (&handlers.disconnect, &own.1, "disconnect handler"),
+    ];
+    for (nsp_level, socket_level, what) in phases {
+        for f in nsp_level.iter().chain(socket_level).cloned() {
+            let s = socket.clone();
+            guarded(socket.clone(), what, move || f(s, reason)).await;
+        }
     }
 }
 
@@ -116,7 +173,7 @@ fn forget_outgoing<D: Send + Sync + Clone + Default + 'static>(socket: &Socket<D
 async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
     socket: &Socket<D>,
     handlers: &Arc<Handlers<D>>,
-    running: &mut FuturesUnordered<Running>,
+    running: &mut InFlight,
     event: Arc<crate::packet::Event>,
     ack: Option<crate::AckRequest>,
     credit: Arc<crate::io::tokio::shared::Credit>,
@@ -159,12 +216,12 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
         for f in listeners {
             let (s, m, credit) = (socket.clone(), message.clone(), credit.clone());
             let run = guarded(socket.clone(), "event handler", move || f(s, m));
-            start(running, async move {
+            let run = async move {
                 let ok = run.await;
                 drop(credit);
                 ok
-            })
-            .await;
+            };
+            start(running, Box::pin(run)).await;
         }
         return;
     }
@@ -209,7 +266,7 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
         drop(credit);
         ok
     };
-    start(running, whole).await;
+    start(running, Box::pin(whole)).await;
 }
 
 fn notify_any<D: Send + Sync + Clone + Default + 'static>(
@@ -227,11 +284,7 @@ fn notify_any<D: Send + Sync + Clone + Default + 'static>(
 
 /// Polls a listener once, here, so its start keeps the events' order, then lets it run with
 /// the others.
-async fn start(
-    running: &mut FuturesUnordered<Running>,
-    f: impl Future<Output = bool> + Send + 'static,
-) {
-    let mut f: Running = Box::pin(f);
+async fn start(running: &mut InFlight, mut f: Running) {
     let first = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
     if first.is_pending() {
         running.push(f);
