@@ -159,3 +159,9 @@ pub use str::Str;
 #[cfg(all(doctest, feature = "tokio"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/NODE_API.md's examples (Node's server API and emit cheatsheet, line by line), compiled
+/// and, where they need no client, run as doc tests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../docs/NODE_API.md")]
+pub struct NodeApiDoctests;
