@@ -466,12 +466,14 @@ fn room_events_follow_the_room_life_cycle() {
             Event::RoomJoined {
                 nsp,
                 room: sid.clone(),
-                socket: s
+                socket: s,
+                sid: sid.clone()
             },
         ]
     );
     let (_, t) = net.client(&["/"]);
     let t = t[0];
+    let tid = Str::from(sid_of(&net, t));
     net.take_events();
     let room = Str::from("r");
     net.server.join(s, "r").unwrap();
@@ -486,7 +488,8 @@ fn room_events_follow_the_room_life_cycle() {
             Event::RoomJoined {
                 nsp,
                 room: room.clone(),
-                socket: s
+                socket: s,
+                sid: sid.clone()
             }
         ]
     );
@@ -498,7 +501,8 @@ fn room_events_follow_the_room_life_cycle() {
         [Event::RoomJoined {
             nsp,
             room: room.clone(),
-            socket: t
+            socket: t,
+            sid: tid.clone()
         }]
     );
     net.server.leave(s, "r").unwrap();
@@ -509,7 +513,8 @@ fn room_events_follow_the_room_life_cycle() {
         [Event::RoomLeft {
             nsp,
             room: room.clone(),
-            socket: s
+            socket: s,
+            sid: sid.clone()
         }]
     );
     net.server.leave(t, "r").unwrap();
@@ -520,7 +525,8 @@ fn room_events_follow_the_room_life_cycle() {
             Event::RoomLeft {
                 nsp,
                 room: room.clone(),
-                socket: t
+                socket: t,
+                sid: tid.clone()
             },
             Event::RoomDeleted {
                 nsp,
@@ -540,13 +546,15 @@ fn room_events_follow_the_room_life_cycle() {
             Event::RoomLeft {
                 nsp,
                 room: x.clone(),
-                socket: s
+                socket: s,
+                sid: sid.clone()
             },
             Event::RoomDeleted { nsp, room: x },
             Event::RoomLeft {
                 nsp,
                 room: sid.clone(),
-                socket: s
+                socket: s,
+                sid: sid.clone()
             },
             Event::RoomDeleted {
                 nsp,

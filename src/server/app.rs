@@ -255,17 +255,20 @@ impl<D> Server<D> {
                 room: room.clone(),
             });
         }
+        let sid = self.router.sid(socket).map(Str::from).unwrap_or_default();
         let membership = if joined {
             Event::RoomJoined {
                 nsp,
                 room: room.clone(),
                 socket,
+                sid,
             }
         } else {
             Event::RoomLeft {
                 nsp,
                 room: room.clone(),
                 socket,
+                sid,
             }
         };
         self.events.push_back(membership);

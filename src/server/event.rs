@@ -248,6 +248,11 @@ pub enum Event {
         /// Why it is incomplete, if it is.
         error: Option<ClusterError>,
     },
+    /// A connection moved from long-polling to WebSocket (Node's `socket.conn.on("upgrade")`).
+    Upgraded {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
     /// An Engine.IO session ended; every socket of it was reported disconnected before.
     ConnectionClosed {
         /// The connection (no longer valid).
@@ -277,6 +282,8 @@ pub enum Event {
         room: Str,
         /// The socket.
         socket: SocketHandle,
+        /// Its public id (the socket may be gone by the time the event is read).
+        sid: Str,
     },
     /// A socket left a room. Only with `Config::room_events`.
     RoomLeft {
@@ -286,5 +293,7 @@ pub enum Event {
         room: Str,
         /// The socket.
         socket: SocketHandle,
+        /// Its public id (at a disconnection, the socket is gone by the time this is read).
+        sid: Str,
     },
 }

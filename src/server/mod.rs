@@ -304,6 +304,11 @@ impl<D> Server<D> {
         self.infos.get(&conn).cloned()
     }
 
+    /// The transport a socket's connection uses now (`"polling"`, `"websocket"`).
+    pub fn transport(&self, socket: crate::SocketHandle) -> Option<&'static str> {
+        self.engine.transport_name(self.socket_connection(socket)?)
+    }
+
     /// A socket's handshake (Node's `socket.handshake`): its session's first request and its
     /// CONNECT's auth. Empty for a socket that is gone.
     pub fn handshake(&self, socket: crate::SocketHandle) -> Handshake {
@@ -400,6 +405,7 @@ impl<D> Server<D> {
                 }
                 EngineEvent::Message { conn, message } => self.on_message(conn, message),
                 EngineEvent::Closed { conn, reason } => self.on_closed(conn, reason),
+                EngineEvent::Upgraded { conn } => self.events.push_back(Event::Upgraded { conn }),
             }
         }
         while let Some(conn) = self.engine.take_changed() {

@@ -25,9 +25,15 @@ impl<D: Serialize> Broadcast<'_, D> {
     pub fn fetch_sockets(self, now: Instant) -> Result<RequestHandle, Error> {
         let outgoing = self.outgoing();
         let nsp = self.nsp;
+        let mut except: Vec<String> = self.except.iter().map(|r| r.to_string()).collect();
+        // From a socket (`socket.broadcast`, `socket.to(...)`): the sender is left out, as
+        // Node's operator leaves out its own room.
+        if let Some(sid) = self.exclude.and_then(|s| self.server.sid(s)) {
+            except.push(sid.to_owned());
+        }
         let opts = Options {
             rooms: self.rooms.iter().map(|r| r.to_string()).collect(),
-            except: self.except.iter().map(|r| r.to_string()).collect(),
+            except,
             ..Options::default()
         };
         let server = self.server;

@@ -82,6 +82,11 @@ pub enum EngineEvent {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A long-polling session moved to WebSocket (Node's `socket.conn.on("upgrade")`).
+    Upgraded {
+        /// The session.
+        conn: ConnectionHandle,
+    },
 }
 
 /// Why a call on the session layer was refused.
@@ -487,6 +492,13 @@ impl Engine {
         }
     }
 
+    /// The transport a session uses now, by its Engine.IO name (`"polling"`, `"websocket"`;
+    /// Node's `conn.transport.name`): during an upgrade, still `"polling"`.
+    pub fn transport_name(&self, conn: ConnectionHandle) -> Option<&'static str> {
+        let s = self.session(conn)?;
+        Some(if s.sends_over_ws() { "websocket" } else { "polling" })
+    }
+
     /// The WebSocket accepted with [`HttpAction::AcceptWebSocket`] is open.
     pub fn handle_ws_open(&mut self, now: Instant, conn: ConnectionHandle) {
         let Some(s) = self.sessions.get_mut(conn.key()) else {
@@ -870,6 +882,7 @@ impl Engine {
             self.push_one(to, h, &queued, false);
         }
         self.changed(h);
+        self.events.push_back(EngineEvent::Upgraded { conn: h });
     }
 
     fn abort_upgrade(&mut self, h: ConnectionHandle) {

@@ -95,6 +95,8 @@ pub(crate) struct NewSocket<D> {
     pub(crate) data: D,
     pub(crate) recovered: bool,
     pub(crate) handshake: crate::Handshake,
+    /// Whether its connection is on WebSocket already.
+    pub(crate) websocket: bool,
 }
 
 /// A room's life-cycle event (the reference adapter's `create-room`, `delete-room`,
@@ -927,6 +929,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                     data: self.server.data(socket).cloned().unwrap_or_default(),
                     recovered,
                     handshake: self.server.handshake(socket),
+                    websocket: self.server.transport(socket) == Some("websocket"),
                 };
                 let tx = self.hooks.connected(&self.link, new);
                 self.sockets.insert(socket, tx);
@@ -941,17 +944,15 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 self.hooks
                     .room_event(&self.link, RoomEvent::Deleted { nsp, room });
             }
-            Event::RoomJoined { nsp, room, socket } => {
+            Event::RoomJoined { nsp, room, sid, .. } => {
                 let nsp = self.server.namespace_name(nsp).to_string();
-                let id = self.server.sid(socket).map(Str::from).unwrap_or_default();
-                self.hooks
-                    .room_event(&self.link, RoomEvent::Joined { nsp, room, id });
+                let e = RoomEvent::Joined { nsp, room, id: sid };
+                self.hooks.room_event(&self.link, e);
             }
-            Event::RoomLeft { nsp, room, socket } => {
+            Event::RoomLeft { nsp, room, sid, .. } => {
                 let nsp = self.server.namespace_name(nsp).to_string();
-                let id = self.server.sid(socket).map(Str::from).unwrap_or_default();
-                self.hooks
-                    .room_event(&self.link, RoomEvent::Left { nsp, room, id });
+                let e = RoomEvent::Left { nsp, room, id: sid };
+                self.hooks.room_event(&self.link, e);
             }
             Event::Message { socket, event, ack } => {
                 let credit = self.credit_for(socket, &event);
@@ -1013,6 +1014,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
             } => {
                 if let Some(tx) = self.cluster_replies.remove(&request) {
                     let _ = tx.send(Ok((reply, error)));
+                }
+            }
+            Event::Upgraded { conn } => {
+                for socket in self.server.connection_sockets(conn) {
+                    if let Some(tx) = self.sockets.get(&socket) {
+                        let _ = tx.send(Box::new(SocketEvent::Upgraded));
+                    }
                 }
             }
             Event::ConnectionClosed { conn, .. } => {

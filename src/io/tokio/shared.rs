@@ -74,6 +74,8 @@ pub(crate) enum SocketEvent {
         ack: Option<crate::AckRequest>,
         credit: Credit,
     },
+    /// Its connection moved from long-polling to WebSocket.
+    Upgraded,
     /// The socket left its namespace; `rooms` are those it was in (its own id first).
     Disconnected {
         reason: DisconnectReason,

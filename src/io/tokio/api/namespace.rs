@@ -141,8 +141,16 @@ impl<D: Send + Sync + Clone + Default + 'static> Registry<D> {
         name
     }
 
+    /// Changes a namespace's handlers. A child of a parent namespace given handlers of its
+    /// own starts from its parent's, so it keeps the parent's middleware.
     fn edit(&mut self, nsp: &str, f: impl FnOnce(&mut Handlers<D>)) {
-        f(Arc::make_mut(self.nsps.entry(nsp.to_owned()).or_default()));
+        if !self.nsps.contains_key(nsp) {
+            let base = self.handlers(nsp);
+            self.nsps.insert(nsp.to_owned(), base);
+        }
+        if let Some(h) = self.nsps.get_mut(nsp) {
+            f(Arc::make_mut(h));
+        }
     }
 }
 
@@ -218,7 +226,6 @@ impl<D: Send + Sync + Clone + Default + 'static> Clone for Namespace<D> {
 
 impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     pub(super) fn new(io: SocketIo<D>, name: &str) -> Self {
-        lock(&io.shared.registry).edit(name, |_| {});
         let n = name.to_owned();
         io.configure(Box::new(move |ctx| {
             if let Err(e) = ctx.server.add_namespace(&n) {

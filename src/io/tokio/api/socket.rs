@@ -2,7 +2,7 @@
 //! emits and acks to it, and the broadcasts it starts.
 
 use super::broadcast::BroadcastOp;
-use super::namespace::{DisconnectFn, EventFn};
+use super::namespace::{DisconnectFn, EventFn, SocketFn};
 use super::SocketIo;
 use crate::io::tokio::driver::{CallFn, Cmd, Ctx, NewSocket};
 use crate::io::tokio::shared::{lock, BoxFuture, CallError, Rejection};
@@ -38,6 +38,7 @@ pub(super) struct Listeners<D: Send + Sync + Clone + Default + 'static> {
     pub(super) error: Vec<ErrorFn<D>>,
     pub(super) disconnecting: Vec<DisconnectFn<D>>,
     pub(super) disconnect: Vec<DisconnectFn<D>>,
+    pub(super) upgrade: Vec<SocketFn<D>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Default for Listeners<D> {
@@ -50,6 +51,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Listeners<D> {
             error: Vec::new(),
             disconnecting: Vec::new(),
             disconnect: Vec::new(),
+            upgrade: Vec::new(),
         }
     }
 }
@@ -65,6 +67,8 @@ pub(super) struct SocketState<D: Send + Sync + Clone + Default + 'static> {
     pub(super) listeners: Mutex<Option<Box<Listeners<D>>>>,
     /// Set once it has left: the rooms it was in, for `disconnecting` listeners.
     pub(super) left: Mutex<Option<Vec<Str>>>,
+    /// Whether its connection is on WebSocket (else long-polling).
+    pub(super) websocket: std::sync::atomic::AtomicBool,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> SocketState<D> {
@@ -137,6 +141,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
                 data: Mutex::new(new.data),
                 listeners: Mutex::new(None),
                 left: Mutex::new(None),
+                websocket: new.websocket.into(),
             }),
         }
     }
@@ -172,6 +177,28 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
     /// of the request that opened its session.
     pub fn handshake(&self) -> &Handshake {
         &self.state.handshake
+    }
+
+    /// The transport its connection uses now, `"polling"` or `"websocket"`
+    /// (`socket.conn.transport.name`); see [`on_upgrade`](Self::on_upgrade).
+    pub fn transport(&self) -> &'static str {
+        if self.state.websocket.load(Ordering::Relaxed) {
+            "websocket"
+        } else {
+            "polling"
+        }
+    }
+
+    /// Runs when its connection moves from long-polling to WebSocket
+    /// (`socket.conn.on("upgrade", ...)`).
+    pub fn on_upgrade<F, Fut>(&self, f: F) -> &Self
+    where
+        F: Fn(Socket<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: SocketFn<D> = Arc::new(move |s| Box::pin(f(s)));
+        self.listeners(|l| l.upgrade.push(f));
+        self
     }
 
     /// Whether it is still connected (`socket.connected`).
@@ -434,6 +461,25 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
             self.state.nsp.to_string(),
             Some(self.handle),
         )
+    }
+
+    /// An emit to this socket alone, dropped if its connection cannot take it now
+    /// (`socket.volatile.emit`).
+    pub fn volatile(&self) -> BroadcastOp<D> {
+        self.own().volatile()
+    }
+
+    /// An emit to this socket alone with the compression flag set (`socket.compress(false)`;
+    /// this server negotiates no compression, so it never compresses).
+    pub fn compress(&self, compress: bool) -> BroadcastOp<D> {
+        self.own().compress(compress)
+    }
+
+    /// This socket as a selection: its own room, on this node.
+    fn own(&self) -> BroadcastOp<D> {
+        BroadcastOp::new(self.io.clone(), self.state.nsp.to_string(), None)
+            .to(self.state.id.clone())
+            .local()
     }
 
     /// Disconnects this socket from its namespace (`socket.disconnect(close)`); with

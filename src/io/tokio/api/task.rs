@@ -121,6 +121,18 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
                     ))
                     .await;
                 }
+                SocketEvent::Upgraded => {
+                    socket.state.websocket.store(true, Ordering::Relaxed);
+                    let listeners = lock(&socket.state.listeners)
+                        .as_ref()
+                        .map(|l| l.upgrade.clone())
+                        .unwrap_or_default();
+                    for f in listeners {
+                        let s = socket.clone();
+                        let run = guarded(socket.clone(), "upgrade listener", move || f(s));
+                        start(&mut running, Box::pin(run)).await;
+                    }
+                }
                 SocketEvent::Disconnected { reason, rooms } => {
                     *lock(&socket.state.left) = Some(rooms);
                     forget_outgoing(&socket);
