@@ -126,7 +126,10 @@ async fn main() -> std::io::Result<()> {
             let token = token.clone();
             async move {
                 let header = req.headers().any(|(n, v)| n == "x-token" && v == &*token);
-                let query = req.query().iter().any(|(k, v)| k == "token" && v == &*token);
+                let query = req
+                    .query()
+                    .iter()
+                    .any(|(k, v)| k == "token" && v == &*token);
                 if header || query {
                     Ok(())
                 } else {

@@ -28,7 +28,10 @@ impl Handshake {
 
     /// The request headers, names in lowercase, in arrival order (`handshake.headers`).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
-        self.info.as_deref().into_iter().flat_map(RequestInfo::headers)
+        self.info
+            .as_deref()
+            .into_iter()
+            .flat_map(RequestInfo::headers)
     }
 
     /// A header's value, by name in any case; repeated headers joined with `, ` as Node does.
@@ -39,7 +42,10 @@ impl Handshake {
     /// The query string, parsed as Node's `querystring` does (`+` a space, `%XX` a byte, the
     /// first of repeated keys): `handshake.query`.
     pub fn query(&self) -> Vec<(String, String)> {
-        self.info.as_deref().map(RequestInfo::query).unwrap_or_default()
+        self.info
+            .as_deref()
+            .map(RequestInfo::query)
+            .unwrap_or_default()
     }
 
     /// One query parameter (`handshake.query[key]`).

@@ -496,7 +496,11 @@ impl Engine {
     /// Node's `conn.transport.name`): during an upgrade, still `"polling"`.
     pub fn transport_name(&self, conn: ConnectionHandle) -> Option<&'static str> {
         let s = self.session(conn)?;
-        Some(if s.sends_over_ws() { "websocket" } else { "polling" })
+        Some(if s.sends_over_ws() {
+            "websocket"
+        } else {
+            "polling"
+        })
     }
 
     /// The WebSocket accepted with [`HttpAction::AcceptWebSocket`] is open.

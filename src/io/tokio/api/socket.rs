@@ -544,6 +544,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
         self.event.args()
     }
 
+    /// The `i`-th argument, deserialized; `None` if there is none or it does not fit `T`
+    /// (JS's `undefined`).
+    pub fn arg<T: DeserializeOwned>(&self, i: usize) -> Option<T> {
+        let raw = self.event.raw_args().ok()?;
+        serde_json::from_str(raw.get(i)?.get()).ok()
+    }
+
     /// Whether the client waits for an answer (and none was sent yet).
     pub fn wants_ack(&self) -> bool {
         self.ack.as_ref().is_some_and(|a| lock(a).is_some())
