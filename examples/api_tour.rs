@@ -21,6 +21,8 @@
 //! - `fetch`: `io.fetchSockets()`, then on each other socket `emit`, `join`; `kick` disconnects
 //!   them (remote-socket operations).
 //! - Child namespaces `/dyn-*` of a parent namespace greet with their name.
+//! - The transport (`whoami`), and `upgraded` when the connection moves to WebSocket;
+//!   `volatile` answers with a volatile emit to the socket alone.
 //! - `room-log`: the room life-cycle events of `/` seen so far (`create-room`...).
 
 mod common;
@@ -72,6 +74,9 @@ async fn main() -> std::io::Result<()> {
     });
 
     root.on_connection(|socket| async move {
+        socket.on_upgrade(|socket| async move {
+            let _ = socket.emit("upgraded", &(socket.transport(),));
+        });
         let counted = Arc::new(AtomicUsize::new(0));
         let c = counted.clone();
         socket.on_any(move |_| {
@@ -118,6 +123,7 @@ async fn main() -> std::io::Result<()> {
             "header": h.header("x-user"),
             "address": h.address(),
             "xdomain": h.xdomain(),
+            "transport": socket.transport(),
         }),));
     })
     .on("rename", |socket, msg| async move {
@@ -134,6 +140,9 @@ async fn main() -> std::io::Result<()> {
     })
     .on("forbidden", |_, msg| async move {
         msg.ack(&("reached a listener",))
+    })
+    .on("volatile", |socket, _| async move {
+        let _ = socket.volatile().emit("volatile", &("to me alone",));
     })
     .on("twice", |socket, _| async move {
         let _ = socket.emit("twice", &("first",));
