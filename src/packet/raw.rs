@@ -22,7 +22,8 @@ const TOKEN: &str = "\0roomcast::packet::RawArgs";
 
 /// The arguments of a received event (everything after its name), attachments included, to
 /// emit again as they are: pass it as the arguments of any emit or ack, under either parser
-/// ([`Event::args_raw`]).
+/// ([`Event::args_raw`], or `RawArgs::from(event)`). It owns what it needs (shared buffers:
+/// making one copies no payload), so it can be kept, moved to another task or sent later.
 ///
 /// As the whole argument list, the arguments are written as they came (the JSON text and the
 /// attachments shared, or the msgpack bytes copied), without being parsed. Anywhere else (an
@@ -48,25 +49,32 @@ const TOKEN: &str = "\0roomcast::packet::RawArgs";
 /// let m = Parser::Msgpack.event("/", None, "down", &event.args_raw()).unwrap();
 /// assert_eq!(m.frame_count(), 1);
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct RawArgs<'a> {
-    event: &'a Event,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawArgs {
+    event: Event,
 }
 
-impl<'a> RawArgs<'a> {
-    pub(super) fn new(event: &'a Event) -> Self {
-        RawArgs { event }
+impl RawArgs {
+    /// The event whose arguments these are.
+    pub fn event(&self) -> &Event {
+        &self.event
     }
 
-    /// The event whose arguments these are.
-    pub fn event(&self) -> &'a Event {
+    /// The event back.
+    pub fn into_event(self) -> Event {
         self.event
     }
 }
 
-impl Serialize for RawArgs<'_> {
+impl From<Event> for RawArgs {
+    fn from(event: Event) -> Self {
+        RawArgs { event }
+    }
+}
+
+impl Serialize for RawArgs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(TOKEN, &Content(self.event))
+        s.serialize_newtype_struct(TOKEN, &Content(&self.event))
     }
 }
 

@@ -175,9 +175,9 @@ impl Event {
 
     /// The arguments as they are, attachments included, to emit again: under either parser,
     /// `emit("x", &event.args_raw())` sends exactly these arguments (see
-    /// [`RawArgs`](super::RawArgs)).
-    pub fn args_raw(&self) -> super::RawArgs<'_> {
-        super::RawArgs::new(self)
+    /// [`RawArgs`](super::RawArgs)). Cheap: the buffers are shared, not copied.
+    pub fn args_raw(&self) -> super::RawArgs {
+        super::RawArgs::from(self.clone())
     }
 
     /// The raw JSON that follows the name: `,<arg>,<arg>]`, or `]` when there are none.
