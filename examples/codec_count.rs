@@ -104,7 +104,10 @@ fn step_ws_decode(n: usize, frame: &[u8]) -> usize {
 
 fn main() {
     let att = bytes::Bytes::from(vec![7u8; 1024]);
-    let parts = [bytes::Bytes::from(vec![1u8; 16]), bytes::Bytes::from(vec![2u8; 16])];
+    let parts = [
+        bytes::Bytes::from(vec![1u8; 16]),
+        bytes::Bytes::from(vec![2u8; 16]),
+    ];
     let n = 10_000;
     let event = Str::from(format!(r#"42["news","{}"]"#, ".".repeat(64)));
     let key = [0x12, 0x34, 0x56, 0x78];
