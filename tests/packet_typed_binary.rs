@@ -256,6 +256,22 @@ fn received_arguments_are_emitted_again_as_they_came() {
             let (first, (got, s, n)): (Bytes, (Upload, String, u8)) =
                 event_of(&nested).args().unwrap();
             assert_eq!((first, &got, s.as_str(), n), (b(b"first"), &up, "s", 2));
+
+            // The first left out: the others, their attachments renumbered from 0.
+            let rest = event_of(
+                &to.event("/", None, "rest", &received.args_raw().skip(1))
+                    .unwrap(),
+            );
+            let (s, n): (String, u8) = rest.args().unwrap();
+            assert_eq!((s.as_str(), n), ("s", 2));
+            assert!(rest.data().attachments().is_empty());
+            let last = ack_data(&to.ack("/", 1, &received.args_raw().skip(2)).unwrap());
+            assert_eq!(last.deserialize::<(u8,)>().unwrap(), (2,));
+            let none = event_of(
+                &to.event("/", None, "none", &received.args_raw().skip(9))
+                    .unwrap(),
+            );
+            assert_eq!(none.data().json().as_str(), r#"["none"]"#);
         }
     }
 }

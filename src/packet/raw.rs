@@ -52,9 +52,35 @@ const TOKEN: &str = "\0roomcast::packet::RawArgs";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawArgs {
     event: Event,
+    /// Arguments left out at the front.
+    skip: usize,
 }
 
 impl RawArgs {
+    /// These arguments without the first `n` (all of them if there are fewer): a relay of
+    /// `("room", data)` as `(data)`, binary included.
+    ///
+    /// Written as a sequence of values (binary values copied into the new packet's
+    /// attachments, renumbered), not spliced: the received text holds no boundary to cut at
+    /// without parsing.
+    ///
+    /// ```
+    /// use roomcast::packet::{Decoder, Encoded, Packet};
+    /// use roomcast::{Limits, Str};
+    /// let mut decoder = Decoder::new(Limits::default());
+    /// decoder.push_text(Str::from_static(r#"51-["speak","room",{"_placeholder":true,"num":0}]"#)).unwrap();
+    /// let packet = decoder.push_binary(bytes::Bytes::from_static(b"\x07")).unwrap().unwrap();
+    /// let Packet::Event { event, .. } = packet else { panic!() };
+    /// let e = Encoded::event("/", None, "message", &event.args_raw().skip(1)).unwrap();
+    /// assert_eq!(e.text(), r#"451-["message",{"_placeholder":true,"num":0}]"#);
+    /// ```
+    pub fn skip(self, n: usize) -> RawArgs {
+        RawArgs {
+            skip: self.skip.saturating_add(n),
+            ..self
+        }
+    }
+
     /// The event whose arguments these are.
     pub fn event(&self) -> &Event {
         &self.event
@@ -68,19 +94,19 @@ impl RawArgs {
 
 impl From<Event> for RawArgs {
     fn from(event: Event) -> Self {
-        RawArgs { event }
+        RawArgs { event, skip: 0 }
     }
 }
 
 impl Serialize for RawArgs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(TOKEN, &Content(&self.event))
+        s.serialize_newtype_struct(TOKEN, &Content(self))
     }
 }
 
 /// What `RawArgs` wraps in its newtype: hands the event to [`probe`] when it asks, else the
 /// arguments as a sequence.
-struct Content<'a>(&'a Event);
+struct Content<'a>(&'a RawArgs);
 
 thread_local! {
     /// Set by [`probe`] just before it serializes a `Content`.
@@ -91,11 +117,17 @@ thread_local! {
 
 impl Serialize for Content<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let RawArgs { event, skip } = self.0;
         if PROBING.with(|p| p.replace(false)) {
-            FOUND.with(|f| *f.borrow_mut() = Some(self.0.clone()));
+            if *skip > 0 {
+                // Not to be spliced: the probe finds nothing, and this serializes as below.
+                return Err(ser::Error::custom("arguments skipped"));
+            }
+            FOUND.with(|f| *f.borrow_mut() = Some(event.clone()));
             return s.serialize_unit();
         }
-        let values = super::msgpack::arg_values(self.0).map_err(ser::Error::custom)?;
+        let mut values = super::msgpack::arg_values(event).map_err(ser::Error::custom)?;
+        values.drain(..(*skip).min(values.len()));
         values.serialize(s)
     }
 }
