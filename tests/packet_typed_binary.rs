@@ -514,3 +514,20 @@ fn every_enum_representation_and_flatten_round_trips() {
         assert!(parser.event("/", None, "e", &(Bad::B(b(b"x")),)).is_err());
     }
 }
+
+#[test]
+fn raw_args_can_be_kept_and_sent_elsewhere() {
+    // What `emit_with_ack(event, args, ...)` and a spawned task ask of their arguments.
+    fn owned<T: Serialize + Send + Sync + Clone + 'static>(_: &T) {}
+    let e = event_of(&Encoded::event("/", None, "x", &(b(b"1"),)).unwrap());
+    let raw = e.args_raw();
+    drop(e);
+    owned(&raw);
+    let again = event_of(&Encoded::event("/", None, "y", &raw).unwrap());
+    assert_eq!(again.args::<(Bytes,)>().unwrap(), (b(b"1"),));
+    assert_eq!(raw.event().name(), "x");
+    assert_eq!(
+        roomcast::packet::RawArgs::from(raw.clone().into_event()),
+        raw
+    );
+}
