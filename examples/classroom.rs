@@ -40,7 +40,7 @@ async fn main() -> std::io::Result<()> {
             let _ = io2
                 .of(socket.namespace())
                 .broadcast()
-                .emit_args_of("message", &msg.event);
+                .emit("message", &msg.event.args_raw());
             async {}
         });
     }
@@ -53,21 +53,10 @@ async fn main() -> std::io::Result<()> {
             }
         })
         .on("room-speak", move |_, msg| {
-            // Forward the data as it came (binary included): raw arguments, not values.
-            if let Ok(args) = msg.event.raw_args() {
-                if let (Some(room), Some(data)) = (args.first(), args.get(1)) {
-                    let room: Result<String, _> = serde_json::from_str(room.get());
-                    let e = io2.parser().event_raw(
-                        "/school",
-                        None,
-                        "message",
-                        &[data],
-                        msg.event.data().attachments(),
-                    );
-                    if let (Ok(room), Ok(e)) = (room, e) {
-                        io2.of("/school").to(room).emit_encoded(e);
-                    }
-                }
+            // Forward the data as it came (binary included), without the room.
+            if let Ok((room, _)) = msg.args::<(String, serde::de::IgnoredAny)>() {
+                let data = msg.event.args_raw().skip(1);
+                let _ = io2.of("/school").to(room).emit("message", &data);
             }
             async {}
         });

@@ -1,5 +1,6 @@
 //! Instruction counts of the codec's hot paths (decode a typical event, decode a binary event
-//! with a 1 KiB attachment, encode a typical event; frame a broadcast's WebSocket message once,
+//! with a 1 KiB attachment, encode a typical event, encode a struct holding a 1 KiB `Bytes`
+//! field and a `Vec<Bytes>` of two 16-byte parts; frame a broadcast's WebSocket message once,
 //! decode a client's masked WebSocket frame; 10,000 each), which a noisy machine cannot hide:
 //!
 //! ```sh
@@ -51,6 +52,31 @@ fn step_encode_typical(n: usize) -> usize {
     len
 }
 
+/// A typed binary emit: a user struct whose `Bytes` fields become three attachments.
+#[derive(serde::Serialize)]
+struct Upload<'a> {
+    name: &'a str,
+    data: &'a bytes::Bytes,
+    parts: &'a [bytes::Bytes],
+}
+
+#[inline(never)]
+fn step_encode_binary(n: usize, att: &bytes::Bytes, parts: &[bytes::Bytes]) -> usize {
+    let mut len = 0;
+    for _ in 0..n {
+        let up = Upload {
+            name: "a.bin",
+            data: att,
+            parts,
+        };
+        len += Encoded::event("/", None, "file", &(&up,))
+            .unwrap()
+            .attachments()
+            .len();
+    }
+    len
+}
+
 /// What the tokio adapter does once per broadcast: the shared WebSocket frame of a 64-byte
 /// event (`fanout_load`'s payload).
 #[inline(never)]
@@ -78,6 +104,10 @@ fn step_ws_decode(n: usize, frame: &[u8]) -> usize {
 
 fn main() {
     let att = bytes::Bytes::from(vec![7u8; 1024]);
+    let parts = [
+        bytes::Bytes::from(vec![1u8; 16]),
+        bytes::Bytes::from(vec![2u8; 16]),
+    ];
     let n = 10_000;
     let event = Str::from(format!(r#"42["news","{}"]"#, ".".repeat(64)));
     let key = [0x12, 0x34, 0x56, 0x78];
@@ -91,10 +121,11 @@ fn main() {
             .map(|(b, k)| b ^ k),
     );
     println!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         step_decode_typical(n),
         step_decode_binary(n, &att),
         step_encode_typical(n),
+        step_encode_binary(n, &att, &parts),
         step_ws_frame(n, &event),
         step_ws_decode(n, &frame)
     );

@@ -213,14 +213,34 @@ impl Encoded {
 
     /// An EVENT. `args` serializes to a JSON array whose elements are the arguments (a tuple, a
     /// slice, a `Vec`); `()` means none; any other value is the one argument. To send one array
-    /// (or `null`) as the only argument, wrap it in a one-element tuple. Bytes anywhere in `args` (`serialize_bytes`:
-    /// `bytes::Bytes` with its `serde` feature, `serde_bytes`) become attachments.
+    /// (or `null`) as the only argument, wrap it in a one-element tuple. Bytes anywhere in `args`
+    /// (whatever calls `serialize_bytes`: `bytes::Bytes`, `serde_bytes`), at any depth, become
+    /// attachments behind placeholders, and the packet a BINARY_EVENT; a value without bytes is
+    /// a plain EVENT. A received event's [`RawArgs`](super::RawArgs) as `args` are its
+    /// arguments as they came (as [`event_with_args_of`](Self::event_with_args_of)).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use roomcast::packet::Encoded;
+    /// #[derive(serde::Serialize)]
+    /// struct File { name: &'static str, parts: Vec<Bytes>, thumb: Option<Bytes> }
+    /// let f = File { name: "a", parts: vec![Bytes::from_static(b"1"), Bytes::from_static(b"2")], thumb: None };
+    /// let e = Encoded::event("/", None, "file", &(f,)).unwrap();
+    /// assert_eq!(
+    ///     e.text(),
+    ///     r#"452-["file",{"name":"a","parts":[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}],"thumb":null}]"#
+    /// );
+    /// assert_eq!(e.attachments(), [Bytes::from_static(b"1"), Bytes::from_static(b"2")]);
+    /// ```
     pub fn event<T: Serialize + ?Sized>(
         nsp: &str,
         id: Option<u64>,
         name: &str,
         args: &T,
     ) -> Result<Encoded, EncodeError> {
+        if let Some(event) = super::raw::probe(args) {
+            return Encoded::event_with_args_of(nsp, id, name, &event);
+        }
         if RESERVED_EVENTS.contains(&name) {
             return Err(EncodeError::ReservedEventName(name.to_owned()));
         }
@@ -312,12 +332,17 @@ impl Encoded {
         Ok(w.finish())
     }
 
-    /// An ACK answering event `id`. `args` as for [`event`](Self::event).
+    /// An ACK answering event `id`. `args` as for [`event`](Self::event): bytes become
+    /// attachments (a BINARY_ACK), a received event's [`RawArgs`](super::RawArgs) are its
+    /// arguments as they came.
     pub fn ack<T: Serialize + ?Sized>(
         nsp: &str,
         id: u64,
         args: &T,
     ) -> Result<Encoded, EncodeError> {
+        if let Some(event) = super::raw::probe(args) {
+            return Encoded::ack_with_args_of(nsp, id, &event);
+        }
         let mut w = Writer::new(PacketType::Ack, nsp, Some(id), 16)?;
         let at = w.buf.len();
         w.serialize(args)?;

@@ -18,7 +18,8 @@
 //! Layers, each using only those below it: `placeholder` (recognising, validating, reading and
 //! writing placeholders; knows nothing of packets) and `json` (the validator) at the bottom;
 //! `types` (packets and payloads); `error`; then `decode` and `encode`; `msgpack` (the other parser, writing [`Encoded`] and reading
-//! into the same types); `parser` on top, choosing between them.
+//! into the same types); `raw` ([`RawArgs`], received arguments to emit again, which both
+//! encoders recognise); `parser` on top, choosing between them.
 
 mod decode;
 mod encode;
@@ -27,10 +28,12 @@ mod json;
 mod msgpack;
 mod parser;
 mod placeholder;
+mod raw;
 mod types;
 
 pub use decode::Decoder;
 pub use encode::{EncodeError, Encoded};
 pub use error::{DecodeError, PayloadError};
 pub use parser::{Parser, UnknownParser};
+pub use raw::RawArgs;
 pub use types::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};

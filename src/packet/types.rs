@@ -115,7 +115,7 @@ pub struct Event {
     pub(super) args_at: usize,
     /// Decoded by the msgpack parser: the arguments as they came, to relay without
     /// re-encoding.
-    pub(super) raw: Option<super::msgpack::RawArgs>,
+    pub(super) raw: Option<super::msgpack::MsgpackArgs>,
 }
 
 impl PartialEq for Event {
@@ -171,6 +171,13 @@ impl Event {
             all.remove(0);
         }
         Ok(all)
+    }
+
+    /// The arguments as they are, attachments included, to emit again: under either parser,
+    /// `emit("x", &event.args_raw())` sends exactly these arguments (see
+    /// [`RawArgs`](super::RawArgs)). Cheap: the buffers are shared, not copied.
+    pub fn args_raw(&self) -> super::RawArgs {
+        super::RawArgs::from(self.clone())
     }
 
     /// The raw JSON that follows the name: `,<arg>,<arg>]`, or `]` when there are none.

@@ -216,7 +216,7 @@ impl RedisAdapter {
     /// goes to Redis and what Redis delivers reaches the core. Returns once subscribed: the
     /// node is counted by every other node from then on.
     ///
-    /// Namespaces created later (by [`SocketIo::ns`], or dynamic ones) are subscribed as they
+    /// Namespaces created later (by [`SocketIo::of`], or dynamic ones) are subscribed as they
     /// appear. A socket's data travels in `fetchSockets` answers as `serde` serializes it.
     pub async fn attach<D>(
         io: &SocketIo<D>,

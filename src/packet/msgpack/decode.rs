@@ -23,7 +23,7 @@
 use super::super::error::{DecodeError, PayloadError};
 use super::super::json::MAX_DEPTH;
 use super::super::types::{Event, Packet, PacketType, Payload, RESERVED_EVENTS};
-use super::RawArgs;
+use super::MsgpackArgs;
 use crate::Str;
 use bytes::Bytes;
 use rmp::decode as r;
@@ -667,7 +667,7 @@ fn build(t: Transcoder<'_>, f: Fields) -> Result<Packet, DecodeError> {
                     name,
                     data: Payload { json, attachments },
                     args_at,
-                    raw: Some(RawArgs {
+                    raw: Some(MsgpackArgs {
                         bytes: src.slice(src_at..d.end),
                         count: len - 1,
                     }),

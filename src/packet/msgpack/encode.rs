@@ -138,6 +138,9 @@ pub(in crate::packet) fn event<T: Serialize + ?Sized>(
     name: &str,
     args: &T,
 ) -> Result<Encoded, EncodeError> {
+    if let Some(event) = super::super::raw::probe(args) {
+        return event_with_args_of(nsp, id, name, &event);
+    }
     with_args(args, |n, elems| finish_event(nsp, id, name, n, elems))
 }
 
@@ -146,6 +149,9 @@ pub(in crate::packet) fn ack<T: Serialize + ?Sized>(
     id: u64,
     args: &T,
 ) -> Result<Encoded, EncodeError> {
+    if let Some(event) = super::super::raw::probe(args) {
+        return ack_with_args_of(nsp, id, &event);
+    }
     with_args(args, |n, elems| finish_ack(nsp, id, n, elems))
 }
 
@@ -211,6 +217,19 @@ fn placeholder<'a>(entries: &[(Value, Value)], attachments: &'a [Bytes]) -> Opti
         return None;
     }
     attachments.get(usize::try_from(num.as_u64()?).ok()?)
+}
+
+/// A received event's arguments (after its name) as msgpack values, each placeholder its
+/// attachment as `bin`: what [`RawArgs`](crate::packet::RawArgs) serializes as anywhere but as a
+/// whole argument list.
+pub(in crate::packet) fn arg_values(event: &Event) -> Result<Vec<Value>, EncodeError> {
+    match json_value(&event.data.json, &event.data.attachments)? {
+        Value::Array(mut items) if !items.is_empty() => {
+            items.remove(0);
+            Ok(items)
+        }
+        _ => Err(msgpack_error("the payload is not an event array")),
+    }
 }
 
 /// Values written back to back.

@@ -16,14 +16,14 @@ mod encode;
 pub(super) use decode::decode;
 pub(crate) use encode::with_last_arg;
 pub(super) use encode::{
-    ack, ack_with_args_of, connect, connect_error, disconnect, encode_packet, event, event_raw,
-    event_with_args_of,
+    ack, ack_with_args_of, arg_values, connect, connect_error, disconnect, encode_packet, event,
+    event_raw, event_with_args_of,
 };
 
 /// The arguments of an event decoded from msgpack, as they came: the elements of its `data`
 /// array after the name, back to back, and how many there are.
 #[derive(Debug, Clone)]
-pub(crate) struct RawArgs {
+pub(crate) struct MsgpackArgs {
     pub(crate) bytes: bytes::Bytes,
     pub(crate) count: u32,
 }
