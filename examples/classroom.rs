@@ -34,31 +34,28 @@ async fn main() -> std::io::Result<()> {
     config.room_events = admin;
     let io: SocketIo = SocketIo::new(config, Options::default());
     for nsp in ["/", "/school", "/home"] {
-        let io2 = io.clone();
-        io.of(nsp).on("speak", move |socket, msg| {
-            // Everyone in the namespace, the speaker included.
-            let _ = io2
-                .of(socket.namespace())
-                .broadcast()
-                .emit("message", &msg.event.args_raw());
-            async {}
+        // Everyone in the namespace, the speaker included, gets what was said, as it came.
+        io.of(nsp).on("speak", |socket, msg| async move {
+            let _ = socket.nsp().emit("message", &msg.args_raw());
         });
     }
-    let io2 = io.clone();
     io.of("/school")
         .on("join", |socket, msg| async move {
-            if let Ok((room,)) = msg.args::<(String,)>() {
-                socket.join(room.clone());
-                msg.ack(&(format!("Joined {room}"),));
-            }
+            let Some(room) = msg.arg::<String>(0) else {
+                return;
+            };
+            socket.join(room.clone());
+            msg.ack(&(format!("Joined {room}"),));
         })
-        .on("room-speak", move |_, msg| {
-            // Forward the data as it came (binary included), without the room.
-            if let Ok((room, _)) = msg.args::<(String, serde::de::IgnoredAny)>() {
-                let data = msg.event.args_raw().skip(1);
-                let _ = io2.of("/school").to(room).emit("message", &data);
-            }
-            async {}
+        .on("room-speak", |socket, msg| async move {
+            // The room's members get the data (binary included), without the room.
+            let Some(room) = msg.arg::<String>(0) else {
+                return;
+            };
+            let _ = socket
+                .nsp()
+                .to(room)
+                .emit("message", &msg.args_raw().skip(1));
         });
     let listener = common::listener().await?;
     if !admin {

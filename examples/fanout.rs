@@ -35,7 +35,7 @@ async fn main() -> std::io::Result<()> {
             .map_err(std::io::Error::other)?;
     }
     io.of("/").on("broadcast", |socket, msg| async move {
-        let _ = socket.broadcast().emit_args_of("news", &msg.event);
+        let _ = socket.broadcast().emit("news", &msg.args_raw());
     });
     let listener = common::listener().await?;
     io.serve(listener, common::shutdown_signal()).await

@@ -92,7 +92,7 @@ fn server(p: &Params) -> std::io::Result<()> {
                     .io()
                     .of("/")
                     .to("bystanders")
-                    .emit_args_of("tock", &msg.event);
+                    .emit("tock", &msg.args_raw());
                 TICKS_RELAYED.fetch_add(1, Ordering::Relaxed);
             })
             .on_disconnect(|_socket, reason| async move {

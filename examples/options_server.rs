@@ -182,7 +182,7 @@ async fn main() -> std::io::Result<()> {
     let s = seen.clone();
     io.of("/")
         .on("echo", |_, msg| async move {
-            msg.ack_with_same_args();
+            msg.ack(&msg.args_raw());
         })
         .on("report", move |_, msg| {
             let report = {

@@ -32,10 +32,10 @@ async fn main() -> std::io::Result<()> {
     }
     io.of("/")
         .on("message", |socket, msg| async move {
-            let _ = socket.emit_args_of("message-back", &msg.event);
+            let _ = socket.emit("message-back", &msg.args_raw());
         })
         .on("message-with-ack", |_, msg| async move {
-            msg.ack_with_same_args();
+            msg.ack(&msg.args_raw());
         });
     let listener = common::listener().await?;
     io.serve(listener, common::shutdown_signal()).await

@@ -105,9 +105,9 @@ async fn polling_connect(addr: SocketAddr) -> String {
 fn echo_server(options: Options) -> SocketIo {
     let io: SocketIo = SocketIo::new(Config::default(), options);
     io.of("/")
-        .on("echo", |_, msg| async move { msg.ack_with_same_args() })
+        .on("echo", |_, msg| async move { msg.ack(&msg.args_raw()) })
         .on("shout", |socket, msg| async move {
-            let _ = socket.broadcast().emit_args_of("heard", &msg.event);
+            let _ = socket.broadcast().emit("heard", &msg.args_raw());
             msg.ack(&("shouted",));
         });
     io

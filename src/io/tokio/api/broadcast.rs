@@ -152,22 +152,6 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
         })
     }
 
-    /// Emits `event` with the arguments of a received event (binary included), unparsed.
-    /// Refused as [`emit`](Self::emit) is.
-    pub fn emit_args_of(
-        self,
-        event: &str,
-        received: &crate::packet::Event,
-    ) -> Result<(), CallError> {
-        let e = self
-            .io
-            .parser()
-            .event_with_args_of(&self.sel.nsp, None, event, received)
-            .map_err(crate::Error::from)?;
-        let link = self.io.link.clone();
-        link.try_call(self.emit_call(e))
-    }
-
     /// Emits an event every recipient must answer (`emitWithAck`, one ack id for all);
     /// resolves with each answer and the socket it came from when all came, or when the
     /// [`timeout`](Self::timeout) passed (then `timed_out` is set). Without a timeout it waits

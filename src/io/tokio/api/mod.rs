@@ -220,7 +220,9 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
                 lock(&shared.registry).parent_of(name).is_some()
             });
         }));
-        Namespace::new_parent(self.clone(), &name)
+        // Its handle registers handlers only: its children are namespaces of their own in the
+        // core, created when a client first asks for one.
+        Namespace::existing(self.clone(), &name)
     }
 
     /// The middleware of the main namespace (`io.use`): see [`Namespace::use_`].

@@ -94,6 +94,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Handlers<D> {
 /// Handlers per namespace, and the parent namespaces that create children on demand.
 pub(super) struct Registry<D: Send + Sync + Clone + Default + 'static> {
     nsps: HashMap<String, Arc<Handlers<D>>>,
+    /// The names `io.of` was called with, so the core is asked to add each once.
+    known: std::collections::HashSet<String>,
     /// Each parent: the name its handlers are kept under, and which names it accepts.
     parents: Vec<(String, ParentFilter)>,
 }
@@ -102,6 +104,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Registry<D> {
     fn default() -> Self {
         Registry {
             nsps: HashMap::new(),
+            known: std::collections::HashSet::new(),
             parents: Vec::new(),
         }
     }
@@ -226,21 +229,20 @@ impl<D: Send + Sync + Clone + Default + 'static> Clone for Namespace<D> {
 
 impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     pub(super) fn new(io: SocketIo<D>, name: &str) -> Self {
-        let n = name.to_owned();
-        io.configure(Box::new(move |ctx| {
-            if let Err(e) = ctx.server.add_namespace(&n) {
-                tracing::warn!(%e, "namespace not added");
-            }
-        }));
-        Namespace {
-            io,
-            name: name.to_owned(),
+        // Asked once per name: `io.of(...)` is cheap to call from a handler.
+        if lock(&io.shared.registry).known.insert(name.to_owned()) {
+            let n = name.to_owned();
+            io.configure(Box::new(move |ctx| {
+                if let Err(e) = ctx.server.add_namespace(&n) {
+                    tracing::warn!(%e, "namespace not added");
+                }
+            }));
         }
+        Namespace::existing(io, name)
     }
 
-    /// A parent's handle: it registers handlers only (its children are namespaces of their
-    /// own in the core, created when a client first asks for them).
-    pub(super) fn new_parent(io: SocketIo<D>, name: &str) -> Self {
+    /// A handle on a namespace the core has already (a socket's own).
+    pub(super) fn existing(io: SocketIo<D>, name: &str) -> Self {
         Namespace {
             io,
             name: name.to_owned(),

@@ -168,6 +168,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
         &self.state.nsp
     }
 
+    /// Its namespace (`socket.nsp`): broadcasts to it, its listeners.
+    pub fn nsp(&self) -> super::Namespace<D> {
+        super::Namespace::existing(self.io.clone(), &self.state.nsp)
+    }
+
     /// The server this socket belongs to.
     pub fn io(&self) -> &SocketIo<D> {
         &self.io
@@ -329,17 +334,6 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
             .io
             .parser()
             .event(&self.state.nsp, None, event, args)
-            .map_err(crate::Error::from)?;
-        self.io.call(self.emit_call(e))
-    }
-
-    /// Emits `event` with the arguments of a received event (binary included), without parsing
-    /// them: `message-back` style echoes and relays.
-    pub fn emit_args_of(&self, event: &str, received: &packet::Event) -> Result<(), CallError> {
-        let e = self
-            .io
-            .parser()
-            .event_with_args_of(&self.state.nsp, None, event, received)
             .map_err(crate::Error::from)?;
         self.io.call(self.emit_call(e))
     }
@@ -544,6 +538,12 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
         self.event.args()
     }
 
+    /// The arguments as received, binary included, to emit or ack again unparsed
+    /// (`socket.emit("x", &msg.args_raw())`: the same text and attachments, not re-encoded).
+    pub fn args_raw(&self) -> packet::RawArgs {
+        self.event.args_raw()
+    }
+
     /// The `i`-th argument, deserialized; `None` if there is none or it does not fit `T`
     /// (JS's `undefined`).
     pub fn arg<T: DeserializeOwned>(&self, i: usize) -> Option<T> {
@@ -561,17 +561,6 @@ impl<D: Send + Sync + Clone + Default + 'static> Message<D> {
     pub fn ack<T: Serialize + ?Sized>(&self, args: &T) {
         if let Some(a) = self.take_ack() {
             a.send(args);
-        }
-    }
-
-    /// Answers with the very arguments received (binary included), without parsing them.
-    pub fn ack_with_same_args(&self) {
-        if let Some(a) = self.take_ack() {
-            let parser = a.socket.io.parser();
-            match parser.ack_with_args_of(&a.socket.state.nsp, a.request.id(), &self.event) {
-                Ok(e) => a.send_encoded(e),
-                Err(e) => tracing::warn!(%e, "ack not encoded"),
-            }
         }
     }
 
