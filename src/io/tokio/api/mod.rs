@@ -304,6 +304,38 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
         self.of("/").emit(event, args)
     }
 
+    /// `io.emitWithAck`, to the main namespace: see [`Namespace::emit_with_ack`].
+    pub async fn emit_with_ack<T: serde::Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> super::Replies {
+        self.of("/").emit_with_ack(event, args).await
+    }
+
+    /// `io.fetchSockets()`, of the main namespace: see [`Namespace::fetch_sockets`].
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket<D>>, FetchError>
+    where
+        D: serde::Serialize,
+    {
+        self.of("/").fetch_sockets().await
+    }
+
+    /// `io.socketsJoin(room)`, in the main namespace.
+    pub async fn sockets_join(&self, room: &str) -> usize {
+        self.of("/").sockets_join(room).await
+    }
+
+    /// `io.socketsLeave(room)`, in the main namespace.
+    pub async fn sockets_leave(&self, room: &str) -> usize {
+        self.of("/").sockets_leave(room).await
+    }
+
+    /// `io.disconnectSockets(close)`, in the main namespace.
+    pub async fn disconnect_sockets(&self, close: bool) -> usize {
+        self.of("/").disconnect_sockets(close).await
+    }
+
     /// Runs `f` on the core inside the driver: direct access for anything the async API does
     /// not cover. Never waits: when the driver's call queue ([`Options::call_queue`]) is full,
     /// the call is refused with [`CallError::Full`]. A panic in `f` is logged and contained.

@@ -421,10 +421,42 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         self.op().emit(event, args)
     }
 
-    /// An operator on every socket of the namespace, to add operators to or act on (Node's
-    /// `nsp.fetchSockets()`, `nsp.socketsJoin(...)` are `nsp.broadcast().fetch_sockets()`...).
+    /// An operator on every socket of the namespace, to add operators to or act on.
     pub fn broadcast(&self) -> BroadcastOp<D> {
         self.op()
+    }
+
+    /// Emits an event every socket of the namespace must answer (`nsp.emitWithAck`); see
+    /// [`BroadcastOp::emit_with_ack`].
+    pub async fn emit_with_ack<T: serde::Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> crate::io::tokio::Replies {
+        self.op().emit_with_ack(event, args).await
+    }
+
+    /// Every socket of the namespace, on every node (`nsp.fetchSockets()`).
+    pub async fn fetch_sockets(&self) -> Result<Vec<super::RemoteSocket<D>>, super::FetchError>
+    where
+        D: serde::Serialize,
+    {
+        self.op().fetch_sockets().await
+    }
+
+    /// Makes every socket of the namespace join `room` (`nsp.socketsJoin`).
+    pub async fn sockets_join(&self, room: &str) -> usize {
+        self.op().sockets_join(room).await
+    }
+
+    /// Makes every socket of the namespace leave `room` (`nsp.socketsLeave`).
+    pub async fn sockets_leave(&self, room: &str) -> usize {
+        self.op().sockets_leave(room).await
+    }
+
+    /// Disconnects every socket of the namespace (`nsp.disconnectSockets(close)`).
+    pub async fn disconnect_sockets(&self, close: bool) -> usize {
+        self.op().disconnect_sockets(close).await
     }
 
     /// Emits to other nodes' servers (`nsp.serverSideEmit`); see
