@@ -733,8 +733,10 @@ fn upgrade_from_polling_to_websocket() {
     assert_eq!(net.take_text(conn), [r#"42["after"]"#, r#"42["all","x"]"#]);
     net.ws_send(conn, r#"42["up",true]"#);
     let events = net.take_events();
+    // The upgrade is reported (`socket.conn.on("upgrade")`), then the event.
     assert!(
-        matches!(&events[..], [Event::Message { socket, event, .. }] if *socket == s && event.name() == "up"),
+        matches!(&events[..], [Event::Upgraded { conn: c }, Event::Message { socket, event, .. }]
+            if *c == conn && *socket == s && event.name() == "up"),
         "{events:?}"
     );
     net.advance(Config::default().ping_interval);
