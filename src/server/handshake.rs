@@ -107,17 +107,15 @@ pub(crate) fn handshake(h: &Handshake) -> Value {
     if h.info.is_none() {
         return map(vec![("auth", auth)]);
     }
-    let mut headers: Vec<(Value, Value)> = Vec::new();
-    for (name, value) in h.headers() {
-        // Node joins repeated headers with ", " (`set-cookie` aside, which no client sends).
-        match headers.iter_mut().find(|(n, _)| n.as_str() == Some(name)) {
-            Some((_, Value::String(v))) => {
-                let joined = format!("{}, {value}", v.as_str().unwrap_or_default());
-                *v = joined.into();
-            }
-            _ => headers.push((Value::from(name), Value::from(value))),
-        }
-    }
+    // Node joins repeated headers with ", " (`set-cookie` aside, which no client sends).
+    let headers: Vec<(Value, Value)> = h
+        .info
+        .as_deref()
+        .map(RequestInfo::joined_headers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, v)| (Value::from(n), Value::from(v)))
+        .collect();
     let query = h
         .query()
         .into_iter()

@@ -143,6 +143,22 @@ impl RequestInfo {
         query_pairs(self.url().split_once('?').map_or("", |(_, q)| q))
     }
 
+    /// Every header once, in first-arrival order, repeated ones joined with `, ` as Node's
+    /// `req.headers` has them.
+    pub fn joined_headers(&self) -> Vec<(&str, String)> {
+        let mut out: Vec<(&str, String)> = Vec::new();
+        for (name, value) in self.headers() {
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => {
+                    v.push_str(", ");
+                    v.push_str(value);
+                }
+                None => out.push((name, value.to_owned())),
+            }
+        }
+        out
+    }
+
     /// A header's value, by name in any case; repeated headers joined with `, ` as Node does.
     pub fn header(&self, name: &str) -> Option<String> {
         let mut values = self

@@ -734,18 +734,11 @@ fn handshake(info: Option<&crate::RequestInfo>) -> Value {
         return json!({"headers": {}, "query": {}, "issued": 0, "time": iso8601(0),
             "address": "", "secure": false, "url": "", "xdomain": false});
     };
-    let mut headers = Map::new();
-    for (name, value) in info.headers() {
-        match headers.get_mut(name) {
-            Some(Value::String(v)) => {
-                v.push_str(", ");
-                v.push_str(value);
-            }
-            _ => {
-                headers.insert(name.to_owned(), Value::from(value));
-            }
-        }
-    }
+    let headers: Map<String, Value> = info
+        .joined_headers()
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), Value::from(v)))
+        .collect();
     let header = |n: &str| headers.get(n).and_then(Value::as_str).map(str::to_owned);
     let address = header("cf-connecting-ip")
         .or_else(|| header("x-forwarded-for"))

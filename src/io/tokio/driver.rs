@@ -659,11 +659,11 @@ impl<C: Core> Ctx<C> {
     }
 
     /// Writes, once per connection, everything this batch queued for it; `unblocked` gets the
-    /// connections whose queue fell under `low`. Past [`SHARED_WRITES`] connections the
+    /// connections whose queue fell under its low-water mark. Past [`SHARED_WRITES`] connections the
     /// runtime's other workers write a share each: on loopback a write also pays for the
     /// receiving side of TCP, and one thread writing a large broadcast alone would make its
     /// last recipients wait for all the others.
-    fn write_queued(&mut self, low: usize, unblocked: &mut Vec<ConnectionHandle>) {
+    fn write_queued(&mut self, unblocked: &mut Vec<ConnectionHandle>) {
         let mut dirty = std::mem::take(&mut self.dirty);
         if dirty.len() >= SHARED_WRITES && self.workers > 1 {
             let share = dirty.len() / self.workers;
@@ -675,7 +675,7 @@ impl<C: Core> Ctx<C> {
                 let link = self.link.clone();
                 tokio::spawn(async move {
                     for (conn, outbox) in part {
-                        if outbox.write_now(low).unblocked {
+                        if outbox.write_now().unblocked {
                             link.input(Cmd::Unblock(conn)).await;
                         }
                     }
@@ -684,7 +684,7 @@ impl<C: Core> Ctx<C> {
         }
         for conn in dirty.drain(..) {
             if let Some(w) = self.writer(conn) {
-                if w.outbox.write_now(low).unblocked {
+                if w.outbox.write_now().unblocked {
                     unblocked.push(conn);
                 }
             }
@@ -694,8 +694,6 @@ impl<C: Core> Ctx<C> {
 
     /// Hands every output of the core to its destination, until there is none.
     pub(crate) fn flush(&mut self) {
-        let limit = self.options.ws_queue;
-        let high = limit - limit / 4;
         loop {
             let mut slow = Vec::new();
             let mut blocked = Vec::new();
@@ -722,7 +720,7 @@ impl<C: Core> Ctx<C> {
                             else {
                                 continue;
                             };
-                            match w.outbox.queue(&self.wire, limit, high, volatile) {
+                            match w.outbox.queue(&self.wire, volatile) {
                                 Queued::Yes { dirty, blocked: b } => {
                                     if dirty {
                                         self.dirty.push(conn);
@@ -750,7 +748,7 @@ impl<C: Core> Ctx<C> {
             }
             self.wire.clear();
             let mut unblocked = Vec::new();
-            self.write_queued(limit / 4, &mut unblocked);
+            self.write_queued(&mut unblocked);
             for conn in closed {
                 self.drop_writer(conn, true);
             }

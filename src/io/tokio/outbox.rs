@@ -66,6 +66,9 @@ impl Stream {
 /// A connection's queue and socket, shared by the driver and the connection's task.
 pub(crate) struct Outbox {
     stream: Stream,
+    /// Frames that may wait ([`Options::ws_queue`](super::Options)); the high- and low-water
+    /// marks are three quarters and a quarter of it.
+    limit: usize,
     pending: Mutex<Pending>,
     /// Wakes the connection's task: the writing was handed to it, or the core closed.
     wake: Notify,
@@ -110,9 +113,10 @@ pub(crate) struct Wrote {
 }
 
 impl Outbox {
-    pub(crate) fn new(stream: Stream) -> Self {
+    pub(crate) fn new(stream: Stream, limit: usize) -> Self {
         Outbox {
             stream,
+            limit,
             pending: Mutex::default(),
             wake: Notify::new(),
         }
@@ -122,17 +126,25 @@ impl Outbox {
         &self.stream
     }
 
-    /// Queues `frames` (each a whole WebSocket frame), all or none, if fewer than `limit`
-    /// would then be waiting; `high` is the mark past which the connection counts as blocked.
-    /// `volatile` frames are dropped instead when the socket cannot take them now (as Node
-    /// drops them when its transport is not writable).
-    pub(crate) fn queue(
-        &self,
-        frames: &[Frame],
-        limit: usize,
-        high: usize,
-        volatile: bool,
-    ) -> Queued {
+    /// Past this many frames waiting, the connection counts as blocked.
+    fn high(&self) -> usize {
+        self.limit - self.limit / 4
+    }
+
+    /// Under this many, a blocked connection is unblocked.
+    fn low(&self) -> usize {
+        self.limit / 4
+    }
+
+    /// Queues `frames` (each a whole WebSocket frame), all or none, if no more than the limit
+    /// would then be waiting. `volatile` frames are dropped instead when the socket cannot take
+    /// them now (as Node drops them when its transport is not writable).
+    pub(crate) fn queue(&self, frames: &[Frame], volatile: bool) -> Queued {
+        self.push(frames, volatile, self.high())
+    }
+
+    /// [`queue`](Self::queue), with `high` as the mark past which the connection is blocked.
+    fn push(&self, frames: &[Frame], volatile: bool, high: usize) -> Queued {
         let mut p = lock(&self.pending);
         if p.closing || p.failed {
             return Queued::Gone;
@@ -140,7 +152,7 @@ impl Outbox {
         if volatile && (p.handed_over || p.blocked) {
             return Queued::Skipped;
         }
-        if p.frames.len() + frames.len() > limit {
+        if p.frames.len() + frames.len() > self.limit {
             return Queued::Full;
         }
         p.frames.extend(frames.iter().cloned());
@@ -162,8 +174,8 @@ impl Outbox {
     }
 
     /// Writes what is queued while the socket takes it; hands the rest to the connection's
-    /// task. `low` is the mark under which a blocked queue unblocks.
-    pub(crate) fn write_now(&self, low: usize) -> Wrote {
+    /// task.
+    pub(crate) fn write_now(&self) -> Wrote {
         let mut p = lock(&self.pending);
         p.dirty = false;
         if p.handed_over {
@@ -172,7 +184,7 @@ impl Outbox {
                 failed: p.failed,
             };
         }
-        let r = self.write(&mut p, low);
+        let r = self.write(&mut p);
         // Blocked, the rest goes to the connection's task; failed, that task ends.
         if !p.frames.is_empty() || p.failed {
             p.handed_over = true;
@@ -197,20 +209,18 @@ impl Outbox {
 
     /// Queues a pong and writes it now if the socket takes it. `false` if the queue is full or
     /// the connection broken.
-    pub(crate) fn pong(&self, frame: Frame, limit: usize, low: usize) -> bool {
-        if !matches!(
-            self.queue(&[frame], limit, usize::MAX, false),
-            Queued::Yes { .. }
-        ) {
+    pub(crate) fn pong(&self, frame: Frame) -> bool {
+        if !matches!(self.push(&[frame], false, usize::MAX), Queued::Yes { .. }) {
             return false;
         }
-        !self.write_now(low).failed
+        !self.write_now().failed
     }
 
     /// The connection's task's side: waits until writing is handed over, then writes as the
-    /// socket drains, telling `unblock` when the queue falls below `low`. Returns once the
+    /// socket drains, telling `unblock` when the queue falls below its low-water mark. Returns
+    /// once the
     /// socket failed, or the close frame is written.
-    pub(crate) async fn write_loop<F, Fut>(&self, low: usize, mut unblock: F)
+    pub(crate) async fn write_loop<F, Fut>(&self, mut unblock: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = ()>,
@@ -226,7 +236,7 @@ impl Outbox {
                     if !p.handed_over {
                         break;
                     }
-                    let wrote = self.write(&mut p, low);
+                    let wrote = self.write(&mut p);
                     let done = p.frames.is_empty();
                     if done {
                         p.handed_over = false;
@@ -253,7 +263,7 @@ impl Outbox {
     }
 
     /// Writes until the queue is empty or the socket would block.
-    fn write(&self, p: &mut Pending, low: usize) -> Wrote {
+    fn write(&self, p: &mut Pending) -> Wrote {
         let mut failed = p.failed;
         while !p.frames.is_empty() && !failed {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -291,7 +301,7 @@ impl Outbox {
             // An idle connection keeps no buffer.
             p.frames = VecDeque::new();
         }
-        let unblocked = p.blocked && p.frames.len() < low;
+        let unblocked = p.blocked && p.frames.len() < self.low();
         if unblocked {
             p.blocked = false;
         }

@@ -99,18 +99,17 @@ pub(crate) fn run<C: Core>(
     p: WsParams,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let outbox = Arc::new(Outbox::new(stream));
+        let outbox = Arc::new(Outbox::new(stream, p.queue));
         link.input(Cmd::WsOpen {
             conn,
             outbox: outbox.clone(),
         })
         .await;
-        let low = p.queue / 4;
         let unblock = || link.input(Cmd::Unblock(conn));
         let ended = {
             // Pinned where they are built: a move into a pinned local would store them twice.
             let mut read = std::pin::pin!(read_loop(&link, conn, &outbox, early, &p));
-            let mut write = std::pin::pin!(outbox.write_loop(low, unblock));
+            let mut write = std::pin::pin!(outbox.write_loop(unblock));
             tokio::select! {
                 ended = &mut read => Some(ended),
                 () = &mut write => None,
@@ -121,7 +120,7 @@ pub(crate) fn run<C: Core>(
             // is queued, then the end.
             Some(Ended::Close(code)) => {
                 outbox.close(Arc::new(close_frame(code)));
-                let write = outbox.write_loop(low, unblock);
+                let write = outbox.write_loop(unblock);
                 let _ = Box::pin(tokio::time::timeout(CLOSE_LINGER, write)).await;
             }
             Some(Ended::Gone) => {}
@@ -173,7 +172,7 @@ async fn read_loop<C: Core>(
                 Incoming::Binary(b) => EioFrame::Binary(b),
                 Incoming::Ping(payload) => {
                     let pong = Arc::new(server_frame(OpCode::Pong, &payload));
-                    if !outbox.pong(pong, p.queue, p.queue / 4) {
+                    if !outbox.pong(pong) {
                         return Ended::Gone;
                     }
                     continue;

@@ -311,7 +311,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.edit(|h| {
-            let f: super::namespace::EventFn<D> = Arc::new(move |s, m| Box::pin(f(s, m)));
+            let f: EventFn<D> = Arc::new(move |s, m| Box::pin(f(s, m)));
             h.events.entry(event.to_owned()).or_default().push(f);
         })
     }

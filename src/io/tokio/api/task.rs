@@ -265,7 +265,6 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
             }
         }
         notify_any(&s, &any, &message.event);
-        let mut ok = true;
         let all: FuturesUnordered<_> = listeners
             .into_iter()
             .map(|f| {
@@ -274,9 +273,8 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
             })
             .collect();
         let results: Vec<bool> = all.collect().await;
-        ok &= results.into_iter().all(|r| r);
         drop(credit);
-        ok
+        results.into_iter().all(|ok| ok)
     };
     start(running, Box::pin(whole)).await;
 }
