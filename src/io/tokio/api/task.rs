@@ -28,13 +28,7 @@ pub(super) fn spawn<D: Send + Sync + Clone + Default + 'static>(
     handlers: Arc<Handlers<D>>,
 ) -> SocketTx {
     let (tx, rx) = inbox();
-    let f = run(socket, handlers, rx);
-    eprintln!(
-        "SIZE socket task {} state {}",
-        std::mem::size_of_val(&f),
-        std::mem::size_of::<super::socket::SocketState<D>>()
-    );
-    tokio::spawn(f);
+    tokio::spawn(run(socket, handlers, rx));
     tx
 }
 
