@@ -116,6 +116,13 @@ for file in "${files[@]}"; do
       echo "--- $(basename "$log" .log) output (last 30 lines):"
       tail -n 30 "$log"
     done
+    # Last, so that a log truncated from the top still shows what failed: each failing test
+    # and the first lines of its error (the nodes' output is above).
+    echo "--- $name: failing tests"
+    awk '/^ *not ok /{print; n=0; grab=1; next}
+         grab && /^ *error:/{n=1}
+         grab && n>0 && n<=12 {print; n++}
+         grab && /^ *\.\.\.$/{grab=0}' "$tap" 2>/dev/null
   fi
 done
 
