@@ -69,6 +69,12 @@ pub struct Config {
     /// `socket.io-parser`) or [`Parser::Msgpack`] (`socket.io-msgpack-parser`). Server-wide, as
     /// in the reference: clients must use the same one, and a broadcast is encoded once.
     pub parser: Parser,
+    /// Whether a child namespace (one a client's CONNECT created through the dynamic-namespace
+    /// rule, [`Server::set_dynamic_namespaces`](crate::Server::set_dynamic_namespaces)) is
+    /// removed when its last socket leaves (`cleanupEmptyChildNamespaces`). Off by default, as
+    /// in the reference. A child that never got a socket (every CONNECT to it refused) is
+    /// removed whatever this says, so refused clients cannot make namespaces pile up.
+    pub cleanup_empty_child_namespaces: bool,
 }
 
 /// Connection state recovery: a client whose connection dropped comes back within
@@ -133,6 +139,7 @@ impl Default for Config {
             room_events: false,
             recovery: None,
             parser: Parser::Json,
+            cleanup_empty_child_namespaces: false,
         }
     }
 }

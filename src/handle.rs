@@ -24,13 +24,24 @@ pub struct SocketHandle {
     pub(crate) gen: u32,
 }
 
-/// A namespace of the server.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct NamespaceId(pub(crate) u32);
+/// A namespace of the server. A child namespace can be removed when it empties
+/// ([`Config::cleanup_empty_child_namespaces`](crate::Config::cleanup_empty_child_namespaces));
+/// its id is then stale, refused everywhere, and never names a later namespace.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamespaceId {
+    slot: u32,
+    gen: u32,
+}
 
 impl fmt::Debug for ConnectionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn#{}.{}", self.slot, self.gen)
+    }
+}
+
+impl fmt::Debug for NamespaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nsp#{}.{}", self.slot, self.gen)
     }
 }
 
@@ -69,3 +80,12 @@ macro_rules! keyed {
 
 keyed!(ConnectionHandle);
 keyed!(SocketHandle);
+keyed!(NamespaceId);
+
+#[cfg(test)]
+impl NamespaceId {
+    /// The first namespace in `slot`, for unit tests that need ids without a server.
+    pub(crate) const fn test(slot: u32) -> Self {
+        NamespaceId { slot, gen: 1 }
+    }
+}

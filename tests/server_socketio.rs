@@ -119,7 +119,7 @@ fn dynamic_namespaces_are_created_on_demand() {
     );
     let dyn1 = net.server.namespace("/dyn-1").expect("created");
     assert_eq!(net.server.socket_namespace(s1), Some(dyn1));
-    assert_eq!(net.server.namespace_name(dyn1).to_string(), "/dyn-1");
+    assert_eq!(net.server.namespace_name(dyn1).unwrap().to_string(), "/dyn-1");
     // Another matching name is another namespace.
     let (b, _) = net.client(&["/"]);
     let s2 = net.join_nsp(b, "/dyn-2", 2);
@@ -143,6 +143,134 @@ fn dynamic_namespaces_are_created_on_demand() {
     );
     assert!(net.server.namespace("/other").is_none());
     assert!(net.closed.is_empty());
+}
+
+/// The names of the namespace events among `events`: `+name` created, `-name` removed.
+fn namespace_events(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::NamespaceCreated { name, .. } => Some(format!("+{name}")),
+            Event::NamespaceRemoved { name, .. } => Some(format!("-{name}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn dynamic(cleanup: bool) -> Net {
+    let mut config = Config::default();
+    config.cleanup_empty_child_namespaces = cleanup;
+    let mut net = Net::new(config);
+    net.server
+        .set_dynamic_namespaces(|name| name.starts_with("/dyn-"));
+    net
+}
+
+#[test]
+fn a_child_whose_connects_are_all_refused_goes_at_once() {
+    // Whatever the cleanup setting: refused clients must not make namespaces pile up.
+    for cleanup in [false, true] {
+        let mut net = dynamic(cleanup);
+        let (a, _) = net.client(&["/"]);
+        for i in 0..1_000 {
+            net.ws_send(a, &format!("40/dyn-{i},"));
+            let (request, ..) = net.take_connect_request();
+            net.server.reject::<()>(request, "no", None).unwrap();
+            net.drain();
+        }
+        assert_eq!(net.server.namespaces().count(), 1, "only / is left");
+        let events = namespace_events(&net.take_events());
+        assert_eq!(events.len(), 2_000);
+        assert_eq!(events[..2], ["+/dyn-0", "-/dyn-0"]);
+        assert_eq!(net.take_text(a).len(), 1_000, "each refused with a CONNECT_ERROR");
+        assert!(net.closed.is_empty());
+    }
+}
+
+#[test]
+fn empty_children_go_when_asked_and_their_ids_go_stale() {
+    let mut net = dynamic(true);
+    let (a, _) = net.client(&["/"]);
+    let (b, _) = net.client(&["/"]);
+    net.join_nsp(a, "/dyn-1", 1);
+    net.join_nsp(b, "/dyn-1", 2);
+    let old = net.server.namespace("/dyn-1").unwrap();
+    net.ws_send(a, "41/dyn-1,");
+    assert_eq!(net.server.namespace("/dyn-1"), Some(old), "one socket left");
+    net.ws_send(b, "41/dyn-1,");
+    assert_eq!(net.server.namespace("/dyn-1"), None, "the last one left");
+    let events = net.take_events();
+    assert_eq!(namespace_events(&events), ["-/dyn-1"]);
+    // Everything about it before its removal could be read with its id; after, it is stale.
+    assert!(net.server.namespace_name(old).is_none());
+    assert!(matches!(
+        net.server.to_namespace(old).emit("x", &(1,)),
+        Err(roomcast::Error::RemovedNamespace)
+    ));
+    // Asked for again: a new namespace, which the old id never reaches.
+    let s = net.join_nsp(a, "/dyn-1", 3);
+    let new = net.server.namespace("/dyn-1").unwrap();
+    assert_ne!(new, old);
+    assert_eq!(net.server.socket_namespace(s), Some(new));
+    assert!(net.server.to_namespace(old).emit("x", &(1,)).is_err());
+    assert_eq!(net.server.to_namespace(old).sockets(), []);
+    assert!(net.server.members(old, &sid_of(&net, s)).is_empty());
+    assert_eq!(net.server.to_namespace(new).emit("x", &(1,)).unwrap(), 1);
+    net.drain();
+    assert_eq!(net.take_text(a), [r#"42/dyn-1,["x",1]"#]);
+    // A connection that closes takes the last socket with it.
+    let now = net.now;
+    net.server.handle_ws_closed(now, a);
+    net.drain();
+    assert_eq!(net.server.namespace("/dyn-1"), None);
+    assert_eq!(net.server.namespaces().count(), 1);
+}
+
+#[test]
+fn without_cleanup_children_stay_and_named_namespaces_always_do() {
+    let mut net = dynamic(false);
+    let (a, _) = net.client(&["/"]);
+    net.join_nsp(a, "/dyn-1", 1);
+    net.ws_send(a, "41/dyn-1,");
+    assert!(net.server.namespace("/dyn-1").is_some(), "kept, as Node's default");
+    let mut net = dynamic(true);
+    net.server.add_namespace("/dyn-2").unwrap();
+    let (a, _) = net.client(&["/"]);
+    net.join_nsp(a, "/dyn-2", 1);
+    net.ws_send(a, "41/dyn-2,");
+    assert!(net.server.namespace("/dyn-2").is_some(), "the application's own");
+    // A child the application names later becomes its own too.
+    net.join_nsp(a, "/dyn-3", 1);
+    net.server.add_namespace("/dyn-3").unwrap();
+    net.ws_send(a, "41/dyn-3,");
+    assert!(net.server.namespace("/dyn-3").is_some());
+}
+
+#[test]
+fn a_pending_connect_keeps_an_empty_child() {
+    let mut net = dynamic(true);
+    let (a, _) = net.client(&["/"]);
+    let (b, _) = net.client(&["/"]);
+    net.join_nsp(a, "/dyn-1", 1);
+    net.ws_send(b, "40/dyn-1,");
+    let (pending, ..) = net.take_connect_request();
+    net.ws_send(a, "41/dyn-1,");
+    let nsp = net.server.namespace("/dyn-1").expect("kept for the pending CONNECT");
+    let s = net.server.accept(pending, 2).unwrap();
+    assert_eq!(net.server.socket_namespace(s), Some(nsp));
+    // A CONNECT cancelled by its client, or dropped with its connection, lets it go.
+    net.ws_send(a, "40/dyn-1,");
+    let _ = net.take_connect_request();
+    net.ws_send(b, "41/dyn-1,");
+    assert!(net.server.namespace("/dyn-1").is_some(), "a's CONNECT is pending");
+    net.ws_send(a, "41/dyn-1,");
+    assert!(net.server.namespace("/dyn-1").is_none(), "cancelled");
+    net.ws_send(b, "40/dyn-2,");
+    let _ = net.take_connect_request();
+    let now = net.now;
+    net.server.handle_ws_closed(now, b);
+    net.drain();
+    assert!(net.server.namespace("/dyn-2").is_none(), "dropped with its connection");
 }
 
 // ---- Accept and reject --------------------------------------------------------------------------

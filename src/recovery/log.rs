@@ -197,7 +197,7 @@ mod tests {
     use super::*;
 
     fn nsp() -> NamespaceId {
-        NamespaceId(0)
+        NamespaceId::test(0)
     }
 
     fn entry(at: Instant, rooms: &[&str], except: &[&str], text: &str) -> Entry {
@@ -239,7 +239,7 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(log.missed(6, nsp(), &rooms).err(), Some(Gap::Unknown));
-        let other = NamespaceId(1);
+        let other = NamespaceId::test(1);
         assert_eq!(log.missed(0, other, &rooms).unwrap().count(), 0);
     }
 

@@ -158,7 +158,7 @@ mod tests {
     fn session(rng: &mut SeededRandom, at: Instant, nsp: u32) -> Session<u32> {
         let sid = Sid::random(rng).unwrap();
         Session {
-            nsp: NamespaceId(nsp),
+            nsp: NamespaceId::test(nsp),
             sid,
             pid: Sid::random(rng).unwrap(),
             rooms: vec![sid.to_str(), Str::from("room")],
@@ -177,16 +177,16 @@ mod tests {
         let s = session(rng, t, 0);
         let pid = s.pid;
         store.store(s);
-        assert!(store.take(t, &pid, NamespaceId(1)).is_none());
-        let back = store.take(t, &pid, NamespaceId(0)).unwrap();
+        assert!(store.take(t, &pid, NamespaceId::test(1)).is_none());
+        let back = store.take(t, &pid, NamespaceId::test(0)).unwrap();
         assert_eq!(back.data, 7);
-        assert!(store.take(t, &pid, NamespaceId(0)).is_none());
+        assert!(store.take(t, &pid, NamespaceId::test(0)).is_none());
 
         let s = session(rng, t, 0);
         let pid = s.pid;
         store.store(s);
         assert_eq!(store.next_expiry(), Some(t + keep));
-        assert!(store.take(t + keep, &pid, NamespaceId(0)).is_none());
+        assert!(store.take(t + keep, &pid, NamespaceId::test(0)).is_none());
         assert_eq!((store.len(), store.bytes(), store.evicted()), (0, 0, 0));
     }
 
@@ -205,9 +205,9 @@ mod tests {
         store.store(c);
         assert_eq!((store.len(), store.evicted()), (2, 1));
         let now = t + Duration::from_millis(3);
-        assert!(store.take(now, &pa, NamespaceId(0)).is_none());
-        assert!(store.take(now, &pb, NamespaceId(0)).is_some());
-        assert!(store.take(now, &pc, NamespaceId(0)).is_some());
+        assert!(store.take(now, &pa, NamespaceId::test(0)).is_none());
+        assert!(store.take(now, &pb, NamespaceId::test(0)).is_some());
+        assert!(store.take(now, &pc, NamespaceId::test(0)).is_some());
 
         let one = session(rng, t, 0).bytes();
         let mut store = Sessions::new(100, 2 * one, Duration::from_secs(10));
@@ -227,7 +227,7 @@ mod tests {
             let s = session(rng, t, 0);
             let pid = s.pid;
             store.store(s);
-            assert!(store.take(t, &pid, NamespaceId(0)).is_some());
+            assert!(store.take(t, &pid, NamespaceId::test(0)).is_some());
         }
         assert!(store.queued() <= 64 + 1, "{}", store.queued());
     }

@@ -9,6 +9,11 @@
 use crate::handle::{ConnectionHandle, NamespaceId, SocketHandle};
 use crate::id::{IdIndex, Sid};
 use crate::slots::Slots;
+
+/// The slot of a namespace id: what socket entries hold (a socket's namespace is always live).
+fn key_slot(id: NamespaceId) -> u32 {
+    id.key().slot
+}
 use crate::Str;
 use ahash::AHashMap;
 use smallvec::SmallVec;
@@ -92,6 +97,23 @@ pub(crate) struct Namespace {
     /// Ack ids are drawn per namespace, as the reference does, so one id can serve every
     /// recipient of a broadcast.
     pub(crate) next_ack_id: u64,
+    /// Created by a client's CONNECT through the dynamic-namespace rule (a parent's child), not
+    /// by the application: the kind the core may remove once empty.
+    pub(crate) child: bool,
+    /// CONNECTs to it still being decided: while any is, it is not removed.
+    pub(crate) pending: u32,
+    /// Whether it ever had a socket.
+    pub(crate) populated: bool,
+    /// Removed, its name free again: its id lives on, naming an empty namespace, until the
+    /// application has read the removal (see [`Router::retire`]).
+    pub(crate) retired: bool,
+}
+
+impl Namespace {
+    /// Whether it has no socket.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
 }
 
 /// What [`Router::join`] did.
@@ -163,7 +185,7 @@ struct Resolved {
 
 #[derive(Debug)]
 pub(crate) struct Router {
-    nsps: Vec<Namespace>,
+    nsps: Slots<Namespace>,
     nsp_by_name: AHashMap<Str, u32>,
     sockets: Slots<SocketEntry>,
     hot: Vec<Slot>,
@@ -174,7 +196,7 @@ pub(crate) struct Router {
 impl Default for Router {
     fn default() -> Self {
         Router {
-            nsps: Vec::new(),
+            nsps: Slots::with_max(u32::MAX),
             nsp_by_name: AHashMap::default(),
             sockets: Slots::with_max(u32::MAX),
             hot: Vec::new(),
@@ -185,40 +207,86 @@ impl Default for Router {
 }
 
 impl Router {
-    pub(crate) fn add_namespace(&mut self, name: Str) -> NamespaceId {
-        if let Some(&i) = self.nsp_by_name.get(&name) {
-            return NamespaceId(i);
+    /// Adds a namespace, or returns the one of that name. A `child` is one a client's CONNECT
+    /// created; a namespace the application adds is never a child, even if one existed first.
+    pub(crate) fn add_namespace(&mut self, name: Str, child: bool) -> NamespaceId {
+        if let Some(id) = self.namespace(&name) {
+            if let Some(n) = self.nsps.get_mut(id.key()) {
+                n.child &= child;
+            }
+            return id;
         }
-        let i = self.nsps.len() as u32;
-        self.nsp_by_name.insert(name.clone(), i);
-        self.nsps.push(Namespace {
-            name,
-            all: Vec::new(),
-            rooms: Vec::new(),
-            free_rooms: Vec::new(),
-            room_by_name: AHashMap::default(),
-            next_ack_id: 0,
-        });
-        NamespaceId(i)
+        let key = self
+            .nsps
+            .insert(|_| Namespace {
+                name: name.clone(),
+                all: Vec::new(),
+                rooms: Vec::new(),
+                free_rooms: Vec::new(),
+                room_by_name: AHashMap::default(),
+                next_ack_id: 0,
+                child,
+                pending: 0,
+                populated: false,
+                retired: false,
+            })
+            .unwrap_or_else(|| unreachable!("four billion namespaces"));
+        self.nsp_by_name.insert(name, key.slot);
+        NamespaceId::from_key(key)
+    }
+
+    /// Takes a namespace that has no socket left out of use: its name is free again (a new
+    /// namespace may take it), it can have no socket, and it holds no memory but its record.
+    /// Its id still names it until [`remove_namespace`](Self::remove_namespace), so that the
+    /// events about it queued before its removal can still be read. Returns false (and does
+    /// nothing) if it still has sockets, is retired already, or the id is stale.
+    pub(crate) fn retire(&mut self, id: NamespaceId) -> bool {
+        let Some(n) = self.nsps.get_mut(id.key()) else {
+            return false;
+        };
+        if !n.all.is_empty() || n.retired {
+            return false;
+        }
+        debug_assert!(n.room_by_name.is_empty(), "rooms without sockets");
+        n.retired = true;
+        self.nsp_by_name.remove(&n.name);
+        n.all = Vec::new();
+        n.rooms = Vec::new();
+        n.free_rooms = Vec::new();
+        n.room_by_name = AHashMap::default();
+        true
+    }
+
+    /// Frees a retired namespace's slot: its id is stale from now on.
+    pub(crate) fn remove_namespace(&mut self, id: NamespaceId) {
+        if self.nsp(id).is_some_and(|n| n.retired) {
+            self.nsps.remove(id.key());
+        }
     }
 
     pub(crate) fn namespace(&self, name: &str) -> Option<NamespaceId> {
-        self.nsp_by_name.get(name).map(|&i| NamespaceId(i))
+        let slot = *self.nsp_by_name.get(name)?;
+        self.nsps.key_at(slot).map(NamespaceId::from_key)
     }
 
-    pub(crate) fn nsp(&self, id: NamespaceId) -> &Namespace {
-        &self.nsps[id.0 as usize]
+    /// A namespace, unless its id is stale (the namespace was removed).
+    pub(crate) fn nsp(&self, id: NamespaceId) -> Option<&Namespace> {
+        self.nsps.get(id.key())
     }
 
-    pub(crate) fn nsp_mut(&mut self, id: NamespaceId) -> &mut Namespace {
-        &mut self.nsps[id.0 as usize]
+    /// The name of a namespace, unless its id is stale.
+    pub(crate) fn nsp_name(&self, id: NamespaceId) -> Option<&Str> {
+        self.nsp(id).map(|n| &n.name)
+    }
+
+    pub(crate) fn nsp_mut(&mut self, id: NamespaceId) -> Option<&mut Namespace> {
+        self.nsps.get_mut(id.key())
     }
 
     pub(crate) fn namespaces(&self) -> impl Iterator<Item = (NamespaceId, &Str)> {
         self.nsps
             .iter()
-            .enumerate()
-            .map(|(i, n)| (NamespaceId(i as u32), &n.name))
+            .map(|(k, n)| (NamespaceId::from_key(k), &n.name))
     }
 
     fn entry(&self, s: SocketHandle) -> Option<&SocketEntry> {
@@ -244,8 +312,9 @@ impl Router {
         sid: Sid,
         conn: ConnectionHandle,
         flags: u8,
-    ) -> SocketHandle {
-        let n = &mut self.nsps[nsp.0 as usize];
+    ) -> Option<SocketHandle> {
+        let n = self.nsps.get_mut(nsp.key()).filter(|n| !n.retired)?;
+        n.populated = true;
         // Socket slots are 32-bit and sockets need a connection each, whose slots are fewer:
         // this table cannot fill up before the connections' does.
         let key = self
@@ -253,7 +322,7 @@ impl Router {
             .insert(|key| {
                 n.all.push(key.slot);
                 SocketEntry {
-                    nsp: nsp.0,
+                    nsp: key_slot(nsp),
                     sid,
                     pos: n.all.len() as u32 - 1,
                     rooms: SmallVec::new(),
@@ -272,7 +341,7 @@ impl Router {
         let sockets = &self.sockets;
         self.by_sid
             .insert(&sid, key.slot, |s| sockets[s as usize].sid);
-        SocketHandle::from_key(key)
+        Some(SocketHandle::from_key(key))
     }
 
     /// Removes a socket after it left all its rooms (see [`Router::leave_all`]).
@@ -309,7 +378,8 @@ impl Router {
     }
 
     pub(crate) fn namespace_of(&self, s: SocketHandle) -> Option<NamespaceId> {
-        self.entry(s).map(|e| NamespaceId(e.nsp))
+        let e = self.entry(s)?;
+        self.nsps.key_at(e.nsp).map(NamespaceId::from_key)
     }
 
     /// The slot of the socket's connection.
@@ -446,10 +516,11 @@ impl Router {
 
     /// Every room of a namespace, with its member count (own-id rooms not included).
     pub(crate) fn rooms(&self, nsp: NamespaceId) -> impl Iterator<Item = (&Str, usize)> {
-        let n = &self.nsps[nsp.0 as usize];
-        n.room_by_name
-            .iter()
-            .map(move |(name, &id)| (name, n.rooms[id as usize].members.len()))
+        self.nsp(nsp).into_iter().flat_map(|n| {
+            n.room_by_name
+                .iter()
+                .map(move |(name, &id)| (name, n.rooms[id as usize].members.len()))
+        })
     }
 
     /// The handle of the live socket in `slot` (a slot from a walk or a member list).
@@ -459,20 +530,22 @@ impl Router {
         key.map_or(SocketHandle { slot, gen: 0 }, SocketHandle::from_key)
     }
 
-    fn resolve(&self, nsp: NamespaceId, name: &str) -> Resolved {
-        let n = &self.nsps[nsp.0 as usize];
+    /// Resolves a room name in a live namespace `n` (in slot `slot`).
+    fn resolve(&self, n: &Namespace, slot: u32, name: &str) -> Resolved {
         Resolved {
             room: n.room_by_name.get(name).copied(),
             own: self
                 .slot_by_sid(name)
-                .filter(|&slot| self.sockets[slot as usize].nsp == nsp.0),
+                .filter(|&s| self.sockets[s as usize].nsp == slot),
         }
     }
 
     /// The members of a room (a socket's own id counts as a room of one).
     pub(crate) fn members(&self, nsp: NamespaceId, room: &str) -> Vec<SocketHandle> {
-        let r = self.resolve(nsp, room);
-        let n = &self.nsps[nsp.0 as usize];
+        let Some(n) = self.nsp(nsp) else {
+            return Vec::new();
+        };
+        let r = self.resolve(n, key_slot(nsp), room);
         let mut out: Vec<SocketHandle> = r
             .room
             .map(|id| {
@@ -492,11 +565,20 @@ impl Router {
     }
 
     /// Resolves a selection's room names into member lists to walk.
+    /// A stale namespace selects nobody.
     fn plan(&self, sel: &Selection<'_>) -> Plan {
+        let Some(n) = self.nsp(sel.nsp) else {
+            return Plan {
+                sources: SmallVec::new(),
+                except: SmallVec::new(),
+                stamped: false,
+                exclude: u32::MAX,
+            };
+        };
         let resolve_all = |names: &[Str]| -> SmallVec<[Source; 8]> {
             let mut out = SmallVec::new();
             for name in names {
-                let r = self.resolve(sel.nsp, name);
+                let r = self.resolve(n, key_slot(sel.nsp), name);
                 out.extend(r.room.map(Source::Room));
                 out.extend(r.own.map(Source::One));
             }
@@ -540,7 +622,7 @@ impl Router {
         if let Some(h) = self.hot.get_mut(plan.exclude as usize) {
             h.set_epoch(epoch);
         }
-        let n = &self.nsps[nsp.0 as usize];
+        let n = &self.nsps[key_slot(nsp) as usize];
         for src in &plan.except {
             for &m in Self::members_of(n, src) {
                 self.hot[m as usize].set_epoch(epoch);
@@ -566,7 +648,8 @@ impl Router {
     pub(crate) fn select(&mut self, sel: &Selection<'_>, mut each: impl FnMut(u32, Hot)) -> usize {
         let skip = if sel.volatile { BLOCKED } else { 0 };
         let (plan, epoch) = self.begin(sel);
-        let n = &self.nsps[sel.nsp.0 as usize];
+        // A stale namespace's plan is empty: its vacant slot is never walked.
+        let n = &self.nsps[key_slot(sel.nsp) as usize];
         let hot = &mut self.hot[..];
         let mut count = 0;
         for src in &plan.sources {
@@ -608,7 +691,8 @@ impl Router {
         flagged: &mut Vec<u32>,
     ) {
         let (plan, epoch) = self.begin(sel);
-        let n = &self.nsps[sel.nsp.0 as usize];
+        // A stale namespace's plan is empty: its vacant slot is never walked.
+        let n = &self.nsps[key_slot(sel.nsp) as usize];
         // A slice, not a `&Vec`: its pointer then stays in a register through the loops.
         let hot = &mut self.hot[..];
         if !plan.stamped {
@@ -701,7 +785,8 @@ impl Router {
                 }
             }
         }
-        for (ni, n) in self.nsps.iter().enumerate() {
+        for (key, n) in self.nsps.iter() {
+            let ni = key.slot as usize;
             for (name, &id) in &n.room_by_name {
                 let room = &n.rooms[id as usize];
                 if room.members.is_empty() {
@@ -738,6 +823,17 @@ impl Router {
         }
         if self.by_sid.len() != self.socket_count() {
             return Err("id index and slab disagree".into());
+        }
+        for (name, &slot) in &self.nsp_by_name {
+            let n = self.nsps.at(slot).ok_or("a name indexes a free namespace slot")?;
+            if n.retired || &n.name != name {
+                return Err(format!("namespace name {name:?} indexes another namespace"));
+            }
+        }
+        for (_, n) in self.nsps.iter() {
+            if n.retired && (!n.all.is_empty() || self.nsp_by_name.contains_key(&n.name)) {
+                return Err(format!("retired namespace {:?} still in use", n.name));
+            }
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ impl<D> Server<D> {
         if c.remove_pending(|n, seq| n == request.nsp && seq == request.seq) == 0 {
             return Err(Error::UnknownRequest);
         }
+        self.connect_settled(request.nsp);
         Ok(())
     }
 
@@ -29,10 +30,13 @@ impl<D> Server<D> {
     pub fn accept(&mut self, request: ConnectRequest, data: D) -> Result<SocketHandle, Error> {
         self.take_pending(&request)?;
         let (conn, nsp, auth) = (request.conn, request.nsp, request.auth.clone());
-        if let Some(restore) = self.take_restoration(&request) {
-            return self.restore(conn, nsp, restore, Some(data), auth);
-        }
-        self.open_socket(conn, nsp, None, data, auth)
+        let opened = match self.take_restoration(&request) {
+            Some(restore) => self.restore(conn, nsp, restore, Some(data), auth),
+            None => self.open_socket(conn, nsp, None, data, auth),
+        };
+        // A child whose only CONNECT failed to open goes.
+        self.remove_if_unused(nsp);
+        opened
     }
 
     /// Opens a socket on a connection: a new one (fresh ids), or a restored one (its ids and
@@ -52,22 +56,26 @@ impl<D> Server<D> {
                 Ok((sid, pid)) => (sid, pid, Vec::new(), Default::default()),
                 Err(e) => {
                     // No id, no socket: the client is refused rather than left waiting.
-                    let name = self.router.nsp(nsp).name.clone();
                     let refusal = serde_json::json!({"message": "Internal error"});
-                    if let Ok(encoded) = self.parser().connect_error(&name, &refusal) {
-                        self.send_encoded(conn, &encoded, false);
+                    if let Some(name) = self.router.nsp_name(nsp) {
+                        if let Ok(encoded) = self.parser().connect_error(name, &refusal) {
+                            self.send_encoded(conn, &encoded, false);
+                        }
                     }
                     return Err(e.into());
                 }
             },
         };
-        let nsp_name = self.router.nsp(nsp).name.clone();
+        let nsp_name = self.live_nsp_name(nsp)?;
         let reply = super::recovery::ConnectReply {
             sid: sid.as_str(),
             pid: pid.as_ref().map(|p| p.as_str()),
         };
         let encoded = self.parser().connect(&nsp_name, Some(&reply))?;
-        let socket = self.router.insert_socket(nsp, sid, conn, 0);
+        let socket = self
+            .router
+            .insert_socket(nsp, sid, conn, 0)
+            .ok_or(Error::RemovedNamespace)?;
         let sid = sid.to_str();
         if let Some(c) = self.clients.get_mut(conn) {
             c.sockets.push((nsp, socket));
@@ -118,11 +126,12 @@ impl<D> Server<D> {
             #[serde(skip_serializing_if = "Option::is_none")]
             data: Option<&'a T>,
         }
-        let nsp = self.router.nsp(request.nsp).name.clone();
+        let nsp = self.live_nsp_name(request.nsp)?;
         let e = self
             .parser()
-            .connect_error(&nsp, &Refusal { message, data })?;
-        self.send_encoded(request.conn, &e, false);
+            .connect_error(&nsp, &Refusal { message, data });
+        self.remove_if_unused(request.nsp);
+        self.send_encoded(request.conn, &e?, false);
         Ok(())
     }
 
@@ -333,7 +342,7 @@ impl<D> Server<D> {
             .ok_or(Error::UnknownSocket)?;
         let e = self
             .parser()
-            .event(&self.router.nsp(nsp).name, None, event, args)?;
+            .event(&self.live_nsp_name(nsp)?, None, event, args)?;
         self.emit_encoded(socket, &e)
     }
 
@@ -376,7 +385,7 @@ impl<D> Server<D> {
         let ack_id = self.next_ack_id(nsp);
         let e = self
             .parser()
-            .event(&self.router.nsp(nsp).name, Some(ack_id), event, args)?;
+            .event(&self.live_nsp_name(nsp)?, Some(ack_id), event, args)?;
         let handle = self.acks.wait_single(now, socket, ack_id, Some(timeout));
         self.send_encoded(conn, &e, false);
         Ok(handle)
@@ -394,7 +403,7 @@ impl<D> Server<D> {
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
-        let e = self.parser().ack(&self.router.nsp(nsp).name, id, args)?;
+        let e = self.parser().ack(&self.live_nsp_name(nsp)?, id, args)?;
         self.send_encoded(conn, &e, false);
         Ok(())
     }
@@ -415,7 +424,7 @@ impl<D> Server<D> {
             .router
             .namespace_of(socket)
             .ok_or(Error::UnknownSocket)?;
-        let e = self.parser().disconnect(&self.router.nsp(nsp).name)?;
+        let e = self.parser().disconnect(&self.live_nsp_name(nsp)?)?;
         self.send_encoded(conn, &e, false);
         self.remove_socket(socket, DisconnectReason::ServerNamespaceDisconnect);
         Ok(())

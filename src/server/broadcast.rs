@@ -96,7 +96,7 @@ impl<'s, D> Broadcast<'s, D> {
 
     /// Emits an event to the selection, encoded once. Returns the number of sockets reached.
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<usize, Error> {
-        let name = self.server.router.nsp(self.nsp).name.clone();
+        let name = self.server.live_nsp_name(self.nsp)?;
         let encoded = self.server.parser().event(&name, None, event, args)?;
         Ok(self.emit_encoded(&encoded))
     }
@@ -131,7 +131,7 @@ impl<'s, D> Broadcast<'s, D> {
             .map_or(0, |c| c.config.max_answers);
         let owner = Owner::Local(request_id.clone().map(|id| ClusterWait::new(id, max)));
         let id = self.server.next_ack_id(self.nsp);
-        let name = self.server.router.nsp(self.nsp).name.clone();
+        let name = self.server.live_nsp_name(self.nsp)?;
         let encoded = self.server.parser().event(&name, Some(id), event, args)?;
         let (server, reached) = self.deliver(&encoded, Some((id, now, timeout, owner)));
         if let (Some(o), Some(request_id)) = (outgoing, request_id) {
@@ -163,7 +163,7 @@ impl<'s, D> Broadcast<'s, D> {
         owner: Owner,
     ) -> Result<usize, Error> {
         let id = self.server.next_ack_id(self.nsp);
-        let name = self.server.router.nsp(self.nsp).name.clone();
+        let name = self.server.live_nsp_name(self.nsp)?;
         let encoded = self.server.parser().event(&name, Some(id), event, args)?;
         Ok(self
             .deliver(&encoded, Some((id, now, timeout, owner)))

@@ -324,7 +324,9 @@ impl<D> Server<D> {
             return Ok(());
         };
         if !cluster.adapters.contains_key(&nsp) {
-            let name = &self.router.nsp(nsp).name;
+            let Some(name) = self.router.nsp_name(nsp) else {
+                return Ok(());
+            };
             let a = Adapter::new(
                 cluster.config.protocol,
                 &cluster.config.prefix,
@@ -345,6 +347,20 @@ impl<D> Server<D> {
     pub(crate) fn adapter_for_new(&mut self, nsp: NamespaceId) {
         // Without randomness for its uid it joins the cluster on first use instead.
         let _ = self.adapter(nsp);
+    }
+
+    /// A namespace was removed: its adapter goes, and the transport unsubscribes from its
+    /// channels (the reference's `adapter.close()`). Requests it had in flight finish by
+    /// their timeout.
+    pub(crate) fn drop_adapter(&mut self, nsp: NamespaceId) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if let Some(a) = cluster.adapters.remove(&nsp) {
+            cluster
+                .subscriptions
+                .push_back(ClusterSubscription::Unsubscribe(a.topics()));
+        }
     }
 
     /// A room of this node was created or deleted: with the sharded protocol, the node
@@ -419,7 +435,9 @@ impl<D> Server<D> {
         let Some(data) = event_data(encoded) else {
             return false;
         };
-        let nsp = self.router.nsp(o.nsp).name.to_string();
+        let Some(nsp) = self.router.nsp_name(o.nsp).map(|n| n.to_string()) else {
+            return false;
+        };
         let at = o.nsp;
         self.queue_with(at, None, offset, |a| {
             let message = classic::Broadcast {
@@ -443,7 +461,9 @@ impl<D> Server<D> {
         let Some(data) = event_data(encoded) else {
             return;
         };
-        let nsp = self.router.nsp(o.nsp).name.to_string();
+        let Some(nsp) = self.router.nsp_name(o.nsp).map(|n| n.to_string()) else {
+            return;
+        };
         let at = o.nsp;
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.queue(at, Some(request_id.clone()), |a| {
@@ -722,7 +742,11 @@ impl<D> Server<D> {
         name: &str,
         args: &[Value],
     ) -> Result<crate::packet::Event, WireError> {
-        let nsp_name = self.router.nsp(nsp).name.clone();
+        let nsp_name = self
+            .router
+            .nsp_name(nsp)
+            .cloned()
+            .ok_or(WireError::Malformed("namespace removed"))?;
         let encoded = Encoded::event(&nsp_name, None, name, &ClusterArgs(args))
             .map_err(|_| WireError::Malformed("event not encodable"))?;
         let mut decoder = crate::packet::Decoder::new(self.engine.config().limits);
@@ -862,7 +886,11 @@ impl<D> Server<D> {
                 if is_own(uid) || self.acks.is_own_request(request_id) {
                     return Ok(0);
                 }
-                if packet.nsp != self.router.nsp(nsp).name.as_ref() as &str {
+                if self
+                    .router
+                    .nsp_name(nsp)
+                    .is_none_or(|n| packet.nsp != n.as_ref() as &str)
+                {
                     return Ok(0);
                 }
                 self.on_broadcast_with_ack(now, nsp, uid, request_id.clone(), packet, opts)
@@ -986,7 +1014,12 @@ impl<D> Server<D> {
             .as_deref()
             .and_then(|c| c.adapters.get(&nsp))
             .is_some_and(|a| a.uid == envelope.uid);
-        if own || envelope.nsp != self.router.nsp(nsp).name.as_ref() as &str {
+        if own
+            || self
+                .router
+                .nsp_name(nsp)
+                .is_none_or(|n| envelope.nsp != n.as_ref() as &str)
+        {
             return Ok(0);
         }
         match envelope.message {
@@ -1013,7 +1046,9 @@ impl<D> Server<D> {
         let Some((name, args)) = named(&message.packet.data) else {
             return Ok(0);
         };
-        let nsp_name = self.router.nsp(nsp).name.clone();
+        let Some(nsp_name) = self.router.nsp_name(nsp).cloned() else {
+            return Ok(0);
+        };
         let encoded = self
             .parser()
             .event(&nsp_name, None, name, &ClusterArgs(args))
@@ -1036,7 +1071,10 @@ impl<D> Server<D> {
             .and_then(|c| c.adapters.get(&nsp))
             .map(|a| a.uid.as_str());
         if own == Some(message.uid.as_str())
-            || message.packet.nsp != self.router.nsp(nsp).name.as_ref() as &str
+            || self
+                .router
+                .nsp_name(nsp)
+                .is_none_or(|n| message.packet.nsp != n.as_ref() as &str)
         {
             return Ok(0);
         }

@@ -40,9 +40,7 @@ impl<D> Server<D> {
                 let id = match self.router.namespace(&nsp) {
                     Some(id) => Some(id),
                     None if !nsp.contains(',') && self.dynamic_exists(&nsp) => {
-                        let id = self.router.add_namespace(nsp.clone());
-                        self.adapter_for_new(id);
-                        Some(id)
+                        Some(self.create_child(nsp.clone()))
                     }
                     None => None,
                 };
@@ -61,6 +59,7 @@ impl<D> Server<D> {
                 let seq = self.next();
                 if let Some(c) = self.clients.get_mut(h) {
                     c.add_pending(id, seq);
+                    self.connect_pending(id);
                 }
                 let request = ConnectRequest {
                     conn: h,
@@ -110,11 +109,17 @@ impl<D> Server<D> {
                             }
                             hit
                         });
+                        if let Some(r) = self.recovery.as_deref_mut() {
+                            gone.iter().for_each(|&seq| r.forget(seq));
+                        }
+                        if let Some(id) = id {
+                            for _ in &gone {
+                                self.connect_settled(id);
+                            }
+                            self.remove_if_unused(id);
+                        }
                         if n == 0 {
                             self.close(h, DisconnectReason::ParseError);
-                        }
-                        if let Some(r) = self.recovery.as_deref_mut() {
-                            gone.into_iter().for_each(|seq| r.forget(seq));
                         }
                     }
                 }

@@ -260,6 +260,25 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A client's CONNECT created a namespace through the dynamic-namespace rule (a parent
+    /// namespace's child: Node's `new_namespace`). The CONNECT's own request follows.
+    NamespaceCreated {
+        /// The new namespace.
+        nsp: NamespaceId,
+        /// Its name.
+        name: Str,
+    },
+    /// A child namespace was removed: its last socket left
+    /// ([`Config::cleanup_empty_child_namespaces`](crate::Config::cleanup_empty_child_namespaces)),
+    /// or every CONNECT to it was refused before it had one. Its name is free at once (a later
+    /// CONNECT to it creates a new namespace); its id names it, empty, until this event is
+    /// polled (the events before it can still be read with it), and is stale after.
+    NamespaceRemoved {
+        /// The namespace (no longer valid).
+        nsp: NamespaceId,
+        /// Its name.
+        name: Str,
+    },
     /// A room came to exist (first member joined). Only with `Config::room_events`.
     RoomCreated {
         /// The namespace.

@@ -9,6 +9,7 @@
 mod acks;
 mod app;
 mod broadcast;
+mod children;
 mod client;
 mod cluster;
 mod dispatch;
@@ -19,6 +20,7 @@ mod requests;
 mod streams;
 
 pub use broadcast::{Broadcast, FetchedSocket};
+#[cfg(feature = "tokio")]
 pub(crate) use cluster::event_data;
 pub use cluster::{
     ClusterConfig, ClusterSubscription, ClusterTransmit, Command, NodeCount, SessionFound,
@@ -66,6 +68,10 @@ pub enum Error {
     /// No namespace has that name.
     #[error("unknown namespace {0:?}")]
     UnknownNamespace(String),
+    /// The namespace was removed: it was an empty child
+    /// ([`Config::cleanup_empty_child_namespaces`]), and its id is stale.
+    #[error("the namespace was removed")]
+    RemovedNamespace,
     /// The packet could not be encoded.
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -146,7 +152,7 @@ impl<D> Server<D> {
         engine.track_changes();
         let recovery = recovery.map(|r| Box::new(recovery::Recovery::new(r, engine.rng())));
         let mut router = Router::default();
-        router.add_namespace(Str::from_static("/"));
+        router.add_namespace(Str::from_static("/"), false);
         Ok(Server {
             engine,
             router,
@@ -184,7 +190,7 @@ impl<D> Server<D> {
         if !name.starts_with('/') || name.contains(',') {
             return Err(Error::UnknownNamespace(name.to_owned()));
         }
-        let nsp = self.router.add_namespace(Str::from(name));
+        let nsp = self.router.add_namespace(Str::from(name), false);
         self.adapter_for_new(nsp);
         Ok(nsp)
     }
@@ -200,9 +206,17 @@ impl<D> Server<D> {
         self.router.namespace(name)
     }
 
-    /// The name of a namespace.
-    pub fn namespace_name(&self, nsp: NamespaceId) -> &Str {
-        &self.router.nsp(nsp).name
+    /// The name of a namespace; `None` if it was removed.
+    pub fn namespace_name(&self, nsp: NamespaceId) -> Option<&Str> {
+        self.router.nsp_name(nsp)
+    }
+
+    /// The name of a namespace that must still exist.
+    pub(crate) fn live_nsp_name(&self, nsp: NamespaceId) -> Result<Str, Error> {
+        self.router
+            .nsp_name(nsp)
+            .cloned()
+            .ok_or(Error::RemovedNamespace)
     }
 
     /// Every namespace.
@@ -227,7 +241,11 @@ impl<D> Server<D> {
     /// The next application event. Call after every input until it returns `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if let Some(Event::NamespaceRemoved { nsp, .. }) = &e {
+            self.router.remove_namespace(*nsp);
+        }
+        e
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
@@ -428,11 +446,16 @@ impl<D> Server<D> {
                 r.forget(seq);
             }
         }
+        let pending: SmallVec<[NamespaceId; 2]> = client.pending().iter().map(|p| p.0).collect();
         let sockets: SmallVec<[SocketHandle; 2]> = client.sockets.iter().map(|(_, s)| *s).collect();
         for s in sockets {
             self.remove_socket(s, reason);
         }
         self.clients.remove(conn);
+        for nsp in pending {
+            self.connect_settled(nsp);
+            self.remove_if_unused(nsp);
+        }
         self.events
             .push_back(Event::ConnectionClosed { conn, reason });
         let clients = &self.clients;
@@ -504,6 +527,7 @@ impl<D> Server<D> {
             reason,
             rooms,
         });
+        self.remove_if_unused(nsp);
     }
 
     /// The connection of a socket.
@@ -517,7 +541,10 @@ impl<D> Server<D> {
     }
 
     fn next_ack_id(&mut self, nsp: NamespaceId) -> u64 {
-        let n = self.router.nsp_mut(nsp);
+        // A removed namespace's emits fail when its name is looked up.
+        let Some(n) = self.router.nsp_mut(nsp) else {
+            return 0;
+        };
         let id = n.next_ack_id;
         n.next_ack_id = n.next_ack_id.wrapping_add(1);
         id

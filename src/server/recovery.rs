@@ -263,13 +263,17 @@ impl<D> Server<D> {
             let auth = request.auth.clone();
             if self.take_pending(&request).is_ok() {
                 let _ = self.restore(request.conn, request.nsp, restore, None, auth);
+                self.remove_if_unused(request.nsp);
             }
             return;
         }
         if let Some(r) = self.recovery.as_deref_mut() {
             r.deciding.insert(request.seq, restore);
         }
-        let nsp_name = self.router.nsp(request.nsp).name.clone();
+        // A namespace with a CONNECT pending is never removed.
+        let Some(nsp_name) = self.router.nsp_name(request.nsp).cloned() else {
+            return;
+        };
         self.events.push_back(Event::ConnectRequest {
             nsp: request.nsp,
             nsp_name,

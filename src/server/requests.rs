@@ -149,7 +149,7 @@ impl<D> Server<D> {
         event: &str,
         args: &T,
     ) -> Result<Vec<Value>, Error> {
-        let name = self.router.nsp(nsp).name.clone();
+        let name = self.live_nsp_name(nsp)?;
         let encoded = Encoded::event(&name, None, event, args)?;
         super::cluster::event_data(&encoded).ok_or(Error::Encode(crate::packet::EncodeError::Json(
             serde::ser::Error::custom("not an event"),

@@ -194,7 +194,11 @@ impl<D> Server<D> {
             let Some(nsp) = nsps
                 .iter()
                 .copied()
-                .find(|n| self.router.nsp(*n).name.as_ref() as &str == envelope.nsp)
+                .find(|n| {
+                    self.router
+                        .nsp_name(*n)
+                        .is_some_and(|name| name.as_ref() as &str == envelope.nsp)
+                })
             else {
                 continue;
             };
@@ -295,7 +299,10 @@ impl<D> Server<D> {
                 restore,
             ),
             None => {
-                let nsp_name = self.router.nsp(request.nsp).name.clone();
+                // A namespace with a CONNECT pending is never removed.
+                let Some(nsp_name) = self.router.nsp_name(request.nsp).cloned() else {
+                    return;
+                };
                 self.events.push_back(Event::ConnectRequest {
                     nsp: request.nsp,
                     nsp_name,
@@ -327,7 +334,7 @@ impl<D> Server<D> {
             return None;
         }
         let data = (c.restore_data)(record.data)?;
-        let nsp_name = self.router.nsp(request.nsp).name.clone();
+        let nsp_name = self.router.nsp_name(request.nsp)?.clone();
         let mut frames: Vec<SmallVec<[Frame; 2]>> = Vec::new();
         for e in &found.entries {
             let Ok(env) = streams::decode_entry(&e.fields) else {

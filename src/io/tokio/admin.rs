@@ -517,7 +517,7 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Tap<D> {
                 socket, sid, nsp, ..
             } => {
                 let admin = self.is_admin(ctx, *nsp);
-                let name = ctx.server.namespace_name(*nsp).clone();
+                let name = ctx.server.namespace_name(*nsp).cloned().unwrap_or_default();
                 self.known.insert(
                     *socket,
                     Known {
@@ -682,7 +682,9 @@ impl<D: Serialize + Send + Sync + Clone + Default + 'static> Tap<D> {
         if Some(nsp) == self.nsp {
             return; // the UI never targets its own namespace
         }
-        let nsp_name = ctx.server.namespace_name(nsp).clone();
+        let Some(nsp_name) = ctx.server.namespace_name(nsp).cloned() else {
+            return;
+        };
         match event.name() {
             "emit" => {
                 let Some(name) = text(2) else { return };

@@ -68,7 +68,11 @@ pub trait Core: Driven + Send + Sized + 'static {
 #[allow(private_interfaces)]
 pub trait SocketHooks<D: Send + Sync + Clone + Default + 'static>: Send + Sync {
     /// The connection middleware of a namespace, if it has one.
-    fn auth(&self, nsp: &str) -> Option<AuthFn<D>>;
+    fn auth(&self, link: &Link<Server<D>>, nsp: &str) -> Option<AuthFn<D>>;
+    /// The core created a child namespace (a client asked for it).
+    fn namespace_created(&self, link: &Link<Server<D>>, nsp: &str);
+    /// The core removed a child namespace.
+    fn namespace_removed(&self, nsp: &str);
     /// Starts the task running a new socket's handlers; returns its queue.
     fn connected(&self, link: &Link<Server<D>>, socket: NewSocket<D>) -> SocketTx;
     /// Whether any socket listens to what is emitted to it ([`outgoing`](Self::outgoing)).
@@ -810,6 +814,14 @@ impl<D: Send + Sync + Clone + Default + 'static> Core for Server<D> {
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
+    /// The name of a namespace an event is about (its id names it until its removal is read).
+    fn nsp_name(&self, nsp: crate::NamespaceId) -> String {
+        self.server
+            .namespace_name(nsp)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
     /// The credit for an event of `socket`: the frame's own, else one taken from its
     /// connection now; failing that, none, and the POST being handled owes one.
     fn credit_for(&mut self, socket: SocketHandle, event: &crate::packet::Event) -> Credit {
@@ -879,7 +891,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 nsp_name,
                 auth,
                 ..
-            } => match self.hooks.auth(&nsp_name) {
+            } => match self.hooks.auth(&self.link, &nsp_name) {
                 Some(auth_fn) => {
                     let link = self.link.clone();
                     let conn = request.connection();
@@ -923,7 +935,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 let new = NewSocket {
                     handle: socket,
                     sid,
-                    nsp: self.server.namespace_name(nsp).to_string(),
+                    nsp: self.nsp_name(nsp),
                     data: self.server.data(socket).cloned().unwrap_or_default(),
                     recovered,
                     handshake: self.server.handshake(socket),
@@ -932,23 +944,27 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 let tx = self.hooks.connected(&self.link, new);
                 self.sockets.insert(socket, tx);
             }
+            Event::NamespaceCreated { name, .. } => {
+                self.hooks.namespace_created(&self.link, &name);
+            }
+            Event::NamespaceRemoved { name, .. } => self.hooks.namespace_removed(&name),
             Event::RoomCreated { nsp, room } => {
-                let nsp = self.server.namespace_name(nsp).to_string();
+                let nsp = self.nsp_name(nsp);
                 self.hooks
                     .room_event(&self.link, RoomEvent::Created { nsp, room });
             }
             Event::RoomDeleted { nsp, room } => {
-                let nsp = self.server.namespace_name(nsp).to_string();
+                let nsp = self.nsp_name(nsp);
                 self.hooks
                     .room_event(&self.link, RoomEvent::Deleted { nsp, room });
             }
             Event::RoomJoined { nsp, room, sid, .. } => {
-                let nsp = self.server.namespace_name(nsp).to_string();
+                let nsp = self.nsp_name(nsp);
                 let e = RoomEvent::Joined { nsp, room, id: sid };
                 self.hooks.room_event(&self.link, e);
             }
             Event::RoomLeft { nsp, room, sid, .. } => {
-                let nsp = self.server.namespace_name(nsp).to_string();
+                let nsp = self.nsp_name(nsp);
                 let e = RoomEvent::Left { nsp, room, id: sid };
                 self.hooks.room_event(&self.link, e);
             }
@@ -1002,7 +1018,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Ctx<Server<D>> {
                 }
             }
             Event::ServerSideEmit { nsp, event, ack } => {
-                let name = self.server.namespace_name(nsp).to_string();
+                let name = self.nsp_name(nsp);
                 self.hooks.server_side(&self.link, &name, event, ack);
             }
             Event::ClusterReply {

@@ -22,6 +22,7 @@ pub struct BroadcastOp<D: Send + Sync + Clone + Default + 'static> {
 }
 
 /// What a [`BroadcastOp`] selects, sent to the driver to be applied there.
+#[derive(Clone)]
 pub(crate) struct Selection {
     nsp: String,
     exclude: Option<SocketHandle>,
@@ -30,6 +31,19 @@ pub(crate) struct Selection {
     volatile: bool,
     compress: bool,
     local: bool,
+}
+
+/// Emits `encoded` to what `sel` selects, telling the `on_any_outgoing` listeners.
+fn emit_in<D: Send + Sync + Clone + Default + 'static>(
+    ctx: &mut crate::io::tokio::driver::Ctx<Server<D>>,
+    sel: &Selection,
+    encoded: &Encoded,
+) {
+    ctx.emit_observed(
+        encoded,
+        |server| sel.build(server).map(|b| b.sockets()).unwrap_or_default(),
+        |server| sel.build(server).map_or(0, |b| b.emit_encoded(encoded)),
+    );
 }
 
 impl Selection {
@@ -124,7 +138,15 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
 
     /// Emits an event to the selection (`emit`), encoded once, here, before it reaches the
     /// driver. Never waits: refused with [`CallError::Full`] when the call queue is full.
+    ///
+    /// On a parent namespace ([`SocketIo::parent_namespace`]) it reaches the same selection
+    /// in each of its children (`parentNsp.emit`, `parentNsp.to(room).emit`); the parent's
+    /// other actions find no namespace, as Node's, whose parent has only `emit`.
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, args: &T) -> Result<(), CallError> {
+        let children = super::lock(&self.io.shared.registry).children_of(&self.sel.nsp);
+        if let Some(children) = children {
+            return self.emit_to_children(children, event, args);
+        }
         let e = self
             .io
             .parser()
@@ -143,13 +165,28 @@ impl<D: Send + Sync + Clone + Default + 'static> BroadcastOp<D> {
 
     fn emit_call(self, encoded: Encoded) -> CallFn<Server<D>> {
         let sel = self.sel;
-        Box::new(move |ctx| {
-            ctx.emit_observed(
-                &encoded,
-                |server| sel.build(server).map(|b| b.sockets()).unwrap_or_default(),
-                |server| sel.build(server).map_or(0, |b| b.emit_encoded(&encoded)),
-            );
-        })
+        Box::new(move |ctx| emit_in(ctx, &sel, &encoded))
+    }
+
+    /// Each child's packet names it: encoded here once per child, and sent in one call.
+    fn emit_to_children<T: Serialize + ?Sized>(
+        self,
+        children: Vec<String>,
+        event: &str,
+        args: &T,
+    ) -> Result<(), CallError> {
+        let parser = self.io.parser();
+        let mut each = Vec::with_capacity(children.len());
+        for child in children {
+            let e = parser.event(&child, None, event, args);
+            each.push((e.map_err(crate::Error::from)?, child));
+        }
+        let sel = self.sel;
+        self.io.link.try_call(Box::new(move |ctx| {
+            for (encoded, nsp) in each {
+                emit_in(ctx, &Selection { nsp, ..sel.clone() }, &encoded);
+            }
+        }))
     }
 
     /// Emits an event every recipient must answer (`emitWithAck`, one ack id for all);

@@ -15,7 +15,7 @@ pub use socket::{Ack, AckTimeout, Message, Socket, Timeout};
 
 use super::driver::{self, CallFn, Ctx, Link, NewSocket, RoomEvent, SocketHooks};
 use super::http::{self, IoService};
-use super::shared::{lock, panic_message, AuthFn, CallError, SocketTx};
+use super::shared::{self, lock, panic_message, AuthFn, CallError, SocketTx};
 use super::{Options, OptionsError};
 use crate::packet::{Encoded, Parser};
 use crate::{Config, Server, SocketHandle};
@@ -43,9 +43,31 @@ struct Shared<D: Send + Sync + Clone + Default + 'static> {
 /// What the driver asks of this layer ([`SocketHooks`]), answered from the registry.
 struct Upper<D: Send + Sync + Clone + Default + 'static>(Arc<Shared<D>>);
 
+impl<D: Send + Sync + Clone + Default + 'static> Upper<D> {
+    fn io(&self, link: &Link<Server<D>>) -> SocketIo<D> {
+        SocketIo {
+            link: link.clone(),
+            shared: self.0.clone(),
+        }
+    }
+}
+
 impl<D: Send + Sync + Clone + Default + 'static> SocketHooks<D> for Upper<D> {
-    fn auth(&self, nsp: &str) -> Option<AuthFn<D>> {
-        lock(&self.0.registry).handlers(nsp).middleware_chain()
+    fn auth(&self, link: &Link<Server<D>>, nsp: &str) -> Option<AuthFn<D>> {
+        let reg = lock(&self.0.registry);
+        if reg.undecided(nsp) {
+            return Some(namespace::decide(self.io(link)));
+        }
+        reg.handlers(nsp).middleware_chain()
+    }
+
+    fn namespace_created(&self, link: &Link<Server<D>>, nsp: &str) {
+        let listeners = lock(&self.0.registry).child_created(nsp);
+        namespace::announce_namespace(&listeners, &Namespace::existing(self.io(link), nsp));
+    }
+
+    fn namespace_removed(&self, nsp: &str) {
+        lock(&self.0.registry).child_removed(nsp);
     }
 
     fn connected(&self, link: &Link<Server<D>>, new: NewSocket<D>) -> SocketTx {
@@ -213,16 +235,46 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
         &self,
         exists: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Namespace<D> {
-        let name = lock(&self.shared.registry).add_parent(Arc::new(exists));
+        self.add_parent(namespace::ParentRule::Now(Arc::new(exists)))
+    }
+
+    /// A parent namespace that decides later (`io.of((name, auth, next) => ...)` in Node):
+    /// `decide` gets the name a client asks for and its auth payload (`{}` without one), and
+    /// answers whether it is a child. It runs before the parent's middleware, only for names
+    /// no namespace has yet; on `false` (and no later parent accepting) the client's
+    /// `connect_error` says "Invalid namespace", as the reference's. Parents are asked in
+    /// registration order, those of [`parent_namespace`](Self::parent_namespace) too.
+    ///
+    /// Until it answers, the core holds the name as a child with a CONNECT pending; refused,
+    /// the child goes at once (it never had a socket), so names clients make up never pile up.
+    pub fn parent_namespace_async<F, Fut>(&self, decide: F) -> Namespace<D>
+    where
+        F: Fn(String, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        let decide = Arc::new(move |name, auth| -> shared::BoxFuture<bool> {
+            Box::pin(decide(name, auth))
+        });
+        self.add_parent(namespace::ParentRule::Later(decide))
+    }
+
+    fn add_parent(&self, rule: namespace::ParentRule) -> Namespace<D> {
+        let name = lock(&self.shared.registry).add_parent(rule);
         let shared = self.shared.clone();
         self.configure(Box::new(move |ctx| {
-            ctx.server.set_dynamic_namespaces(move |name| {
-                lock(&shared.registry).parent_of(name).is_some()
-            });
+            ctx.server
+                .set_dynamic_namespaces(move |name| lock(&shared.registry).may_create(name));
         }));
         // Its handle registers handlers only: its children are namespaces of their own in the
-        // core, created when a client first asks for one.
+        // core, created when a client first asks for one. Its `emit` reaches every child.
         Namespace::existing(self.clone(), &name)
+    }
+
+    /// Listens for new namespaces (`io.on("new_namespace", ...)`): each `of` with a new name
+    /// but `/`, and each child a parent namespace creates. Called where the namespace is
+    /// made (in the driver for a child): it must be quick. A panic is logged and contained.
+    pub fn on_new_namespace(&self, f: impl Fn(Namespace<D>) + Send + Sync + 'static) {
+        lock(&self.shared.registry).new_namespace.push(Arc::new(f));
     }
 
     /// The middleware of the main namespace (`io.use`): see [`Namespace::use_`].

@@ -21,6 +21,27 @@ pub(super) type MiddlewareFn<D> =
     Arc<dyn Fn(Connecting<D>) -> BoxFuture<Result<(), Rejection>> + Send + Sync>;
 pub(super) type RoomFn<D> = Arc<dyn Fn(SocketIo<D>, RoomEvent) + Send + Sync>;
 type ParentFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+type ParentDecider = Arc<dyn Fn(String, serde_json::Value) -> BoxFuture<bool> + Send + Sync>;
+pub(super) type NewNamespaceFn<D> = Arc<dyn Fn(Namespace<D>) + Send + Sync>;
+
+/// How a parent namespace tells its children.
+#[derive(Clone)]
+pub(super) enum ParentRule {
+    /// At once, in the driver, from the name (a regex, a set).
+    Now(ParentFilter),
+    /// Later, from the name and the client's auth (Node's `io.of((name, auth, next) => ...)`).
+    Later(ParentDecider),
+}
+
+/// Which parent a namespace name belongs to.
+enum Owner {
+    /// This parent's (its index).
+    Parent(usize),
+    /// Not known before a [`ParentRule::Later`] has answered.
+    Undecided,
+    /// None: not a child.
+    Nobody,
+}
 
 /// The middleware and listeners of one namespace, shared by all its sockets (a registration
 /// makes a new copy, for the sockets that connect after it).
@@ -65,6 +86,74 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Handlers<D> {
     }
 }
 
+/// Tells the `new_namespace` listeners of `nsp`; a panic in one is logged and contained.
+pub(super) fn announce_namespace<D: Send + Sync + Clone + Default + 'static>(
+    listeners: &[NewNamespaceFn<D>],
+    nsp: &Namespace<D>,
+) {
+    for f in listeners {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(nsp.clone()))) {
+            let panic = crate::io::tokio::shared::panic_message(&*p);
+            tracing::error!(panic, nsp = nsp.name(), "new_namespace listener panicked");
+        }
+    }
+}
+
+/// A [`ParentRule::Now`]'s answer; a panicking filter accepts nothing.
+fn accepts_now(accepts: &ParentFilter, nsp: &str) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| accepts(nsp))).unwrap_or_else(|p| {
+        let panic = crate::io::tokio::shared::panic_message(&*p);
+        tracing::error!(panic, "parent namespace filter panicked");
+        false
+    })
+}
+
+/// The connection middleware of a child whose parent is still to be asked: the parents'
+/// rules in order, the first to accept owning it (then its `new_namespace` listeners run, and
+/// its parent's middleware); refused with the reference's "Invalid namespace" if none does,
+/// and the core then removes the child it created for the question.
+pub(super) fn decide<D: Send + Sync + Clone + Default + 'static>(
+    io: super::SocketIo<D>,
+) -> AuthFn<D> {
+    Arc::new(move |info: ConnectInfo<D>| {
+        let io = io.clone();
+        Box::pin(async move {
+            let rules: Vec<ParentRule> = (lock(&io.shared.registry).parents.iter())
+                .map(|(_, r)| r.clone())
+                .collect();
+            let auth = (info.handshake.auth())
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or_else(|| serde_json::json!({}));
+            let mut owner = None;
+            for (i, rule) in rules.iter().enumerate() {
+                let yes = match rule {
+                    ParentRule::Now(accepts) => accepts_now(accepts, &info.nsp),
+                    ParentRule::Later(ask) => ask(info.nsp.clone(), auth.clone()).await,
+                };
+                if yes {
+                    owner = Some(i);
+                    break;
+                }
+            }
+            let Some(i) = owner else {
+                return Err(Rejection::new("Invalid namespace"));
+            };
+            let (chain, announce) = {
+                let mut reg = lock(&io.shared.registry);
+                let first = !reg.children.contains_key(&info.nsp);
+                reg.children.entry(info.nsp.clone()).or_insert(i);
+                let announce = if first { reg.new_namespace.clone() } else { Vec::new() };
+                (reg.handlers(&info.nsp).middleware_chain(), announce)
+            };
+            announce_namespace(&announce, &Namespace::existing(io.clone(), &info.nsp));
+            match chain {
+                Some(chain) => chain(info).await,
+                None => Ok(info.restored.unwrap_or_default()),
+            }
+        })
+    })
+}
+
 impl<D: Send + Sync + Clone + Default + 'static> Handlers<D> {
     /// The middleware as one decision for the driver: each in order, on one shared
     /// [`Connecting`], until one refuses; `None` without middleware (every client accepted).
@@ -97,7 +186,12 @@ pub(super) struct Registry<D: Send + Sync + Clone + Default + 'static> {
     /// The names `io.of` was called with, so the core is asked to add each once.
     known: std::collections::HashSet<String>,
     /// Each parent: the name its handlers are kept under, and which names it accepts.
-    parents: Vec<(String, ParentFilter)>,
+    parents: Vec<(String, ParentRule)>,
+    /// The live children, each with its parent: what a parent's `emit` reaches, and the
+    /// owner decided by a [`ParentRule::Later`], kept until the core removes the child.
+    children: HashMap<String, usize>,
+    /// `io.on("new_namespace")` listeners.
+    pub(super) new_namespace: Vec<NewNamespaceFn<D>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Default for Registry<D> {
@@ -106,6 +200,8 @@ impl<D: Send + Sync + Clone + Default + 'static> Default for Registry<D> {
             nsps: HashMap::new(),
             known: std::collections::HashSet::new(),
             parents: Vec::new(),
+            children: HashMap::new(),
+            new_namespace: Vec::new(),
         }
     }
 }
@@ -121,25 +217,78 @@ impl<D: Send + Sync + Clone + Default + 'static> Registry<D> {
             .unwrap_or_default()
     }
 
-    /// The name a parent's handlers are kept under, if one accepts `nsp`. A panicking filter
-    /// accepts nothing.
+    /// The parent `nsp` belongs to: the one recorded, else the first whose rule accepts it,
+    /// unless a rule that answers later comes first.
+    fn owner(&self, nsp: &str) -> Owner {
+        if let Some(&i) = self.children.get(nsp) {
+            return Owner::Parent(i);
+        }
+        for (i, (_, rule)) in self.parents.iter().enumerate() {
+            match rule {
+                ParentRule::Now(accepts) => {
+                    if accepts_now(accepts, nsp) {
+                        return Owner::Parent(i);
+                    }
+                }
+                ParentRule::Later(_) => return Owner::Undecided,
+            }
+        }
+        Owner::Nobody
+    }
+
+    /// The name a parent's handlers are kept under, if `nsp` is known to be its child.
     pub(super) fn parent_of(&self, nsp: &str) -> Option<&str> {
-        self.parents.iter().find_map(|(name, accepts)| {
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| accepts(nsp)))
-                .unwrap_or_else(|p| {
-                    let panic = crate::io::tokio::shared::panic_message(&*p);
-                    tracing::error!(panic, "parent namespace filter panicked");
-                    false
-                });
-            ok.then_some(name.as_str())
-        })
+        match self.owner(nsp) {
+            Owner::Parent(i) => Some(self.parents[i].0.as_str()),
+            Owner::Undecided | Owner::Nobody => None,
+        }
+    }
+
+    /// Whether a client's CONNECT to an unknown `nsp` may create it: some parent accepts it,
+    /// or may once asked ([`decide`](Self::decide) then runs before the middleware).
+    pub(super) fn may_create(&self, nsp: &str) -> bool {
+        !matches!(self.owner(nsp), Owner::Nobody)
+    }
+
+    /// Whether `nsp`'s parent is still to be asked.
+    pub(super) fn undecided(&self, nsp: &str) -> bool {
+        matches!(self.owner(nsp), Owner::Undecided)
+    }
+
+    /// The core created child `nsp`: it is recorded if its parent is known already; its
+    /// `new_namespace` listeners, if so, to call.
+    pub(super) fn child_created(&mut self, nsp: &str) -> Vec<NewNamespaceFn<D>> {
+        match self.owner(nsp) {
+            Owner::Parent(i) => {
+                self.children.insert(nsp.to_owned(), i);
+                self.new_namespace.clone()
+            }
+            Owner::Undecided | Owner::Nobody => Vec::new(),
+        }
+    }
+
+    /// The core removed child `nsp`.
+    pub(super) fn child_removed(&mut self, nsp: &str) {
+        self.children.remove(nsp);
+    }
+
+    /// The live children of `parent` if it is a parent (the name its handlers are kept
+    /// under), in name order.
+    pub(super) fn children_of(&self, parent: &str) -> Option<Vec<String>> {
+        let i = self.parents.iter().position(|(n, _)| n == parent)?;
+        let mut names: Vec<String> = (self.children.iter())
+            .filter(|(_, &p)| p == i)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort_unstable();
+        Some(names)
     }
 
     /// Registers a parent namespace; the name its handlers are kept under (never a valid
     /// namespace name: those start with `/`).
-    pub(super) fn add_parent(&mut self, accepts: ParentFilter) -> String {
+    pub(super) fn add_parent(&mut self, rule: ParentRule) -> String {
         let name = format!("parent#{}", self.parents.len());
-        self.parents.push((name.clone(), accepts));
+        self.parents.push((name.clone(), rule));
         self.nsps.entry(name.clone()).or_default();
         name
     }
@@ -230,15 +379,25 @@ impl<D: Send + Sync + Clone + Default + 'static> Clone for Namespace<D> {
 impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     pub(super) fn new(io: SocketIo<D>, name: &str) -> Self {
         // Asked once per name: `io.of(...)` is cheap to call from a handler.
-        if lock(&io.shared.registry).known.insert(name.to_owned()) {
+        let added = {
+            let mut reg = lock(&io.shared.registry);
+            let new = reg.known.insert(name.to_owned());
+            new.then(|| reg.new_namespace.clone())
+        };
+        let nsp = Namespace::existing(io.clone(), name);
+        if let Some(listeners) = added {
             let n = name.to_owned();
             io.configure(Box::new(move |ctx| {
                 if let Err(e) = ctx.server.add_namespace(&n) {
                     tracing::warn!(%e, "namespace not added");
                 }
             }));
+            // As Node: every namespace but the main one is announced.
+            if name != "/" {
+                announce_namespace(&listeners, &nsp);
+            }
         }
-        Namespace::existing(io, name)
+        nsp
     }
 
     /// A handle on a namespace the core has already (a socket's own).
