@@ -830,8 +830,9 @@ impl Router {
                 return Err(format!("namespace name {name:?} indexes another namespace"));
             }
         }
-        for (_, n) in self.nsps.iter() {
-            if n.retired && (!n.all.is_empty() || self.nsp_by_name.contains_key(&n.name)) {
+        for (key, n) in self.nsps.iter() {
+            let named = self.nsp_by_name.get(&n.name) == Some(&key.slot);
+            if n.retired && (!n.all.is_empty() || named) {
                 return Err(format!("retired namespace {:?} still in use", n.name));
             }
         }

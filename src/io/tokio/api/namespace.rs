@@ -217,9 +217,14 @@ impl<D: Send + Sync + Clone + Default + 'static> Registry<D> {
             .unwrap_or_default()
     }
 
-    /// The parent `nsp` belongs to: the one recorded, else the first whose rule accepts it,
-    /// unless a rule that answers later comes first.
+    /// The parent `nsp` belongs to: none if the application named it (`of`), else the one
+    /// recorded, else the first whose rule accepts it, unless a rule that answers later comes
+    /// first.
     fn owner(&self, nsp: &str) -> Owner {
+        // A namespace the application named is its own, never a child.
+        if nsp == "/" || self.known.contains(nsp) {
+            return Owner::Nobody;
+        }
         if let Some(&i) = self.children.get(nsp) {
             return Owner::Parent(i);
         }
@@ -381,7 +386,11 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
         // Asked once per name: `io.of(...)` is cheap to call from a handler.
         let added = {
             let mut reg = lock(&io.shared.registry);
-            let new = reg.known.insert(name.to_owned());
+            // A name a parent's rule accepts is its child's (as Node's `of` with a regex
+            // parent): a handle, which does not make the child the application's own (it
+            // would then never be cleaned up).
+            let child = matches!(reg.owner(name), Owner::Parent(_));
+            let new = !child && reg.known.insert(name.to_owned());
             new.then(|| reg.new_namespace.clone())
         };
         let nsp = Namespace::existing(io.clone(), name);
