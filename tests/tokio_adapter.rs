@@ -1085,6 +1085,17 @@ async fn listeners_come_off_by_id_by_name_or_all_and_may_remove_themselves() {
         assert_eq!(next_text(&mut ws).await, r#"42["got","staying"]"#);
         assert_eq!(next_text(&mut ws).await, "431[]");
 
+        socket.on("order", |s, _| async move {
+            let _ = s.emit("got", &(2,));
+        });
+        socket.prepend_listener("order", |s, _| async move {
+            let _ = s.emit("got", &(1,));
+        });
+        ws.send(WsMessage::text(r#"42["order"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, r#"42["got",1]"#);
+        assert_eq!(next_text(&mut ws).await, r#"42["got",2]"#);
+        socket.off_event("order");
+
         // `prepend_*` run first; `off_any*` remove them all, so emits are no longer decoded.
         let order: Arc<Mutex<Vec<String>>> = Arc::default();
         let entry = |tag: &'static str| {

@@ -419,8 +419,36 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
         F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let f: EventFn<D> = Arc::new(move |s, m| Box::pin(f(s, m)));
-        self.add(|l| l.events.entry(event.to_owned()).or_default(), f, false)
+        self.add_event(event, f, false)
+    }
+
+    /// The same as [`on`](Self::on), called before this socket's other listeners of the event
+    /// (`socket.prependListener`); the namespace's still come first.
+    pub fn prepend_listener<F, Fut>(&self, event: &str, f: F) -> ListenerId
+    where
+        F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_event(event, f, true)
+    }
+
+    fn add_event<F, Fut>(&self, event: &str, f: F, first: bool) -> ListenerId
+    where
+        F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = ListenerId::next();
+        self.insert_event(id, event, Arc::new(move |s, m| Box::pin(f(s, m))), first);
+        id
+    }
+
+    fn insert_event(&self, id: ListenerId, event: &str, f: EventFn<D>, first: bool) {
+        self.add_as(
+            id,
+            |l| l.events.entry(event.to_owned()).or_default(),
+            f,
+            first,
+        );
     }
 
     /// Listens for the next occurrence of an event only (`socket.once`): removed as it is
@@ -441,12 +469,7 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
             s.off(id);
             Box::pin(f(s, m))
         });
-        self.add_as(
-            id,
-            |l| l.events.entry(event.to_owned()).or_default(),
-            f,
-            false,
-        );
+        self.insert_event(id, event, f, false);
         id
     }
 
