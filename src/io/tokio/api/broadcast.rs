@@ -315,7 +315,9 @@ impl<D: Send + Sync + Clone + Default + 'static> RemoteSocket<D> {
 
     /// Emits an event and waits for its answer (`remoteSocket.emitWithAck`), for as long as
     /// the socket stays, as [`Socket::emit_with_ack`](super::Socket::emit_with_ack) does;
-    /// [`timeout`](Self::timeout) bounds the wait.
+    /// [`timeout`](Self::timeout) bounds the wait. On another node, a socket that leaves
+    /// without answering is never reported (the cluster protocol has no message for it, as in
+    /// Node): there, only a timeout ends the wait.
     pub async fn emit_with_ack<T: Serialize + Send + 'static>(
         &self,
         event: &str,
