@@ -24,6 +24,13 @@
 //! - The transport (`whoami`), and `upgraded` when the connection moves to WebSocket;
 //!   `volatile` answers with a volatile emit to the socket alone.
 //! - `room-log`: the room life-cycle events of `/` seen so far (`create-room`...).
+//! - Removing a socket's listeners: `off-setup` registers two `off-ping` listeners and
+//!   removes the first by its id (`off`), `off-event` all of an event's
+//!   (`removeAllListeners(ev)`); `once-setup` a `knock` listener that answers once;
+//!   `any-setup` `on_any` / `on_any_outgoing` listeners, some prepended, logging their order
+//!   (`any-log`), which `off-any` removes (`offAny`, `offAnyOutgoing`).
+//! - `ask-remote`: a fetched socket is asked (`remoteSocket.timeout(ms).emitWithAck`, or with
+//!   no timeout); answered with what came, `timeout`, or the socket's departure.
 
 mod common;
 
@@ -213,6 +220,86 @@ async fn main() -> std::io::Result<()> {
             s.disconnect(false).await;
         }
         msg.ack(&(sockets.len(),));
+    })
+    .on("off-setup", |socket, msg| async move {
+        // Two listeners of `off-ping`; the first comes off at once.
+        let a = socket.on("off-ping", |socket, _| async move {
+            let _ = socket.emit("off-pong", &("a",));
+        });
+        socket.on("off-ping", |socket, _| async move {
+            let _ = socket.emit("off-pong", &("b",));
+        });
+        let removed = socket.off(a);
+        msg.ack(&(json!({
+            "removed": removed,
+            "again": socket.off(a),
+            "names": socket.event_names(),
+        }),));
+    })
+    .on("off-event", |socket, msg| async move {
+        let (name,): (String,) = msg.args().unwrap_or_default();
+        socket.off_event(&name);
+        msg.ack(&(socket.listener_count(&name),));
+    })
+    .on("listener-count", |socket, msg| async move {
+        let (name,): (String,) = msg.args().unwrap_or_default();
+        msg.ack(&(socket.listener_count(&name),));
+    })
+    .on("once-setup", |socket, msg| async move {
+        let greeting = String::from("first knock");
+        // An `FnOnce`: it may give away what it owns.
+        socket.once("knock", move |_, msg| async move { msg.ack(&(greeting,)) });
+        msg.ack(&(socket.listener_count("knock"),));
+    })
+    .on("any-setup", |socket, msg| async move {
+        let log: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let entry = |tag: &'static str| {
+            let log = log.clone();
+            move |e: &roomcast::packet::Event| log.lock().unwrap().push(json!([tag, e.name()]))
+        };
+        socket.on_any(entry("second"));
+        socket.prepend_any(entry("first"));
+        socket.on_any(entry("third"));
+        socket.on_any_outgoing(entry("out-second"));
+        socket.prepend_any_outgoing(entry("out-first"));
+        socket.on("any-log", move |_, msg| {
+            let log = log.lock().unwrap().clone();
+            async move { msg.ack(&(log,)) }
+        });
+        let _ = socket.emit("any-hello", &());
+        msg.ack(&([
+            socket.listeners_any().len(),
+            socket.listeners_any_outgoing().len(),
+        ],));
+    })
+    .on("off-any", |socket, msg| async move {
+        socket.off_any().off_any_outgoing();
+        let _ = socket.emit("any-hello", &());
+        msg.ack(&([
+            socket.listeners_any().len(),
+            socket.listeners_any_outgoing().len(),
+        ],));
+    })
+    .on("ask-remote", |socket, msg| async move {
+        // The socket asked is fetched (as from any node), then asked through its handle.
+        let (id, ms): (String, Option<u64>) = msg.args().unwrap_or_default();
+        let fetched = socket.io().in_(id).fetch_sockets().await;
+        let Some(remote) = fetched.ok().and_then(|s| s.into_iter().next()) else {
+            return msg.ack(&("no such socket",));
+        };
+        let answer = match ms {
+            Some(ms) => {
+                remote
+                    .timeout(Duration::from_millis(ms))
+                    .emit_with_ack("question", ("remote?",))
+                    .await
+            }
+            None => remote.emit_with_ack("question", ("remote?",)).await,
+        };
+        match answer {
+            Ok(p) => msg.ack(&(p.deserialize::<(Value,)>().map(|a| a.0).unwrap_or_default(),)),
+            Err(e) => msg.ack(&(e.to_string(),)),
+        }
     })
     .on("room-log", move |_, msg| {
         let log = log.clone();

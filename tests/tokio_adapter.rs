@@ -3,7 +3,9 @@
 #![cfg(feature = "tokio")]
 
 use futures_util::{SinkExt, StreamExt};
-use roomcast::io::tokio::{CallError, Options, OptionsError, Rejection, SocketIo};
+use roomcast::io::tokio::{
+    CallError, ListenerId, Options, OptionsError, Rejection, Socket, SocketIo,
+};
 use roomcast::packet::Encoded;
 use roomcast::Config;
 use std::net::SocketAddr;
@@ -1018,6 +1020,122 @@ async fn frames_sent_with_the_upgrade_request_are_read() {
             text.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
             "{text}"
         );
+    })
+    .await
+    .unwrap();
+}
+
+/// A server handing each socket of `/` to the test, which registers and removes its listeners.
+fn socket_server() -> (SocketIo, tokio::sync::mpsc::UnboundedReceiver<Socket<()>>) {
+    let io: SocketIo = SocketIo::new(Config::default(), Options::default());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    io.of("/")
+        .on_connection(move |socket| {
+            let _ = tx.send(socket);
+            async {}
+        })
+        .on("echo", |_, msg| async move { msg.ack(&msg.args_raw()) });
+    (io, rx)
+}
+
+#[tokio::test]
+async fn listeners_come_off_by_id_by_name_or_all_and_may_remove_themselves() {
+    timeout(LIMIT, async {
+        let (io, mut sockets) = socket_server();
+        let addr = serve(&io).await;
+        let mut ws = ws_connect(addr, "/").await;
+        let socket = sockets.recv().await.unwrap();
+        assert!(socket.event_names().is_empty());
+        assert!(socket.off(socket.on("x", |_, _| async {})));
+        assert!(
+            socket.event_names().is_empty(),
+            "an event goes with its last listener"
+        );
+
+        let own: Arc<Mutex<Option<ListenerId>>> = Arc::default();
+        let o = own.clone();
+        let first = socket.on("tick", move |s, _| {
+            let id = o.lock().unwrap().take();
+            assert!(
+                id.is_some_and(|id| s.off(id)),
+                "it removes itself as it runs"
+            );
+            let _ = s.emit("got", &("self-removing",));
+            async {}
+        });
+        *own.lock().unwrap() = Some(first);
+        socket.on("tick", |s, _| async move {
+            let _ = s.emit("got", &("staying",));
+        });
+        socket.once("tick", |s, _| async move {
+            let _ = s.emit("got", &("once",));
+        });
+        socket.on("sync", |_, msg| async move { msg.ack(&()) });
+        assert_eq!(socket.listener_count("tick"), 3);
+        assert_eq!(socket.event_names(), ["sync", "tick"]);
+
+        ws.send(WsMessage::text(r#"42["tick"]"#)).await.unwrap();
+        for what in ["self-removing", "staying", "once"] {
+            assert_eq!(next_text(&mut ws).await, format!(r#"42["got","{what}"]"#));
+        }
+        assert_eq!(socket.listener_count("tick"), 1);
+        assert!(!socket.off(first));
+        ws.send(WsMessage::text(r#"42["tick"]"#)).await.unwrap();
+        ws.send(WsMessage::text(r#"421["sync"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, r#"42["got","staying"]"#);
+        assert_eq!(next_text(&mut ws).await, "431[]");
+
+        socket.on("order", |s, _| async move {
+            let _ = s.emit("got", &(2,));
+        });
+        socket.prepend_listener("order", |s, _| async move {
+            let _ = s.emit("got", &(1,));
+        });
+        ws.send(WsMessage::text(r#"42["order"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, r#"42["got",1]"#);
+        assert_eq!(next_text(&mut ws).await, r#"42["got",2]"#);
+        socket.off_event("order");
+
+        // `prepend_*` run first; `off_any*` remove them all, so emits are no longer decoded.
+        let order: Arc<Mutex<Vec<String>>> = Arc::default();
+        let entry = |tag: &'static str| {
+            let order = order.clone();
+            move |e: &roomcast::packet::Event| {
+                order.lock().unwrap().push(format!("{tag} {}", e.name()));
+            }
+        };
+        socket.on_any_outgoing(entry("out-2"));
+        let out_1 = socket.prepend_any_outgoing(entry("out-1"));
+        socket.on_any(entry("in-2"));
+        let in_1 = socket.prepend_any(entry("in-1"));
+        assert_eq!(socket.listeners_any()[0], in_1);
+        assert_eq!(socket.listeners_any_outgoing()[0], out_1);
+        socket.emit("out", &()).unwrap();
+        assert_eq!(next_text(&mut ws).await, r#"42["out"]"#);
+        ws.send(WsMessage::text(r#"421["sync"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, "431[]");
+        let seen = ["out-1 out", "out-2 out", "in-1 sync", "in-2 sync"];
+        assert_eq!(*order.lock().unwrap(), seen);
+        socket.off_any().off_any_outgoing();
+        assert!(socket.listeners_any().is_empty() && socket.listeners_any_outgoing().is_empty());
+        socket.emit("out", &()).unwrap();
+        ws.send(WsMessage::text(r#"421["sync"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, r#"42["out"]"#);
+        assert_eq!(next_text(&mut ws).await, "431[]");
+        assert_eq!(*order.lock().unwrap(), seen);
+
+        // The names Node's socket emits itself count as its listeners'.
+        socket.on_disconnect(|_, _| async {});
+        assert_eq!(socket.event_names(), ["sync", "tick", "disconnect"]);
+        socket.off_event("tick").off_event("disconnect");
+        assert_eq!(socket.event_names(), ["sync"]);
+        socket.on_error(|_, _| async {});
+        socket.remove_all_listeners();
+        assert!(socket.event_names().is_empty());
+        ws.send(WsMessage::text(r#"421["sync"]"#)).await.unwrap();
+        ws.send(WsMessage::text(r#"422["echo"]"#)).await.unwrap();
+        // No answer to `sync` any more; the namespace's listener stays.
+        assert_eq!(next_text(&mut ws).await, "432[]");
     })
     .await
     .unwrap();

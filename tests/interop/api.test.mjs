@@ -4,7 +4,8 @@
 // seeing the query and headers and refusing with data, synchronous socket data, disconnecting
 // with its rooms, onAny / onAnyOutgoing, packet middleware, several listeners and a fallback,
 // acks with timeouts from one socket and from everyone, concurrent listeners keeping their
-// emits' order, remote-socket operations, child namespaces, room life-cycle events.
+// emits' order, remote-socket operations and acks, child namespaces, room life-cycle events,
+// removing a socket's listeners (off, once, offAny, prependAny).
 
 import { describe, test, afterEach, after } from "node:test";
 import assert from "node:assert/strict";
@@ -180,6 +181,74 @@ for (const transports of TRANSPORTS) {
       const kicked = await a.emitWithAck("kick");
       assert.ok(kicked >= 1);
       assert.equal(await gone, "io server disconnect");
+    });
+
+    test("socket.off(id) removes one listener, the other still runs; off_event removes them all", T, async () => {
+      const s = user("r", transports);
+      await connected(s);
+      const setup = await s.emitWithAck("off-setup");
+      assert.equal(setup.removed, true);
+      assert.equal(setup.again, false, "an id removes its listener once");
+      assert.ok(setup.names.includes("off-ping"), JSON.stringify(setup.names));
+      const pongs = record(s, "off-pong");
+      s.emit("off-ping");
+      assert.deepEqual(await pongs.until(1), [["b"]]);
+      assert.equal(await s.emitWithAck("listener-count", "off-ping"), 1);
+      await sleep(200);
+      assert.deepEqual(pongs.list, [["b"]], "the removed listener ran");
+      assert.equal(await s.emitWithAck("off-event", "off-ping"), 0);
+      // Nobody of its own listens any more: the namespace's fallback answers.
+      assert.equal(await s.emitWithAck("off-ping"), "nobody listens to");
+      assert.deepEqual(pongs.list, [["b"]]);
+    });
+
+    test("socket.once: the listener answers the first event only", T, async () => {
+      const s = user("s", transports);
+      await connected(s);
+      assert.equal(await s.emitWithAck("once-setup"), 1);
+      assert.equal(await s.emitWithAck("knock"), "first knock");
+      assert.equal(await s.emitWithAck("listener-count", "knock"), 0);
+      assert.equal(await s.emitWithAck("knock"), "nobody listens to");
+    });
+
+    test("prepend_any runs first; off_any and off_any_outgoing remove them all", T, async () => {
+      const s = user("t", transports);
+      await connected(s);
+      const hello = record(s, "any-hello");
+      // with the counters every socket of api_tour has: one `on_any`, one `on_any_outgoing`
+      assert.deepEqual(await s.emitWithAck("any-setup"), [4, 3]);
+      await hello.until(1);
+      s.emit("probe");
+      const log = await s.emitWithAck("any-log");
+      const of = (name) => log.filter((e) => e[1] === name).map((e) => e[0]);
+      assert.deepEqual(of("probe"), ["first", "second", "third"]);
+      assert.deepEqual(of("any-hello"), ["out-first", "out-second"]);
+      assert.deepEqual(await s.emitWithAck("off-any"), [0, 0]);
+      await hello.until(2);
+      s.emit("probe");
+      // an `upgraded` emit may come any time: left out
+      const mine = (l) => l.filter((e) => e[1] !== "upgraded");
+      assert.deepEqual(of("any-log"), ["first", "second", "third"]);
+      // `off-any` itself was seen before its listener removed them; nothing after
+      const offAny = ["first", "second", "third"].map((tag) => [tag, "off-any"]);
+      assert.deepEqual(mine(await s.emitWithAck("any-log")), mine(log).concat(offAny), "a removed listener ran");
+    });
+
+    test("remoteSocket.timeout(ms).emitWithAck: the answer, or the timeout; without one, until it leaves", T, async () => {
+      const a = user("u", transports);
+      const b = user("v", transports);
+      await Promise.all([connected(a), connected(b)]);
+      b.on("question", (q, cb) => cb({ answer: 7, q }));
+      assert.deepEqual(await a.emitWithAck("ask-remote", b.id, 2000), { answer: 7, q: "remote?" });
+      assert.deepEqual(await a.emitWithAck("ask-remote", b.id, null), { answer: 7, q: "remote?" });
+      b.off("question");
+      b.on("question", () => {}); // never answers
+      assert.equal(await a.emitWithAck("ask-remote", b.id, 200), "operation has timed out");
+      const waiting = a.emitWithAck("ask-remote", b.id, null);
+      await sleep(300);
+      b.disconnect();
+      assert.equal(await waiting, "socket has been disconnected");
+      assert.equal(await a.emitWithAck("ask-remote", b.id, 200), "no such socket");
     });
 
     test("child namespaces of a parent namespace", T, async () => {

@@ -66,8 +66,8 @@ mod shared;
 mod ws;
 
 pub use api::{
-    Ack, AckTimeout, BroadcastOp, Connecting, FetchError, Message, Namespace, RemoteSocket, Socket,
-    SocketIo, Timeout,
+    Ack, AckTimeout, BroadcastOp, Connecting, FetchError, ListenerId, Message, Namespace,
+    RemoteSocket, RemoteTimeout, Socket, SocketIo, Timeout,
 };
 pub use cluster::{ServerSideMessage, ServerSideResponses};
 pub use cors::{AllowOrigin, Cors};

@@ -6,8 +6,8 @@ use super::socket::NO_TIMEOUT;
 use super::SocketIo;
 use crate::io::tokio::driver::{CallFn, ClusterResult};
 use crate::io::tokio::shared::{CallError, Replies};
-use crate::packet::Encoded;
-use crate::{ClusterError, ClusterReply, Server, SocketHandle, Str};
+use crate::packet::{Encoded, Payload};
+use crate::{AckError, ClusterError, ClusterReply, Server, SocketHandle, Str};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -350,6 +350,27 @@ impl<D: Send + Sync + Clone + Default + 'static> RemoteSocket<D> {
         self.own_room().emit(event, args)
     }
 
+    /// Emits an event and waits for its answer (`remoteSocket.emitWithAck`), for as long as
+    /// the socket stays, as [`Socket::emit_with_ack`](super::Socket::emit_with_ack) does;
+    /// [`timeout`](Self::timeout) bounds the wait. On another node, a socket that leaves
+    /// without answering is never reported (the cluster protocol has no message for it, as in
+    /// Node): there, only a timeout ends the wait.
+    pub async fn emit_with_ack<T: Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> Result<Payload, AckError> {
+        one_answer(self.own_room().emit_with_ack(event, args).await)
+    }
+
+    /// Emits with a bound on the ack's wait (`remoteSocket.timeout(ms).emitWithAck(...)`).
+    pub fn timeout(&self, timeout: Duration) -> RemoteTimeout<'_, D> {
+        RemoteTimeout {
+            socket: self,
+            timeout,
+        }
+    }
+
     /// Makes it join `room` (`remoteSocket.join`).
     pub async fn join(&self, room: &str) {
         self.own_room().sockets_join(room).await;
@@ -363,5 +384,37 @@ impl<D: Send + Sync + Clone + Default + 'static> RemoteSocket<D> {
     /// Disconnects it (`remoteSocket.disconnect(close)`).
     pub async fn disconnect(&self, close: bool) {
         self.own_room().disconnect_sockets(close).await;
+    }
+}
+
+/// An emit to one remote socket whose ack is waited for at most so long
+/// (`remoteSocket.timeout(ms)`).
+pub struct RemoteTimeout<'a, D: Send + Sync + Clone + Default + 'static> {
+    socket: &'a RemoteSocket<D>,
+    timeout: Duration,
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> RemoteTimeout<'_, D> {
+    /// Emits and waits for the answer (`remoteSocket.timeout(ms).emitWithAck(...)`): the
+    /// arguments the client acked with (`[arg, ...]`; from a socket on another node, its
+    /// first one only, as for broadcasts), where Node resolves with a list of the one answer.
+    /// The reference's "operation has timed out" is [`AckError::Timeout`].
+    pub async fn emit_with_ack<T: Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> Result<Payload, AckError> {
+        let op = self.socket.own_room().timeout(self.timeout);
+        one_answer(op.emit_with_ack(event, args).await)
+    }
+}
+
+/// The answer of the one socket a room of its own reaches, as a single socket's ack is told:
+/// nobody reached (it has left) is [`AckError::Disconnected`].
+fn one_answer(replies: Replies) -> Result<Payload, AckError> {
+    match replies.all().next() {
+        Some(answer) => Ok(answer.clone()),
+        None if replies.timed_out => Err(AckError::Timeout),
+        None => Err(AckError::Disconnected),
     }
 }

@@ -9,9 +9,9 @@ mod namespace;
 mod socket;
 mod task;
 
-pub use broadcast::{BroadcastOp, FetchError, RemoteSocket};
+pub use broadcast::{BroadcastOp, FetchError, RemoteSocket, RemoteTimeout};
 pub use namespace::{Connecting, Namespace};
-pub use socket::{Ack, AckTimeout, Message, Socket, Timeout};
+pub use socket::{Ack, AckTimeout, ListenerId, Message, Socket, Timeout};
 
 use super::driver::{self, CallFn, Ctx, Link, NewSocket, RoomEvent, SocketHooks};
 use super::http::{self, IoService};

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -29,30 +29,135 @@ pub(super) type PacketFn<D> =
     Arc<dyn Fn(Socket<D>, Arc<packet::Event>) -> BoxFuture<Result<(), Rejection>> + Send + Sync>;
 pub(super) type ErrorFn<D> = Arc<dyn Fn(Socket<D>, Rejection) -> BoxFuture<()> + Send + Sync>;
 
+/// Names one listener of a socket's own, to remove it with [`Socket::off`] (Node's
+/// `off(event, fn)`, which compares closures: Rust cannot). Unique across sockets, so the id
+/// of another socket's listener removes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(u64);
+
+impl ListenerId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The listeners of one kind, in calling order.
+pub(super) struct List<F>(Vec<(ListenerId, F)>);
+
+impl<F> Default for List<F> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<F: Clone> List<F> {
+    fn add(&mut self, id: ListenerId, f: F, first: bool) {
+        let at = if first { 0 } else { self.0.len() };
+        self.0.insert(at, (id, f));
+    }
+
+    fn remove(&mut self, id: ListenerId) -> bool {
+        let before = self.0.len();
+        self.0.retain(|(i, _)| *i != id);
+        self.0.len() != before
+    }
+
+    /// The listeners to call now. Calls happen on this copy, outside the lock, so a listener
+    /// may add or remove listeners (itself included); one removed meanwhile still runs this
+    /// time, as in Node.
+    pub(super) fn snapshot(&self) -> Vec<F> {
+        self.0.iter().map(|(_, f)| f.clone()).collect()
+    }
+
+    fn ids(&self) -> Vec<ListenerId> {
+        self.0.iter().map(|(id, _)| *id).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// One socket's own listeners (`socket.on`, `onAny`, `use`...), registered from its handlers.
 pub(super) struct Listeners<D: Send + Sync + Clone + Default + 'static> {
-    pub(super) events: HashMap<String, Vec<EventFn<D>>>,
-    pub(super) any: Vec<AnyFn>,
-    pub(super) any_outgoing: Vec<AnyFn>,
-    pub(super) middleware: Vec<PacketFn<D>>,
-    pub(super) error: Vec<ErrorFn<D>>,
-    pub(super) disconnecting: Vec<DisconnectFn<D>>,
-    pub(super) disconnect: Vec<DisconnectFn<D>>,
-    pub(super) upgrade: Vec<SocketFn<D>>,
+    pub(super) events: HashMap<String, List<EventFn<D>>>,
+    pub(super) any: List<AnyFn>,
+    pub(super) any_outgoing: List<AnyFn>,
+    pub(super) middleware: List<PacketFn<D>>,
+    pub(super) error: List<ErrorFn<D>>,
+    pub(super) disconnecting: List<DisconnectFn<D>>,
+    pub(super) disconnect: List<DisconnectFn<D>>,
+    pub(super) upgrade: List<SocketFn<D>>,
 }
 
 impl<D: Send + Sync + Clone + Default + 'static> Default for Listeners<D> {
     fn default() -> Self {
         Listeners {
             events: HashMap::new(),
-            any: Vec::new(),
-            any_outgoing: Vec::new(),
-            middleware: Vec::new(),
-            error: Vec::new(),
-            disconnecting: Vec::new(),
-            disconnect: Vec::new(),
-            upgrade: Vec::new(),
+            any: List::default(),
+            any_outgoing: List::default(),
+            middleware: List::default(),
+            error: List::default(),
+            disconnecting: List::default(),
+            disconnect: List::default(),
+            upgrade: List::default(),
         }
+    }
+}
+
+impl<D: Send + Sync + Clone + Default + 'static> Listeners<D> {
+    fn remove(&mut self, id: ListenerId) -> bool {
+        let event = self
+            .events
+            .iter_mut()
+            .find_map(|(name, list)| list.remove(id).then(|| name.clone()));
+        if let Some(name) = event {
+            self.drop_if_empty(&name);
+            return true;
+        }
+        self.any.remove(id)
+            || self.any_outgoing.remove(id)
+            || self.middleware.remove(id)
+            || self.error.remove(id)
+            || self.disconnecting.remove(id)
+            || self.disconnect.remove(id)
+            || self.upgrade.remove(id)
+    }
+
+    /// Forgets an event nobody listens to any more, so that `event_names` leaves it out.
+    fn drop_if_empty(&mut self, event: &str) {
+        if self.events.get(event).is_some_and(List::is_empty) {
+            self.events.remove(event);
+        }
+    }
+
+    /// Removes the listeners of one name: an event's, and for the names Node's socket emits
+    /// itself (`error`, `disconnecting`, `disconnect`), the dedicated ones too, which Node
+    /// keeps in the same list.
+    fn clear(&mut self, event: &str) {
+        self.events.remove(event);
+        match event {
+            "error" => self.error = List::default(),
+            "disconnecting" => self.disconnecting = List::default(),
+            "disconnect" => self.disconnect = List::default(),
+            _ => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.any.is_empty()
+            && self.any_outgoing.is_empty()
+            && self.middleware.is_empty()
+            && self.error.is_empty()
+            && self.disconnecting.is_empty()
+            && self.disconnect.is_empty()
+            && self.upgrade.is_empty()
     }
 }
 
@@ -76,7 +181,7 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketState<D> {
     pub(super) fn notify_outgoing(&self, event: &packet::Event) {
         let listeners = lock(&self.listeners)
             .as_ref()
-            .map(|l| l.any_outgoing.clone())
+            .map(|l| l.any_outgoing.snapshot())
             .unwrap_or_default();
         for f in listeners {
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(event))) {
@@ -196,14 +301,13 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
 
     /// Runs when its connection moves from long-polling to WebSocket
     /// (`socket.conn.on("upgrade", ...)`).
-    pub fn on_upgrade<F, Fut>(&self, f: F) -> &Self
+    pub fn on_upgrade<F, Fut>(&self, f: F) -> ListenerId
     where
         F: Fn(Socket<D>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let f: SocketFn<D> = Arc::new(move |s| Box::pin(f(s)));
-        self.listeners(|l| l.upgrade.push(f));
-        self
+        self.add(|l| &mut l.upgrade, f, false)
     }
 
     /// Whether it is still connected (`socket.connected`).
@@ -241,89 +345,286 @@ impl<D: Send + Sync + Clone + Default + 'static> Socket<D> {
         r
     }
 
-    fn listeners<R>(&self, f: impl FnOnce(&mut Listeners<D>) -> R) -> R {
-        f(lock(&self.state.listeners).get_or_insert_with(Box::default))
+    /// Changes its listeners under their lock; without `create`, nothing happens (`None`) to a
+    /// socket that has none, which is left without any allocated. The registry of sockets with
+    /// outgoing listeners is kept in step here, under the same lock, so that an addition and
+    /// a removal racing leave it as the list is.
+    fn edit<R>(&self, create: bool, f: impl FnOnce(&mut Listeners<D>) -> R) -> Option<R> {
+        let mut guard = lock(&self.state.listeners);
+        let l = if create {
+            guard.get_or_insert_with(Box::default)
+        } else {
+            guard.as_mut()?
+        };
+        let watched = !l.any_outgoing.is_empty();
+        let r = f(l);
+        let watch = !l.any_outgoing.is_empty();
+        if watch != watched {
+            self.watch_outgoing(watch);
+        }
+        if l.is_empty() {
+            *guard = None;
+        }
+        Some(r)
+    }
+
+    fn read<R: Default>(&self, f: impl FnOnce(&Listeners<D>) -> R) -> R {
+        lock(&self.state.listeners)
+            .as_deref()
+            .map(f)
+            .unwrap_or_default()
+    }
+
+    fn add<F: Clone>(
+        &self,
+        list: impl FnOnce(&mut Listeners<D>) -> &mut List<F>,
+        f: F,
+        first: bool,
+    ) -> ListenerId {
+        let id = ListenerId::next();
+        self.add_as(id, list, f, first);
+        id
+    }
+
+    fn add_as<F: Clone>(
+        &self,
+        id: ListenerId,
+        list: impl FnOnce(&mut Listeners<D>) -> &mut List<F>,
+        f: F,
+        first: bool,
+    ) {
+        self.edit(true, |l| list(l).add(id, f, first));
+    }
+
+    /// Enters or leaves the registry the driver reads on every emit to learn whether anyone
+    /// listens to outgoing events. A socket that has left stays out: nothing would remove it.
+    pub(super) fn watch_outgoing(&self, watch: bool) {
+        let shared = &self.io.shared;
+        let mut map = lock(&shared.outgoing);
+        if watch && self.connected() {
+            if map.insert(self.handle, self.state.clone()).is_none() {
+                shared.outgoing_count.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if map.remove(&self.handle).is_some() {
+            shared.outgoing_count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Listens for an event from this socket (`socket.on(event, ...)`), after the
     /// namespace's own listeners of it. Listeners start in arrival order and run
-    /// concurrently with later events. If one panics, the socket is disconnected.
-    pub fn on<F, Fut>(&self, event: &str, f: F) -> &Self
+    /// concurrently with later events. If one panics, the socket is disconnected. The id
+    /// removes it ([`off`](Self::off)); most code never needs it.
+    pub fn on<F, Fut>(&self, event: &str, f: F) -> ListenerId
     where
         F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let f: EventFn<D> = Arc::new(move |s, m| Box::pin(f(s, m)));
-        self.listeners(|l| l.events.entry(event.to_owned()).or_default().push(f));
+        self.add_event(event, f, false)
+    }
+
+    /// The same as [`on`](Self::on), called before this socket's other listeners of the event
+    /// (`socket.prependListener`); the namespace's still come first.
+    pub fn prepend_listener<F, Fut>(&self, event: &str, f: F) -> ListenerId
+    where
+        F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_event(event, f, true)
+    }
+
+    fn add_event<F, Fut>(&self, event: &str, f: F, first: bool) -> ListenerId
+    where
+        F: Fn(Socket<D>, Message<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = ListenerId::next();
+        self.insert_event(id, event, Arc::new(move |s, m| Box::pin(f(s, m))), first);
+        id
+    }
+
+    fn insert_event(&self, id: ListenerId, event: &str, f: EventFn<D>, first: bool) {
+        self.add_as(
+            id,
+            |l| l.events.entry(event.to_owned()).or_default(),
+            f,
+            first,
+        );
+    }
+
+    /// Listens for the next occurrence of an event only (`socket.once`): removed as it is
+    /// called, so it may be an `FnOnce`.
+    pub fn once<F, Fut>(&self, event: &str, f: F) -> ListenerId
+    where
+        F: FnOnce(Socket<D>, Message<D>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = ListenerId::next();
+        let f = Mutex::new(Some(f));
+        let f: EventFn<D> = Arc::new(move |s, m| {
+            // Behind packet middleware that awaits, a later event may have taken this
+            // listener too before the first call removed it: the first call is the one.
+            let Some(f) = lock(&f).take() else {
+                return Box::pin(async {});
+            };
+            s.off(id);
+            Box::pin(f(s, m))
+        });
+        self.insert_event(id, event, f, false);
+        id
+    }
+
+    /// Removes one listener of this socket's own, of any kind (`socket.off(event, fn)`,
+    /// `removeListener`, `offAny(fn)`, `offAnyOutgoing(fn)`); whether it was there. Safe
+    /// from any listener, itself included: what already started goes on.
+    pub fn off(&self, id: ListenerId) -> bool {
+        self.edit(false, |l| l.remove(id)).unwrap_or(false)
+    }
+
+    /// Removes every listener of this socket's own for `event` (`removeAllListeners(event)`);
+    /// `"error"`, `"disconnecting"` and `"disconnect"` also remove the
+    /// [`on_error`](Self::on_error), [`on_disconnecting`](Self::on_disconnecting) and
+    /// [`on_disconnect`](Self::on_disconnect) ones, as Node keeps them as listeners of those
+    /// names. The namespace's listeners stay.
+    pub fn off_event(&self, event: &str) -> &Self {
+        self.edit(false, |l| l.clear(event));
         self
     }
 
-    /// Sees every event of this socket before its listeners (`socket.onAny`).
-    pub fn on_any(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> &Self {
-        self.listeners(|l| l.any.push(Arc::new(f)));
+    /// Removes every listener [`event_names`](Self::event_names) counts
+    /// (`removeAllListeners()`); as in Node, `on_any`, `on_any_outgoing` and packet
+    /// middleware stay (see [`off_any`](Self::off_any)), and so do `on_upgrade` listeners
+    /// (Node's are on `socket.conn`).
+    pub fn remove_all_listeners(&self) -> &Self {
+        self.edit(false, |l| {
+            l.events.clear();
+            l.error = List::default();
+            l.disconnecting = List::default();
+            l.disconnect = List::default();
+        });
         self
+    }
+
+    /// The names with a listener of this socket's own (`socket.eventNames()`): its events',
+    /// then `"error"`, `"disconnecting"`, `"disconnect"` if it has such listeners.
+    pub fn event_names(&self) -> Vec<String> {
+        self.read(|l| {
+            let mut names: Vec<String> = l.events.keys().cloned().collect();
+            names.sort();
+            let own = [
+                ("error", l.error.is_empty()),
+                ("disconnecting", l.disconnecting.is_empty()),
+                ("disconnect", l.disconnect.is_empty()),
+            ];
+            for (name, empty) in own {
+                if !empty && !l.events.contains_key(name) {
+                    names.push(name.to_owned());
+                }
+            }
+            names
+        })
+    }
+
+    /// How many listeners of this socket's own `event` has (`socket.listenerCount(event)`;
+    /// the namespace's are not counted).
+    pub fn listener_count(&self, event: &str) -> usize {
+        self.read(|l| l.events.get(event).map_or(0, List::len))
+    }
+
+    /// Sees every event of this socket before its listeners (`socket.onAny`), after the
+    /// `on_any` listeners registered before.
+    pub fn on_any(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> ListenerId {
+        self.add(|l| &mut l.any, Arc::new(f) as AnyFn, false)
+    }
+
+    /// The same as [`on_any`](Self::on_any), called before the others (`socket.prependAny`).
+    pub fn prepend_any(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> ListenerId {
+        self.add(|l| &mut l.any, Arc::new(f) as AnyFn, true)
+    }
+
+    /// Removes every `on_any` listener (`socket.offAny()`; one alone: [`off`](Self::off)).
+    pub fn off_any(&self) -> &Self {
+        self.edit(false, |l| l.any = List::default());
+        self
+    }
+
+    /// The `on_any` listeners, in calling order (`socket.listenersAny()`): their ids, which
+    /// [`off`](Self::off) takes, since closures cannot be compared or called back from here.
+    pub fn listeners_any(&self) -> Vec<ListenerId> {
+        self.read(|l| l.any.ids())
     }
 
     /// Sees every event emitted to this socket, broadcasts included (`socket.onAnyOutgoing`).
-    pub fn on_any_outgoing(&self, f: impl Fn(&packet::Event) + Send + Sync + 'static) -> &Self {
-        let first = self.listeners(|l| {
-            l.any_outgoing.push(Arc::new(f));
-            l.any_outgoing.len() == 1
-        });
-        if first {
-            let shared = &self.io.shared;
-            lock(&shared.outgoing).insert(self.handle, self.state.clone());
-            shared.outgoing_count.fetch_add(1, Ordering::Relaxed);
-        }
+    pub fn on_any_outgoing(
+        &self,
+        f: impl Fn(&packet::Event) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.add(|l| &mut l.any_outgoing, Arc::new(f) as AnyFn, false)
+    }
+
+    /// The same as [`on_any_outgoing`](Self::on_any_outgoing), called before the others
+    /// (`socket.prependAnyOutgoing`).
+    pub fn prepend_any_outgoing(
+        &self,
+        f: impl Fn(&packet::Event) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.add(|l| &mut l.any_outgoing, Arc::new(f) as AnyFn, true)
+    }
+
+    /// Removes every `on_any_outgoing` listener (`socket.offAnyOutgoing()`); emits to the
+    /// socket are no longer decoded for it.
+    pub fn off_any_outgoing(&self) -> &Self {
+        self.edit(false, |l| l.any_outgoing = List::default());
         self
+    }
+
+    /// The `on_any_outgoing` listeners' ids, in calling order (`listenersAnyOutgoing()`; see
+    /// [`listeners_any`](Self::listeners_any)).
+    pub fn listeners_any_outgoing(&self) -> Vec<ListenerId> {
+        self.read(|l| l.any_outgoing.ids())
     }
 
     /// A packet middleware (`socket.use(([event, ...args], next) => ...)`): runs on each of
     /// this socket's events before any listener, in registration order. An `Err` stops the
     /// event: no listener runs, and the socket's [`on_error`](Self::on_error) listeners get the
     /// error (as in Node, the client learns of it only if one of them tells it).
-    pub fn use_<F, Fut>(&self, f: F) -> &Self
+    pub fn use_<F, Fut>(&self, f: F) -> ListenerId
     where
         F: Fn(Socket<D>, Arc<packet::Event>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Rejection>> + Send + 'static,
     {
         let f: PacketFn<D> = Arc::new(move |s, e| Box::pin(f(s, e)));
-        self.listeners(|l| l.middleware.push(f));
-        self
+        self.add(|l| &mut l.middleware, f, false)
     }
 
     /// Gets the errors of this socket's packet middleware (`socket.on("error", ...)`).
-    pub fn on_error<F, Fut>(&self, f: F) -> &Self
+    pub fn on_error<F, Fut>(&self, f: F) -> ListenerId
     where
         F: Fn(Socket<D>, Rejection) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let f: ErrorFn<D> = Arc::new(move |s, e| Box::pin(f(s, e)));
-        self.listeners(|l| l.error.push(f));
-        self
+        self.add(|l| &mut l.error, f, false)
     }
 
     /// Runs when this socket is leaving (`socket.on("disconnecting", ...)`):
     /// [`rooms`](Self::rooms) still lists the rooms it was in.
-    pub fn on_disconnecting<F, Fut>(&self, f: F) -> &Self
+    pub fn on_disconnecting<F, Fut>(&self, f: F) -> ListenerId
     where
         F: Fn(Socket<D>, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let f: DisconnectFn<D> = Arc::new(move |s, r| Box::pin(f(s, r)));
-        self.listeners(|l| l.disconnecting.push(f));
-        self
+        self.add(|l| &mut l.disconnecting, f, false)
     }
 
     /// Runs when this socket has left (`socket.on("disconnect", ...)`).
-    pub fn on_disconnect<F, Fut>(&self, f: F) -> &Self
+    pub fn on_disconnect<F, Fut>(&self, f: F) -> ListenerId
     where
         F: Fn(Socket<D>, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let f: DisconnectFn<D> = Arc::new(move |s, r| Box::pin(f(s, r)));
-        self.listeners(|l| l.disconnect.push(f));
-        self
+        self.add(|l| &mut l.disconnect, f, false)
     }
 
     /// Emits an event to this socket (`socket.emit`). Arguments as for [`Encoded::event`]

@@ -9,7 +9,7 @@
 //! [`Options::handlers_in_flight`]: crate::io::tokio::Options::handlers_in_flight
 
 use super::namespace::{EventFn, Handlers};
-use super::socket::{Ack, Message, Socket};
+use super::socket::{Ack, List, Message, Socket};
 use crate::io::tokio::shared::{
     inbox, lock, panic_message, BoxFuture, SocketEvent, SocketRx, SocketTx,
 };
@@ -119,7 +119,7 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
                     socket.state.websocket.store(true, Ordering::Relaxed);
                     let listeners = lock(&socket.state.listeners)
                         .as_ref()
-                        .map(|l| l.upgrade.clone())
+                        .map(|l| l.upgrade.snapshot())
                         .unwrap_or_default();
                     for f in listeners {
                         let s = socket.clone();
@@ -129,7 +129,7 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
                 }
                 SocketEvent::Disconnected { reason, rooms } => {
                     *lock(&socket.state.left) = Some(rooms);
-                    forget_outgoing(&socket);
+                    socket.watch_outgoing(false);
                     Box::pin(leave(&socket, &handlers, reason)).await;
                     break;
                 }
@@ -139,7 +139,7 @@ fn run<D: Send + Sync + Clone + Default + 'static>(
         while !running.is_empty() {
             running.next().await;
         }
-        forget_outgoing(&socket);
+        socket.watch_outgoing(false);
     }
 }
 
@@ -152,7 +152,7 @@ async fn leave<D: Send + Sync + Clone + Default + 'static>(
 ) {
     let own = lock(&socket.state.listeners)
         .as_ref()
-        .map(|l| (l.disconnecting.clone(), l.disconnect.clone()))
+        .map(|l| (l.disconnecting.snapshot(), l.disconnect.snapshot()))
         .unwrap_or_default();
     let phases = [
         (&handlers.disconnecting, &own.0, "disconnecting handler"),
@@ -163,14 +163,6 @@ async fn leave<D: Send + Sync + Clone + Default + 'static>(
             let s = socket.clone();
             guarded(socket.clone(), what, move || f(s, reason)).await;
         }
-    }
-}
-
-/// Drops the socket from the outgoing listeners' registry.
-fn forget_outgoing<D: Send + Sync + Clone + Default + 'static>(socket: &Socket<D>) {
-    let shared = &socket.io.shared;
-    if lock(&shared.outgoing).remove(&socket.handle).is_some() {
-        shared.outgoing_count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -188,9 +180,12 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
         let l = lock(&socket.state.listeners);
         match l.as_ref() {
             Some(l) => (
-                l.middleware.clone(),
-                l.any.clone(),
-                l.events.get(event.name()).cloned().unwrap_or_default(),
+                l.middleware.snapshot(),
+                l.any.snapshot(),
+                l.events
+                    .get(event.name())
+                    .map(List::snapshot)
+                    .unwrap_or_default(),
             ),
             None => Default::default(),
         }
@@ -243,7 +238,7 @@ async fn dispatch<D: Send + Sync + Clone + Default + 'static>(
                 Ok(Err(rejection)) => {
                     let errors = lock(&s.state.listeners)
                         .as_ref()
-                        .map(|l| l.error.clone())
+                        .map(|l| l.error.snapshot())
                         .unwrap_or_default();
                     for f in errors {
                         let (s2, r) = (s.clone(), rejection.clone());
