@@ -212,7 +212,9 @@ async fn main() -> std::io::Result<()> {
                     let whispered = json!({"from": from, "text": text});
                     if let Some(target) = ctx.server.socket_by_sid(&to) {
                         let here = ctx.server.socket_namespace(target);
-                        if here.is_some_and(|n| ctx.server.namespace_name(n).is_some_and(|n| n == "/")) {
+                        if here
+                            .is_some_and(|n| ctx.server.namespace_name(n).is_some_and(|n| n == "/"))
+                        {
                             let sent = ctx.server.emit(target, "whispered", &(whispered,));
                             return json!(sent.is_ok());
                         }

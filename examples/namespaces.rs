@@ -78,8 +78,11 @@ async fn main() -> std::io::Result<()> {
         async move {
             let names = io
                 .query(|ctx| {
-                    let mut names: Vec<String> =
-                        ctx.server.namespaces().map(|(_, n)| n.to_string()).collect();
+                    let mut names: Vec<String> = ctx
+                        .server
+                        .namespaces()
+                        .map(|(_, n)| n.to_string())
+                        .collect();
                     names.sort();
                     names
                 })

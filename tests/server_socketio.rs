@@ -119,7 +119,10 @@ fn dynamic_namespaces_are_created_on_demand() {
     );
     let dyn1 = net.server.namespace("/dyn-1").expect("created");
     assert_eq!(net.server.socket_namespace(s1), Some(dyn1));
-    assert_eq!(net.server.namespace_name(dyn1).unwrap().to_string(), "/dyn-1");
+    assert_eq!(
+        net.server.namespace_name(dyn1).unwrap().to_string(),
+        "/dyn-1"
+    );
     // Another matching name is another namespace.
     let (b, _) = net.client(&["/"]);
     let s2 = net.join_nsp(b, "/dyn-2", 2);
@@ -182,7 +185,11 @@ fn a_child_whose_connects_are_all_refused_goes_at_once() {
         let events = namespace_events(&net.take_events());
         assert_eq!(events.len(), 2_000);
         assert_eq!(events[..2], ["+/dyn-0", "-/dyn-0"]);
-        assert_eq!(net.take_text(a).len(), 1_000, "each refused with a CONNECT_ERROR");
+        assert_eq!(
+            net.take_text(a).len(),
+            1_000,
+            "each refused with a CONNECT_ERROR"
+        );
         assert!(net.closed.is_empty());
     }
 }
@@ -232,13 +239,19 @@ fn without_cleanup_children_stay_and_named_namespaces_always_do() {
     let (a, _) = net.client(&["/"]);
     net.join_nsp(a, "/dyn-1", 1);
     net.ws_send(a, "41/dyn-1,");
-    assert!(net.server.namespace("/dyn-1").is_some(), "kept, as Node's default");
+    assert!(
+        net.server.namespace("/dyn-1").is_some(),
+        "kept, as Node's default"
+    );
     let mut net = dynamic(true);
     net.server.add_namespace("/dyn-2").unwrap();
     let (a, _) = net.client(&["/"]);
     net.join_nsp(a, "/dyn-2", 1);
     net.ws_send(a, "41/dyn-2,");
-    assert!(net.server.namespace("/dyn-2").is_some(), "the application's own");
+    assert!(
+        net.server.namespace("/dyn-2").is_some(),
+        "the application's own"
+    );
     // A child the application names later becomes its own too.
     net.join_nsp(a, "/dyn-3", 1);
     net.server.add_namespace("/dyn-3").unwrap();
@@ -255,14 +268,20 @@ fn a_pending_connect_keeps_an_empty_child() {
     net.ws_send(b, "40/dyn-1,");
     let (pending, ..) = net.take_connect_request();
     net.ws_send(a, "41/dyn-1,");
-    let nsp = net.server.namespace("/dyn-1").expect("kept for the pending CONNECT");
+    let nsp = net
+        .server
+        .namespace("/dyn-1")
+        .expect("kept for the pending CONNECT");
     let s = net.server.accept(pending, 2).unwrap();
     assert_eq!(net.server.socket_namespace(s), Some(nsp));
     // A CONNECT cancelled by its client, or dropped with its connection, lets it go.
     net.ws_send(a, "40/dyn-1,");
     let _ = net.take_connect_request();
     net.ws_send(b, "41/dyn-1,");
-    assert!(net.server.namespace("/dyn-1").is_some(), "a's CONNECT is pending");
+    assert!(
+        net.server.namespace("/dyn-1").is_some(),
+        "a's CONNECT is pending"
+    );
     net.ws_send(a, "41/dyn-1,");
     assert!(net.server.namespace("/dyn-1").is_none(), "cancelled");
     net.ws_send(b, "40/dyn-2,");
@@ -270,7 +289,10 @@ fn a_pending_connect_keeps_an_empty_child() {
     let now = net.now;
     net.server.handle_ws_closed(now, b);
     net.drain();
-    assert!(net.server.namespace("/dyn-2").is_none(), "dropped with its connection");
+    assert!(
+        net.server.namespace("/dyn-2").is_none(),
+        "dropped with its connection"
+    );
 }
 
 // ---- Accept and reject --------------------------------------------------------------------------

@@ -560,6 +560,8 @@ fuzz_target!(|data: &[u8]| {
             r.max_session_bytes = 2048;
             c.recovery = Some(r);
         }
+        // Its fifth bit: empty child namespaces (`/dyn...`) are removed.
+        c.cleanup_empty_child_namespaces = flags & 16 != 0;
         c
     };
     let mut server = Server::with_random(config, Box::new(SeededRandom::new(1))).unwrap();

@@ -825,7 +825,10 @@ impl Router {
             return Err("id index and slab disagree".into());
         }
         for (name, &slot) in &self.nsp_by_name {
-            let n = self.nsps.at(slot).ok_or("a name indexes a free namespace slot")?;
+            let n = self
+                .nsps
+                .at(slot)
+                .ok_or("a name indexes a free namespace slot")?;
             if n.retired || &n.name != name {
                 return Err(format!("namespace name {name:?} indexes another namespace"));
             }

@@ -191,15 +191,11 @@ impl<D> Server<D> {
                     continue;
                 }
             };
-            let Some(nsp) = nsps
-                .iter()
-                .copied()
-                .find(|n| {
-                    self.router
-                        .nsp_name(*n)
-                        .is_some_and(|name| name.as_ref() as &str == envelope.nsp)
-                })
-            else {
+            let Some(nsp) = nsps.iter().copied().find(|n| {
+                self.router
+                    .nsp_name(*n)
+                    .is_some_and(|name| name.as_ref() as &str == envelope.nsp)
+            }) else {
                 continue;
             };
             match self.on_envelope(now, nsp, envelope, Some(&e.id)) {

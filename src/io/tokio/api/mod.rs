@@ -252,9 +252,8 @@ impl<D: Send + Sync + Clone + Default + 'static> SocketIo<D> {
         F: Fn(String, serde_json::Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = bool> + Send + 'static,
     {
-        let decide = Arc::new(move |name, auth| -> shared::BoxFuture<bool> {
-            Box::pin(decide(name, auth))
-        });
+        let decide =
+            Arc::new(move |name, auth| -> shared::BoxFuture<bool> { Box::pin(decide(name, auth)) });
         self.add_parent(namespace::ParentRule::Later(decide))
     }
 

@@ -142,7 +142,11 @@ pub(super) fn decide<D: Send + Sync + Clone + Default + 'static>(
                 let mut reg = lock(&io.shared.registry);
                 let first = !reg.children.contains_key(&info.nsp);
                 reg.children.entry(info.nsp.clone()).or_insert(i);
-                let announce = if first { reg.new_namespace.clone() } else { Vec::new() };
+                let announce = if first {
+                    reg.new_namespace.clone()
+                } else {
+                    Vec::new()
+                };
                 (reg.handlers(&info.nsp).middleware_chain(), announce)
             };
             announce_namespace(&announce, &Namespace::existing(io.clone(), &info.nsp));
