@@ -640,4 +640,16 @@ impl<D: Send + Sync + Clone + Default + 'static> Namespace<D> {
     ) -> Result<(), CallError> {
         self.io.server_side_emit(&self.name, event, args)
     }
+
+    /// Emits to other nodes' servers and waits for each one's answer
+    /// (`nsp.serverSideEmitWithAck`); see [`SocketIo::server_side_emit_with_ack`].
+    pub async fn server_side_emit_with_ack<T: serde::Serialize + Send + 'static>(
+        &self,
+        event: &str,
+        args: T,
+    ) -> Result<crate::io::tokio::ServerSideResponses, CallError> {
+        self.io
+            .server_side_emit_with_ack(&self.name, event, args)
+            .await
+    }
 }
