@@ -19,6 +19,13 @@
 //! The report ends with one JSON line. Compare it with `fanout_load --rate 50`'s server CPU per
 //! delivery in the same session: the difference is what the server adds to the bare write.
 
+#[path = "common/bench.rs"]
+mod bench;
+// Its flags and the open-files limit; the rest of it is the WebSocket load generators'.
+#[allow(unused_imports)]
+#[path = "common/wsload.rs"]
+mod wsload;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -35,39 +42,22 @@ struct Settings {
 const HELP: &str = "\
 write_floor: the CPU cost of a bare non-blocking write to one of N loopback connections
 
-  --clients N      connections                          1000
-  --rate R         rounds per second (one write to each)  50
-  --duration SECS  measured time                          10
-  --frame BYTES    WebSocket frame length (>= 2, < 126)  100
-  --batch K        frames per write                        1
+  --clients N      connections                          WRITE_FLOOR_CLIENTS   1000
+  --rate R         rounds per second (one write to each) WRITE_FLOOR_RATE        50
+  --duration SECS  measured time                        WRITE_FLOOR_DURATION    10
+  --frame BYTES    WebSocket frame length (>= 2, < 126)  WRITE_FLOOR_FRAME      100
+  --batch K        frames per write                     WRITE_FLOOR_BATCH        1
 ";
 
 fn parse() -> Result<Settings, String> {
-    let mut s = Settings {
-        clients: 1000,
-        rate: 50.0,
-        duration: Duration::from_secs(10),
-        frame: 100,
-        batch: 1,
+    let f = wsload::Flags::parse("WRITE_FLOOR", HELP, &[])?;
+    let s = Settings {
+        clients: f.num("clients", 1000)?,
+        rate: f.num("rate", 50.0)?,
+        duration: f.secs("duration", 10.0)?,
+        frame: f.num("frame", 100)?,
+        batch: f.num("batch", 1)?,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--help" || a == "-h" {
-            print!("{HELP}");
-            std::process::exit(0);
-        }
-        let v = args.next().ok_or_else(|| format!("{a} needs a value"))?;
-        let bad = |_: std::num::ParseFloatError| format!("bad value for {a}: {v}");
-        let bad_n = |_: std::num::ParseIntError| format!("bad value for {a}: {v}");
-        match a.as_str() {
-            "--clients" => s.clients = v.parse().map_err(bad_n)?,
-            "--rate" => s.rate = v.parse().map_err(bad)?,
-            "--duration" => s.duration = Duration::from_secs_f64(v.parse().map_err(bad)?),
-            "--frame" => s.frame = v.parse().map_err(bad_n)?,
-            "--batch" => s.batch = v.parse().map_err(bad_n)?,
-            _ => return Err(format!("unknown flag {a}\n{HELP}")),
-        }
-    }
     if s.clients == 0 || s.batch == 0 || !(s.rate > 0.0 && s.rate.is_finite()) {
         return Err("--clients, --batch and --rate must be > 0".into());
     }
@@ -127,6 +117,15 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // One descriptor per connection here, and one in the reader, which inherits the limit.
+    let nofile = wsload::raise_nofile(s.clients as u64 + 64);
+    if nofile < s.clients as u64 + 16 {
+        eprintln!(
+            "open-files limit {nofile} is too low for {} connections",
+            s.clients
+        );
+        std::process::exit(2);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address").to_string();
     let mut child = Command::new(std::env::current_exe().expect("this binary"))
