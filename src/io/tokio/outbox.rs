@@ -3,7 +3,8 @@
 //!
 //! The driver queues each recipient's share of a broadcast (a reference to the one frame all
 //! recipients share) and, once per batch of the core's output, writes each connection's queue
-//! with one vectored `write` while the socket takes it: no task hop, no per-connection copy.
+//! with one `send` (a `sendmsg` for several frames) while the socket takes it: no task hop, no
+//! per-connection copy.
 //! Only when the socket would block is the rest handed to the connection's task, which writes
 //! it as the socket drains. Between writes nothing stays allocated.
 
@@ -46,9 +47,17 @@ impl Stream {
         }
     }
 
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    /// One `send` of a single buffer, or a `sendmsg` of several (not `writev`: on a socket, the
+    /// generic file path in front of it costs a tenth of a loopback write).
+    fn try_send(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::WRITABLE, || {
+                let sock = socket2::SockRef::from(s);
+                match bufs {
+                    [one] => sock.send(one),
+                    _ => sock.send_vectored(bufs),
+                }
+            }),
             #[cfg(unix)]
             Stream::Unix(s) => s.try_write_vectored(bufs),
         }
@@ -74,9 +83,55 @@ pub(crate) struct Outbox {
     wake: Notify,
 }
 
+/// A connection's frames, in order. The first waits in place: at a low rate a connection has
+/// one frame at a time, and queueing it then allocates nothing.
+#[derive(Default)]
+struct Frames {
+    /// `None` only when the queue is empty.
+    head: Option<Frame>,
+    rest: VecDeque<Frame>,
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn front(&self) -> Option<&Frame> {
+        self.head.as_ref()
+    }
+
+    fn push_back(&mut self, f: Frame) {
+        match self.head {
+            None => self.head = Some(f),
+            Some(_) => self.rest.push_back(f),
+        }
+    }
+
+    fn pop_front(&mut self) {
+        self.head = self.rest.pop_front();
+        if self.rest.is_empty() && self.rest.capacity() > 0 {
+            // A connection that caught up keeps no buffer.
+            self.rest = VecDeque::new();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Frame> {
+        self.head.iter().chain(&self.rest)
+    }
+
+    fn clear(&mut self) {
+        *self = Frames::default();
+    }
+}
+
 #[derive(Default)]
 struct Pending {
-    frames: VecDeque<Frame>,
+    frames: Frames,
     /// How much of the first frame is written.
     written: usize,
     /// The socket would block: the connection's task writes until the queue is empty.
@@ -155,7 +210,9 @@ impl Outbox {
         if p.frames.len() + frames.len() > self.limit {
             return Queued::Full;
         }
-        p.frames.extend(frames.iter().cloned());
+        for f in frames {
+            p.frames.push_back(f.clone());
+        }
         let dirty = !p.dirty && !p.handed_over;
         p.dirty |= dirty;
         let blocked = !p.blocked && p.frames.len() > high;
@@ -265,14 +322,20 @@ impl Outbox {
     /// Writes until the queue is empty or the socket would block.
     fn write(&self, p: &mut Pending) -> Wrote {
         let mut failed = p.failed;
-        while !p.frames.is_empty() && !failed {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut n = 0;
-            for (slot, f) in slices.iter_mut().zip(&p.frames) {
-                *slot = IoSlice::new(if n == 0 { &f[p.written..] } else { f });
-                n += 1;
-            }
-            match self.stream.try_write_vectored(&slices[..n]) {
+        while let Some(head) = p.frames.front().filter(|_| !failed) {
+            let sent = if p.frames.len() == 1 {
+                // The usual case at a low rate: no slices to build.
+                self.stream.try_send(&[IoSlice::new(&head[p.written..])])
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut n = 0;
+                for (slot, f) in slices.iter_mut().zip(p.frames.iter()) {
+                    *slot = IoSlice::new(if n == 0 { &f[p.written..] } else { f });
+                    n += 1;
+                }
+                self.stream.try_send(&slices[..n])
+            };
+            match sent {
                 Ok(0) => failed = true,
                 Ok(mut wrote) => {
                     // Frames wholly written leave the queue; the next one may be part written.
@@ -297,14 +360,47 @@ impl Outbox {
             p.frames.clear();
             p.written = 0;
         }
-        if p.frames.is_empty() {
-            // An idle connection keeps no buffer.
-            p.frames = VecDeque::new();
-        }
         let unblocked = p.blocked && p.frames.len() < self.low();
         if unblocked {
             p.blocked = false;
         }
         Wrote { unblocked, failed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(b: u8) -> Frame {
+        Arc::new(vec![b])
+    }
+
+    #[test]
+    fn frames_keep_their_order_and_one_frame_allocates_nothing() {
+        let mut q = Frames::default();
+        assert!(q.is_empty() && q.front().is_none());
+        q.push_back(frame(1));
+        assert_eq!((q.len(), q.rest.capacity()), (1, 0));
+        for b in 2..=4 {
+            q.push_back(frame(b));
+        }
+        let order: Vec<u8> = q.iter().map(|f| f[0]).collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+        let mut popped = Vec::new();
+        while let Some(f) = q.front() {
+            popped.push(f[0]);
+            q.pop_front();
+            // Once only the head is left, the rest gives its buffer back.
+            if q.len() <= 1 {
+                assert_eq!(q.rest.capacity(), 0);
+            }
+        }
+        assert_eq!(popped, [1, 2, 3, 4]);
+        assert!(q.is_empty());
+        q.push_back(frame(5));
+        q.push_back(frame(6));
+        q.clear();
+        assert!(q.is_empty() && q.rest.capacity() == 0);
     }
 }
