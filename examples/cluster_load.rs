@@ -664,7 +664,7 @@ async fn run_kind(s: Arc<Settings>, kind: Kind, c: &Cluster) -> Result<KindResul
             receivers[me] = Some(tokio::spawn(async move {
                 let l = &s.load;
                 let (name, what) = (format!("c{me}"), format!("{addr}: "));
-                let ws = shared
+                let ws: Ws = shared
                     .connect_client(&addr, l.read_buffer, Some(&name), Some(ROOM), &what)
                     .await?;
                 let (payload, sample) = (l.payload, l.sample);

@@ -4,7 +4,10 @@
 //! publishes `42["broadcast","<payload>"]` as fast as a bounded in-flight window allows; the
 //! server emits `42["news","<payload>"]` to the N-1 others, which check that nothing is lost or
 //! duplicated and sample the latency. The server's CPU time and memory are read from
-//! `/proc/<pid>` (Linux).
+//! `/proc/<pid>` (Linux). The publisher speaks through tokio-tungstenite; the receivers through
+//! a lean client of their own (`common/rawws.rs`), since on a shared machine every microsecond
+//! a receiver spends is taken from the server (`--tungstenite` puts them back on
+//! tokio-tungstenite, as round 1 measured).
 //!
 //! ```sh
 //! cargo build --release --features tokio --examples
@@ -42,6 +45,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wsload::rawws::RawWs;
 use wsload::{
     cpu_ticks, json_f, json_u, machine_busy_ticks, now_ns, status_bytes, ticks_s, write_payload,
     BoxError, Broadcasts, Load, Monitor, Shared, Totals, Waits, Ws,
@@ -61,6 +65,8 @@ struct Settings {
     server_bin: Option<String>,
     server_pid: Option<u32>,
     settle: Duration,
+    /// Receivers on tokio-tungstenite instead of the lean client.
+    tungstenite: bool,
 }
 
 const HELP: &str = "\
@@ -86,10 +92,12 @@ fanout_load: the end-to-end fan-out benchmark's load generator
   --read-buffer BYTES   per-client WebSocket read buffer           FANOUT_READ_BUFFER 8192
   --sample K            latency of one delivery in K per receiver  FANOUT_SAMPLE   1
   --settle SECS         idle time before reading the server's RSS  FANOUT_SETTLE   0.5
+  --tungstenite         receivers on tokio-tungstenite, not the
+                        lean client (what round 1 measured with)   FANOUT_TUNGSTENITE=1
   --drain-timeout SECS  wait for the last deliveries at most       FANOUT_DRAIN_TIMEOUT 30
 ";
 fn parse_settings() -> Result<Settings, String> {
-    let f = wsload::Flags::parse("FANOUT", HELP, &["spawn-server"])?;
+    let f = wsload::Flags::parse("FANOUT", HELP, &["spawn-server", "tungstenite"])?;
     let addr = match f.get("url").or_else(|| f.get("addr")) {
         Some(a) => {
             let a = a.trim_start_matches("ws://").trim_start_matches("http://");
@@ -100,6 +108,7 @@ fn parse_settings() -> Result<Settings, String> {
     Ok(Settings {
         addr,
         spawn_server: f.on("spawn-server"),
+        tungstenite: f.on("tungstenite"),
         server_bin: f.get("server-bin"),
         server_pid: f
             .get("server-pid")
@@ -303,15 +312,25 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
         let pub_tx = if me == 0 { pub_tx.take() } else { None };
         let task = tokio::spawn(async move {
             let l = &s.load;
-            let ws = shared
-                .connect_client(&s.addr, l.read_buffer, None, None, "")
-                .await?;
+            let (payload, sample) = (l.payload, l.sample);
             if let Some(tx) = pub_tx {
+                let ws: Ws = shared
+                    .connect_client(&s.addr, l.read_buffer, None, None, "")
+                    .await?;
                 let _ = tx.send(ws);
                 return None;
             }
-            let (payload, sample) = (l.payload, l.sample);
-            Some(wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await)
+            Some(if s.tungstenite {
+                let ws: Ws = shared
+                    .connect_client(&s.addr, l.read_buffer, None, None, "")
+                    .await?;
+                wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await
+            } else {
+                let ws: RawWs = shared
+                    .connect_client(&s.addr, l.read_buffer, None, None, "")
+                    .await?;
+                wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await
+            })
         });
         if me > 0 {
             receivers.push((me, task));

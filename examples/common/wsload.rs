@@ -9,6 +9,9 @@
 #![allow(dead_code)]
 
 pub use crate::bench::{now_ns, status_bytes, BoxError, Ws};
+#[path = "rawws.rs"]
+pub mod rawws;
+use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -464,14 +467,14 @@ impl Shared {
 
     /// Connects one client (`--connect-concurrency` handshakes at a time) and counts it in;
     /// keeps the first failure, with `what` in front.
-    pub async fn connect_client(
+    pub async fn connect_client<C: Conn>(
         &self,
         addr: &str,
         read_buffer: usize,
         name: Option<&str>,
         room: Option<&str>,
         what: &str,
-    ) -> Option<Ws> {
+    ) -> Option<C> {
         let permit = self.gate.acquire().await.expect("semaphore");
         match connect_retrying(addr, read_buffer, name, room).await {
             Ok(ws) => {
@@ -578,6 +581,83 @@ impl Monitor {
 // ---------------------------------------------------------------------------------------------
 // Wire
 
+/// A client's WebSocket as the Socket.IO handshake and the receivers use it: tokio-tungstenite
+/// ([`Ws`]), or the lean [`rawws::RawWs`].
+pub trait Conn: Send + Sized + 'static {
+    /// [`connect`] with this client.
+    fn dial(
+        addr: &str,
+        read_buffer: usize,
+        name: Option<&str>,
+        room: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<Self, BoxError>> + Send;
+    /// The next text message; `Err` once the connection ended, with why.
+    fn recv_text(&mut self) -> impl std::future::Future<Output = Result<Bytes, String>> + Send;
+    fn send_text(
+        &mut self,
+        text: &str,
+    ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send;
+    /// Closes our side.
+    fn close_conn(self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Conn for Ws {
+    async fn dial(
+        addr: &str,
+        read_buffer: usize,
+        name: Option<&str>,
+        room: Option<&str>,
+    ) -> Result<Self, BoxError> {
+        connect(addr, read_buffer, name, room).await
+    }
+
+    async fn recv_text(&mut self) -> Result<Bytes, String> {
+        loop {
+            match self.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(Bytes::from(t)),
+                Some(Ok(Message::Close(c))) => return Err(format!("close frame {c:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("error: {e}")),
+                None => return Err("closed".into()),
+            }
+        }
+    }
+
+    async fn send_text(&mut self, text: &str) -> Result<(), BoxError> {
+        Ok(self.send(Message::text(text)).await?)
+    }
+
+    async fn close_conn(mut self) {
+        let _ = self.close(None).await;
+    }
+}
+
+impl Conn for rawws::RawWs {
+    async fn dial(
+        addr: &str,
+        read_buffer: usize,
+        name: Option<&str>,
+        room: Option<&str>,
+    ) -> Result<Self, BoxError> {
+        connect_raw(addr, read_buffer, name, room).await
+    }
+
+    async fn recv_text(&mut self) -> Result<Bytes, String> {
+        match self.recv().await {
+            rawws::Incoming::Text(t) => Ok(t),
+            rawws::Incoming::Ended(why) => Err(why),
+        }
+    }
+
+    async fn send_text(&mut self, text: &str) -> Result<(), BoxError> {
+        Ok(rawws::RawWs::send_text(self, text).await?)
+    }
+
+    async fn close_conn(self) {
+        self.close().await;
+    }
+}
+
 /// Opens a Socket.IO session on `/` (with auth `{"name": name}` if given), answering pings on
 /// the way; joins `room` with `420["join","<room>"]` and waits for its ack if asked.
 pub async fn connect(
@@ -593,13 +673,37 @@ pub async fn connect(
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(url.into_client_request()?, tcp, Some(config))
             .await?;
+    socketio_open(&mut ws, name, room).await?;
+    Ok(ws)
+}
+
+/// [`connect`] over the lean client ([`rawws::RawWs`]).
+pub async fn connect_raw(
+    addr: &str,
+    read_buffer: usize,
+    name: Option<&str>,
+    room: Option<&str>,
+) -> Result<rawws::RawWs, BoxError> {
+    let mut ws = rawws::RawWs::connect(addr, read_buffer).await?;
+    socketio_open(&mut ws, name, room).await?;
+    Ok(ws)
+}
+
+/// The Socket.IO side of [`connect`], on an open WebSocket.
+async fn socketio_open<C: Conn>(
+    ws: &mut C,
+    name: Option<&str>,
+    room: Option<&str>,
+) -> Result<(), BoxError> {
     let mut state = 0; // 0: Engine.IO open expected, 1: CONNECT ack, 2: join ack
     loop {
-        let msg = ws.next().await.ok_or("closed during the handshake")??;
-        let Message::Text(t) = msg else { continue };
-        let t = t.as_str();
+        let t = ws
+            .recv_text()
+            .await
+            .map_err(|e| format!("during the handshake: {e}"))?;
+        let t = std::str::from_utf8(&t).map_err(|_| "a text frame that is not UTF-8")?;
         if t == "2" {
-            ws.send(Message::text("3")).await?;
+            ws.send_text("3").await?;
             continue;
         }
         match (state, room) {
@@ -608,18 +712,17 @@ pub async fn connect(
                     Some(name) => format!(r#"40{{"name":"{name}"}}"#),
                     None => "40".to_owned(),
                 };
-                ws.send(Message::text(open)).await?;
+                ws.send_text(&open).await?;
                 state = 1;
             }
-            (1, None) if t.starts_with("40{\"sid\":") => return Ok(ws),
+            (1, None) if t.starts_with("40{\"sid\":") => return Ok(()),
             (1, Some(room)) if t.starts_with("40{\"sid\":") => {
-                ws.send(Message::text(format!(r#"420["join","{room}"]"#)))
-                    .await?;
+                ws.send_text(&format!(r#"420["join","{room}"]"#)).await?;
                 state = 2;
             }
             (2, Some(room)) if t.starts_with("430[") => {
                 if t.contains(&format!("\"{room}\"")) {
-                    return Ok(ws);
+                    return Ok(());
                 }
                 return Err(format!("join acked without the room: {t:?}").into());
             }
@@ -632,15 +735,15 @@ pub async fn connect(
 
 /// [`connect`], retried with backoff for a moment (a listen backlog can overflow while
 /// hundreds of clients connect at once).
-pub async fn connect_retrying(
+pub async fn connect_retrying<C: Conn>(
     addr: &str,
     read_buffer: usize,
     name: Option<&str>,
     room: Option<&str>,
-) -> Result<Ws, BoxError> {
+) -> Result<C, BoxError> {
     let mut delay = Duration::from_millis(50);
     for _ in 0..5 {
-        match connect(addr, read_buffer, name, room).await {
+        match C::dial(addr, read_buffer, name, room).await {
             Ok(ws) => return Ok(ws),
             Err(_) => {
                 tokio::time::sleep(delay).await;
@@ -648,7 +751,7 @@ pub async fn connect_retrying(
             }
         }
     }
-    connect(addr, read_buffer, name, room).await
+    C::dial(addr, read_buffer, name, room).await
 }
 
 pub fn hex16(b: &[u8]) -> Option<u64> {
@@ -700,8 +803,8 @@ pub struct RxReport {
 
 /// Receives `<prefix><payload>"]` frames of `payload` bytes until the end-of-run broadcast,
 /// checking the sequence numbers; samples the latency of one delivery in `sample`.
-pub async fn receiver(
-    mut ws: Ws,
+pub async fn receiver<C: Conn>(
+    mut ws: C,
     me: usize,
     shared: Arc<Shared>,
     prefix: &[u8],
@@ -731,7 +834,7 @@ pub async fn receiver(
     let mut now = 0u64;
     let mut unchecked = REFRESH;
     loop {
-        let next = match ws.next().now_or_never() {
+        let next = match ws.recv_text().now_or_never() {
             Some(m) => {
                 unchecked += 1;
                 if unchecked >= REFRESH {
@@ -741,31 +844,20 @@ pub async fn receiver(
                 m
             }
             None => {
-                let m = ws.next().await;
+                let m = ws.recv_text().await;
                 now = now_ns();
                 unchecked = 0;
                 m
             }
         };
         let msg = match next {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                r.lost_connection = Some(format!("error: {e}"));
-                break;
-            }
-            None => {
-                r.lost_connection = Some("closed".into());
+            Ok(m) => m,
+            Err(why) => {
+                r.lost_connection = Some(why);
                 break;
             }
         };
-        let t = match &msg {
-            Message::Text(t) => t.as_bytes(),
-            Message::Close(c) => {
-                r.lost_connection = Some(format!("close frame {c:?}"));
-                break;
-            }
-            _ => continue,
-        };
+        let t = &msg[..];
         // With connection state recovery on, an event carries its offset as one more string
         // argument: `…","<offset>"]`.
         let end = prefix.len() + payload;
@@ -825,7 +917,7 @@ pub async fn receiver(
             }
         } else if t == b"2" {
             shared.pongs.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = ws.send(Message::text("3")).await {
+            if let Err(e) = ws.send_text("3").await {
                 r.lost_connection = Some(format!("sending a pong: {e}"));
                 break;
             }
@@ -842,7 +934,7 @@ pub async fn receiver(
         shared.wake_publisher();
     }
     // Close our side once the run is over; the publisher may still be running otherwise.
-    let _ = ws.close(None).await;
+    ws.close_conn().await;
     r
 }
 
