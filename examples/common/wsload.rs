@@ -1,6 +1,7 @@
 //! What the two fan-out load generators share (`fanout_load`, `cluster_load`): flags with the
 //! environment as fallback, `/proc` CPU readings and the open-files limit, a latency
-//! histogram, the raw Socket.IO client over WebSocket, the receivers that check every delivery,
+//! histogram, the raw Socket.IO client over WebSocket (on tokio-tungstenite, or the lean
+//! [`rawws`] for receivers), the receivers that check every delivery,
 //! the publisher's flow control, and the totals over the receivers.
 //!
 //! A broadcast's payload is `<seq:16 hex>:<t:16 hex>:` padded with `.`, where `t` is
