@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use wsload::rawws::RawWs;
 use wsload::{
     cpu_ticks, json_f, json_u, machine_busy_ticks, now_ns, status_bytes, ticks_s, write_payload,
-    BoxError, Broadcasts, Load, Monitor, Shared, Totals, Waits, Ws,
+    BoxError, Broadcasts, Conn, Load, Monitor, RxReport, Shared, Totals, Waits, Ws,
 };
 
 /// What the receivers expect in front of the payload.
@@ -282,6 +282,21 @@ fn main() {
     }
 }
 
+/// Connects one client with `C`, counted in `shared`.
+async fn client<C: Conn>(shared: &Shared, s: &Settings) -> Option<C> {
+    let l = &s.load;
+    shared
+        .connect_client(&s.addr, l.read_buffer, None, None, "")
+        .await
+}
+
+/// Connects receiver `me` with `C` and checks what it gets until the end of the run.
+async fn receive<C: Conn>(shared: Arc<Shared>, s: &Settings, me: usize) -> Option<RxReport> {
+    let ws: C = client(&shared, s).await?;
+    let (payload, sample) = (s.load.payload, s.load.sample);
+    Some(wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await)
+}
+
 async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
     let l = &s.load;
     let n = l.clients;
@@ -297,7 +312,7 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
     let rss_before = pid.and_then(rss_bytes);
 
     // Connect everyone: client 0 publishes, the others receive. Fail fast if nobody listens.
-    wsload::connect(&s.addr, l.read_buffer, None, None)
+    wsload::connect::<Ws>(&s.addr, l.read_buffer, None, None)
         .await
         .map_err(|e| format!("connecting to {}: {e}", s.addr))?
         .close(None)
@@ -311,26 +326,16 @@ async fn run(s: Arc<Settings>) -> Result<(), BoxError> {
         let (shared, s) = (shared.clone(), s.clone());
         let pub_tx = if me == 0 { pub_tx.take() } else { None };
         let task = tokio::spawn(async move {
-            let l = &s.load;
-            let (payload, sample) = (l.payload, l.sample);
             if let Some(tx) = pub_tx {
-                let ws: Ws = shared
-                    .connect_client(&s.addr, l.read_buffer, None, None, "")
-                    .await?;
+                let ws: Ws = client(&shared, &s).await?;
                 let _ = tx.send(ws);
                 return None;
             }
-            Some(if s.tungstenite {
-                let ws: Ws = shared
-                    .connect_client(&s.addr, l.read_buffer, None, None, "")
-                    .await?;
-                wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await
+            if s.tungstenite {
+                receive::<Ws>(shared, &s, me).await
             } else {
-                let ws: RawWs = shared
-                    .connect_client(&s.addr, l.read_buffer, None, None, "")
-                    .await?;
-                wsload::receiver(ws, me, shared, NEWS_PREFIX, payload, sample).await
-            })
+                receive::<RawWs>(shared, &s, me).await
+            }
         });
         if me > 0 {
             receivers.push((me, task));

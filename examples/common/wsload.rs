@@ -585,12 +585,10 @@ impl Monitor {
 /// A client's WebSocket as the Socket.IO handshake and the receivers use it: tokio-tungstenite
 /// ([`Ws`]), or the lean [`rawws::RawWs`].
 pub trait Conn: Send + Sized + 'static {
-    /// [`connect`] with this client.
-    fn dial(
+    /// Opens a WebSocket to `GET /socket.io/?EIO=4&transport=websocket` on `addr`.
+    fn open(
         addr: &str,
         read_buffer: usize,
-        name: Option<&str>,
-        room: Option<&str>,
     ) -> impl std::future::Future<Output = Result<Self, BoxError>> + Send;
     /// The next text message; `Err` once the connection ended, with why.
     fn recv_text(&mut self) -> impl std::future::Future<Output = Result<Bytes, String>> + Send;
@@ -603,13 +601,15 @@ pub trait Conn: Send + Sized + 'static {
 }
 
 impl Conn for Ws {
-    async fn dial(
-        addr: &str,
-        read_buffer: usize,
-        name: Option<&str>,
-        room: Option<&str>,
-    ) -> Result<Self, BoxError> {
-        connect(addr, read_buffer, name, room).await
+    async fn open(addr: &str, read_buffer: usize) -> Result<Self, BoxError> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+        let request = url.into_client_request()?;
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await?;
+        Ok(ws)
     }
 
     async fn recv_text(&mut self) -> Result<Bytes, String> {
@@ -634,13 +634,8 @@ impl Conn for Ws {
 }
 
 impl Conn for rawws::RawWs {
-    async fn dial(
-        addr: &str,
-        read_buffer: usize,
-        name: Option<&str>,
-        room: Option<&str>,
-    ) -> Result<Self, BoxError> {
-        connect_raw(addr, read_buffer, name, room).await
+    async fn open(addr: &str, read_buffer: usize) -> Result<Self, BoxError> {
+        rawws::RawWs::connect(addr, read_buffer).await
     }
 
     async fn recv_text(&mut self) -> Result<Bytes, String> {
@@ -661,31 +656,13 @@ impl Conn for rawws::RawWs {
 
 /// Opens a Socket.IO session on `/` (with auth `{"name": name}` if given), answering pings on
 /// the way; joins `room` with `420["join","<room>"]` and waits for its ack if asked.
-pub async fn connect(
+pub async fn connect<C: Conn>(
     addr: &str,
     read_buffer: usize,
     name: Option<&str>,
     room: Option<&str>,
-) -> Result<Ws, BoxError> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(url.into_client_request()?, tcp, Some(config))
-            .await?;
-    socketio_open(&mut ws, name, room).await?;
-    Ok(ws)
-}
-
-/// [`connect`] over the lean client ([`rawws::RawWs`]).
-pub async fn connect_raw(
-    addr: &str,
-    read_buffer: usize,
-    name: Option<&str>,
-    room: Option<&str>,
-) -> Result<rawws::RawWs, BoxError> {
-    let mut ws = rawws::RawWs::connect(addr, read_buffer).await?;
+) -> Result<C, BoxError> {
+    let mut ws = C::open(addr, read_buffer).await?;
     socketio_open(&mut ws, name, room).await?;
     Ok(ws)
 }
@@ -744,7 +721,7 @@ pub async fn connect_retrying<C: Conn>(
 ) -> Result<C, BoxError> {
     let mut delay = Duration::from_millis(50);
     for _ in 0..5 {
-        match C::dial(addr, read_buffer, name, room).await {
+        match connect(addr, read_buffer, name, room).await {
             Ok(ws) => return Ok(ws),
             Err(_) => {
                 tokio::time::sleep(delay).await;
@@ -752,7 +729,7 @@ pub async fn connect_retrying<C: Conn>(
             }
         }
     }
-    C::dial(addr, read_buffer, name, room).await
+    connect(addr, read_buffer, name, room).await
 }
 
 pub fn hex16(b: &[u8]) -> Option<u64> {
