@@ -196,8 +196,8 @@ impl Engine {
         }
         self.flush_polling();
         self.current = self.out.pop_front();
-        let gens = &self.gens;
-        self.current.as_ref().map(|out| out.as_transmit(gens))
+        let (gens, more) = (&self.gens, !self.out.is_empty());
+        self.current.as_ref().map(|out| out.as_transmit(gens, more))
     }
 
     /// The next event. Call after every input until it returns `None`.

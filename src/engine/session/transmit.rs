@@ -25,6 +25,10 @@ pub enum Transmit<'a> {
         /// `volatile` flag): the core already skipped the connections it knows are blocked, and
         /// a transport may skip those that block while it writes this batch.
         volatile: bool,
+        /// Whether more output is already waiting behind this batch. A transport that gathers
+        /// each connection's frames into one write may write a batch with nothing behind it at
+        /// once, with no queue in between.
+        more: bool,
     },
     /// Answer the held long-polling GET `request` with `body` (status 200,
     /// `text/plain; charset=UTF-8`).
@@ -163,7 +167,7 @@ pub(crate) enum Out {
 }
 
 impl Out {
-    pub(crate) fn as_transmit<'a>(&'a self, gens: &'a [u32]) -> Transmit<'a> {
+    pub(crate) fn as_transmit<'a>(&'a self, gens: &'a [u32], more: bool) -> Transmit<'a> {
         match self {
             Out::Ws {
                 to,
@@ -175,6 +179,7 @@ impl Out {
                 frames,
                 compress: *compress,
                 volatile: *volatile,
+                more,
             },
             Out::Poll {
                 request,

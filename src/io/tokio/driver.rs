@@ -393,6 +393,58 @@ struct Writer {
     outbox: Arc<Outbox>,
 }
 
+/// Where [`Outbox::queue`]'s and [`Outbox::send`]'s answers leave a connection.
+struct Outcome<'a> {
+    dirty: &'a mut Vec<ConnectionHandle>,
+    blocked: &'a mut Vec<ConnectionHandle>,
+    slow: &'a mut Vec<ConnectionHandle>,
+}
+
+impl Outcome<'_> {
+    /// Notes what `queued` says of `conn`; whether it has frames to write now. With `listed`,
+    /// such a connection joins the batch's list of queues to write at its end.
+    fn note(&mut self, conn: ConnectionHandle, queued: Queued, listed: bool) -> bool {
+        match queued {
+            Queued::Yes { dirty, blocked } => {
+                if dirty && listed {
+                    self.dirty.push(conn);
+                }
+                if blocked {
+                    self.blocked.push(conn);
+                }
+                dirty
+            }
+            Queued::Full => {
+                self.slow.push(conn);
+                false
+            }
+            Queued::Gone | Queued::Skipped => false,
+        }
+    }
+}
+
+/// Has the runtime's other workers write `part`'s queues, in `tasks` shares: on loopback a
+/// write also pays for the receiving side of TCP, and one thread writing a large broadcast
+/// alone would make its last recipients wait for all the others.
+fn write_shares<C: Core>(
+    link: &Link<C>,
+    mut part: Vec<(ConnectionHandle, Arc<Outbox>)>,
+    tasks: usize,
+) {
+    let share = part.len().div_ceil(tasks.max(1));
+    while !part.is_empty() {
+        let mine = part.split_off(part.len().saturating_sub(share));
+        let link = link.clone();
+        tokio::spawn(async move {
+            for (conn, outbox) in mine {
+                if outbox.write_now().unblocked {
+                    link.input(Cmd::Unblock(conn)).await;
+                }
+            }
+        });
+    }
+}
+
 /// The driver's state, lent to application calls ([`SocketIo::call`](super::SocketIo::call)):
 /// the core itself, and the adapter's tables.
 pub struct Ctx<C: Core> {
@@ -663,28 +715,17 @@ impl<C: Core> Ctx<C> {
     }
 
     /// Writes, once per connection, everything this batch queued for it; `unblocked` gets the
-    /// connections whose queue fell under its low-water mark. Past [`SHARED_WRITES`] connections the
-    /// runtime's other workers write a share each: on loopback a write also pays for the
-    /// receiving side of TCP, and one thread writing a large broadcast alone would make its
-    /// last recipients wait for all the others.
+    /// connections whose queue fell under its low-water mark. Past [`SHARED_WRITES`]
+    /// connections the runtime's other workers write a share each ([`write_shares`]).
     fn write_queued(&mut self, unblocked: &mut Vec<ConnectionHandle>) {
         let mut dirty = std::mem::take(&mut self.dirty);
         if dirty.len() >= SHARED_WRITES && self.workers > 1 {
-            let share = dirty.len() / self.workers;
-            for _ in 1..self.workers {
-                let part: Vec<_> = dirty
-                    .drain(dirty.len() - share..)
-                    .filter_map(|conn| self.writer(conn).map(|w| (conn, w.outbox.clone())))
-                    .collect();
-                let link = self.link.clone();
-                tokio::spawn(async move {
-                    for (conn, outbox) in part {
-                        if outbox.write_now().unblocked {
-                            link.input(Cmd::Unblock(conn)).await;
-                        }
-                    }
-                });
-            }
+            let others = dirty.len() / self.workers * (self.workers - 1);
+            let part = dirty
+                .drain(dirty.len() - others..)
+                .filter_map(|conn| self.writer(conn).map(|w| (conn, w.outbox.clone())))
+                .collect();
+            write_shares(&self.link, part, self.workers - 1);
         }
         for conn in dirty.drain(..) {
             if let Some(w) = self.writer(conn) {
@@ -710,32 +751,53 @@ impl<C: Core> Ctx<C> {
                         to,
                         frames,
                         volatile,
+                        more,
                         ..
                     } => {
                         // Framed once: every recipient queues the same buffers.
                         self.wire.clear();
                         self.wire.extend(frames.iter().map(ws::wire_frame));
-                        for conn in to {
-                            let Some(w) = self
-                                .writers
+                        let writers = &self.writers;
+                        let writer = |conn: ConnectionHandle| {
+                            writers
                                 .get(conn.index())
                                 .and_then(Option::as_ref)
                                 .filter(|w| w.conn == conn)
-                            else {
-                                continue;
-                            };
-                            match w.outbox.queue(&self.wire, volatile) {
-                                Queued::Yes { dirty, blocked: b } => {
-                                    if dirty {
-                                        self.dirty.push(conn);
-                                    }
-                                    if b {
-                                        blocked.push(conn);
-                                    }
+                        };
+                        let mut outcome = Outcome {
+                            dirty: &mut self.dirty,
+                            blocked: &mut blocked,
+                            slow: &mut slow,
+                        };
+                        let mut recipients = to.iter();
+                        // With nothing behind this batch, each recipient's frames go out now
+                        // (`send`) rather than at the end of the batch; past SHARED_WRITES the
+                        // other workers take a share first, queued here so that what the next
+                        // batch queues stays behind it.
+                        let others = if !more && to.len() >= SHARED_WRITES && self.workers > 1 {
+                            to.len() / self.workers * (self.workers - 1)
+                        } else {
+                            0
+                        };
+                        if others > 0 {
+                            let mut part = Vec::with_capacity(others);
+                            for conn in recipients.by_ref().take(others) {
+                                let Some(w) = writer(conn) else { continue };
+                                let queued = w.outbox.queue(&self.wire, volatile);
+                                if outcome.note(conn, queued, false) {
+                                    part.push((conn, w.outbox.clone()));
                                 }
-                                Queued::Full => slow.push(conn),
-                                Queued::Gone | Queued::Skipped => {}
                             }
+                            write_shares(&self.link, part, self.workers - 1);
+                        }
+                        for conn in recipients {
+                            let Some(w) = writer(conn) else { continue };
+                            let queued = if more {
+                                w.outbox.queue(&self.wire, volatile)
+                            } else {
+                                w.outbox.send(&self.wire, volatile)
+                            };
+                            outcome.note(conn, queued, true);
                         }
                     }
                     Transmit::PollResponse { request, body, .. } => {

@@ -63,6 +63,31 @@ impl Stream {
         }
     }
 
+    /// Sends `frames` in order, the first from byte `offset` on, as far as one call takes them.
+    fn send_frames<'a>(
+        &self,
+        offset: usize,
+        mut frames: impl Iterator<Item = &'a Frame>,
+    ) -> io::Result<usize> {
+        let Some(first) = frames.next() else {
+            return Ok(0);
+        };
+        let first = IoSlice::new(&first[offset..]);
+        let Some(second) = frames.next() else {
+            // The usual case at a low rate: no slices to build.
+            return self.try_send(&[first]);
+        };
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        slices[0] = first;
+        slices[1] = IoSlice::new(second);
+        let mut n = 2;
+        for (slot, f) in slices[2..].iter_mut().zip(frames) {
+            *slot = IoSlice::new(f);
+            n += 1;
+        }
+        self.try_send(&slices[..n])
+    }
+
     async fn writable(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.writable().await,
@@ -146,6 +171,30 @@ struct Pending {
     failed: bool,
 }
 
+impl Pending {
+    /// `wrote` more bytes went out: the frames wholly written leave the queue, and the next one
+    /// may be part written.
+    fn advance(&mut self, mut wrote: usize) {
+        while let Some(f) = self.frames.front() {
+            let left = f.len() - self.written;
+            if wrote < left {
+                self.written += wrote;
+                break;
+            }
+            wrote -= left;
+            self.written = 0;
+            self.frames.pop_front();
+        }
+    }
+
+    /// The socket failed: nothing more is written, and nothing waits.
+    fn fail(&mut self) {
+        self.failed = true;
+        self.frames.clear();
+        self.written = 0;
+    }
+}
+
 /// What [`Outbox::queue`] did.
 pub(crate) enum Queued {
     /// Queued. `dirty`: the first frames since the last write (the driver writes them at the
@@ -196,6 +245,62 @@ impl Outbox {
     /// them now (as Node drops them when its transport is not writable).
     pub(crate) fn queue(&self, frames: &[Frame], volatile: bool) -> Queued {
         self.push(frames, volatile, self.high())
+    }
+
+    /// Writes `frames` now, from the caller's buffers, when nothing waits before them: the
+    /// delivery of a broadcast with no other output behind it (every delivery at a low rate)
+    /// is one `send`, with nothing queued and no second pass. What the socket does not take
+    /// waits for the connection's task; when something already waits, this is
+    /// [`queue`](Self::queue).
+    pub(crate) fn send(&self, frames: &[Frame], volatile: bool) -> Queued {
+        let mut p = lock(&self.pending);
+        if p.closing || p.failed {
+            return Queued::Gone;
+        }
+        if !p.frames.is_empty() || p.handed_over || frames.len() > self.limit {
+            drop(p);
+            return self.queue(frames, volatile);
+        }
+        let sent = self.stream.send_frames(0, frames.iter());
+        match &sent {
+            Ok(n) if *n == frames.iter().map(|f| f.len()).sum::<usize>() => {
+                return Queued::Yes {
+                    dirty: false,
+                    blocked: false,
+                }
+            }
+            Err(e) if volatile && e.kind() == io::ErrorKind::WouldBlock => return Queued::Skipped,
+            _ => {}
+        }
+        for f in frames {
+            p.frames.push_back(f.clone());
+        }
+        match sent {
+            Ok(0) => p.fail(),
+            Ok(wrote) => p.advance(wrote),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => p.fail(),
+        }
+        if p.failed {
+            p.handed_over = true;
+            drop(p);
+            self.wake.notify_one();
+            return Queued::Gone;
+        }
+        // The socket would block: the rest is the connection's task's to write.
+        p.handed_over = true;
+        let blocked = p.frames.len() > self.high();
+        p.blocked |= blocked;
+        drop(p);
+        self.wake.notify_one();
+        Queued::Yes {
+            dirty: false,
+            blocked,
+        }
     }
 
     /// [`queue`](Self::queue), with `high` as the mark past which the connection is blocked.
@@ -322,43 +427,17 @@ impl Outbox {
     /// Writes until the queue is empty or the socket would block.
     fn write(&self, p: &mut Pending) -> Wrote {
         let mut failed = p.failed;
-        while let Some(head) = p.frames.front().filter(|_| !failed) {
-            let sent = if p.frames.len() == 1 {
-                // The usual case at a low rate: no slices to build.
-                self.stream.try_send(&[IoSlice::new(&head[p.written..])])
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let mut n = 0;
-                for (slot, f) in slices.iter_mut().zip(p.frames.iter()) {
-                    *slot = IoSlice::new(if n == 0 { &f[p.written..] } else { f });
-                    n += 1;
-                }
-                self.stream.try_send(&slices[..n])
-            };
-            match sent {
+        while !p.frames.is_empty() && !failed {
+            match self.stream.send_frames(p.written, p.frames.iter()) {
                 Ok(0) => failed = true,
-                Ok(mut wrote) => {
-                    // Frames wholly written leave the queue; the next one may be part written.
-                    while let Some(f) = p.frames.front() {
-                        let left = f.len() - p.written;
-                        if wrote < left {
-                            p.written += wrote;
-                            break;
-                        }
-                        wrote -= left;
-                        p.written = 0;
-                        p.frames.pop_front();
-                    }
-                }
+                Ok(wrote) => p.advance(wrote),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => failed = true,
             }
         }
         if failed {
-            p.failed = true;
-            p.frames.clear();
-            p.written = 0;
+            p.fail();
         }
         let unblocked = p.blocked && p.frames.len() < self.low();
         if unblocked {
@@ -374,6 +453,104 @@ mod tests {
 
     fn frame(b: u8) -> Frame {
         Arc::new(vec![b])
+    }
+
+    /// An outbox on one end of a loopback TCP connection, and the other end.
+    async fn pair(limit: usize) -> (Arc<Outbox>, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (peer, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let stream = Stream::Tcp(accepted.unwrap().0);
+        (Arc::new(Outbox::new(stream, limit)), peer.unwrap())
+    }
+
+    #[tokio::test]
+    async fn send_writes_at_once_and_leaves_what_the_socket_refuses_to_the_task() {
+        use tokio::io::AsyncReadExt;
+        let (outbox, mut peer) = pair(16).await;
+        let small = Arc::new(b"hello".to_vec());
+        // More frames than may ever wait: a slow consumer, nothing sent.
+        assert!(matches!(
+            outbox.send(&vec![small.clone(); 17], false),
+            Queued::Full
+        ));
+        // An idle connection: written at once, nothing left waiting.
+        let idle = outbox.send(std::slice::from_ref(&small), false);
+        assert!(matches!(
+            idle,
+            Queued::Yes {
+                dirty: false,
+                blocked: false
+            }
+        ));
+        assert!(lock(&outbox.pending).frames.is_empty());
+        let mut got = [0; 5];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        // More than the socket takes: the rest waits for the connection's task.
+        let big = Arc::new(vec![7u8; 32 << 20]);
+        assert!(matches!(
+            outbox.send(std::slice::from_ref(&big), false),
+            Queued::Yes { dirty: false, .. }
+        ));
+        {
+            let p = lock(&outbox.pending);
+            assert!(p.handed_over && p.frames.len() == 1 && p.written > 0);
+        }
+        // Behind it a volatile frame is dropped, and another waits its turn.
+        assert!(matches!(
+            outbox.send(std::slice::from_ref(&small), true),
+            Queued::Skipped
+        ));
+        assert!(matches!(
+            outbox.send(std::slice::from_ref(&small), false),
+            Queued::Yes { dirty: false, .. }
+        ));
+        let task = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.write_loop(|| async {}).await }
+        });
+        let mut all = vec![0; big.len() + 5];
+        peer.read_exact(&mut all).await.unwrap();
+        assert!(all[..big.len()].iter().all(|&b| b == 7));
+        assert_eq!(&all[big.len()..], b"hello");
+        // Once the task has caught up, the next frame goes out at once again.
+        for _ in 0..1000 {
+            if !lock(&outbox.pending).handed_over {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let again = outbox.send(std::slice::from_ref(&small), false);
+        assert!(matches!(
+            again,
+            Queued::Yes {
+                dirty: false,
+                blocked: false
+            }
+        ));
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn send_to_a_closed_peer_ends_the_connection() {
+        let (outbox, peer) = pair(16).await;
+        drop(peer);
+        let f = Arc::new(vec![1u8; 1024]);
+        // The kernel may take the first send; the peer's reset fails a later one.
+        let mut gone = false;
+        for _ in 0..100 {
+            if matches!(outbox.send(std::slice::from_ref(&f), false), Queued::Gone) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(gone && outbox.failed());
+        assert!(matches!(outbox.send(&[f], false), Queued::Gone));
     }
 
     #[test]
