@@ -393,6 +393,14 @@ struct Writer {
     outbox: Arc<Outbox>,
 }
 
+/// `conn`'s writer in `writers`, if it is still the one open.
+fn writer_of(writers: &[Option<Writer>], conn: ConnectionHandle) -> Option<&Writer> {
+    writers
+        .get(conn.index())
+        .and_then(Option::as_ref)
+        .filter(|w| w.conn == conn)
+}
+
 /// Where [`Outbox::queue`]'s and [`Outbox::send`]'s answers leave a connection.
 struct Outcome<'a> {
     dirty: &'a mut Vec<ConnectionHandle>,
@@ -490,10 +498,7 @@ impl<C: Core> Ctx<C> {
 
     /// Whether `conn` talks over a WebSocket.
     pub(crate) fn is_websocket(&self, conn: ConnectionHandle) -> bool {
-        self.writers
-            .get(conn.index())
-            .and_then(Option::as_ref)
-            .is_some_and(|w| w.conn == conn)
+        writer_of(&self.writers, conn).is_some()
     }
 }
 
@@ -757,13 +762,7 @@ impl<C: Core> Ctx<C> {
                         // Framed once: every recipient queues the same buffers.
                         self.wire.clear();
                         self.wire.extend(frames.iter().map(ws::wire_frame));
-                        let writers = &self.writers;
-                        let writer = |conn: ConnectionHandle| {
-                            writers
-                                .get(conn.index())
-                                .and_then(Option::as_ref)
-                                .filter(|w| w.conn == conn)
-                        };
+                        let writer = |conn| writer_of(&self.writers, conn);
                         let mut outcome = Outcome {
                             dirty: &mut self.dirty,
                             blocked: &mut blocked,

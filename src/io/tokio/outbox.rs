@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::shared::lock;
@@ -187,6 +187,22 @@ impl Pending {
         }
     }
 
+    /// Takes in what one send did; whether to send again (`false`: the socket would block, or
+    /// failed).
+    fn sent(&mut self, r: io::Result<usize>) -> bool {
+        match r {
+            Ok(0) => self.fail(),
+            Ok(wrote) => {
+                self.advance(wrote);
+                return true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+            Err(_) => self.fail(),
+        }
+        false
+    }
+
     /// The socket failed: nothing more is written, and nothing waits.
     fn fail(&mut self) {
         self.failed = true;
@@ -275,32 +291,27 @@ impl Outbox {
         for f in frames {
             p.frames.push_back(f.clone());
         }
-        match sent {
-            Ok(0) => p.fail(),
-            Ok(wrote) => p.advance(wrote),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
-            Err(_) => p.fail(),
-        }
-        if p.failed {
-            p.handed_over = true;
-            drop(p);
-            self.wake.notify_one();
-            return Queued::Gone;
-        }
-        // The socket would block: the rest is the connection's task's to write.
+        p.sent(sent);
+        // What the socket did not take is the connection's task's to write; failed, it ends.
+        let queued = if p.failed {
+            Queued::Gone
+        } else {
+            let blocked = p.frames.len() > self.high();
+            p.blocked |= blocked;
+            Queued::Yes {
+                dirty: false,
+                blocked,
+            }
+        };
+        self.hand_over(p);
+        queued
+    }
+
+    /// Gives the writing to the connection's task and wakes it.
+    fn hand_over(&self, mut p: MutexGuard<'_, Pending>) {
         p.handed_over = true;
-        let blocked = p.frames.len() > self.high();
-        p.blocked |= blocked;
         drop(p);
         self.wake.notify_one();
-        Queued::Yes {
-            dirty: false,
-            blocked,
-        }
     }
 
     /// [`queue`](Self::queue), with `high` as the mark past which the connection is blocked.
@@ -349,9 +360,7 @@ impl Outbox {
         let r = self.write(&mut p);
         // Blocked, the rest goes to the connection's task; failed, that task ends.
         if !p.frames.is_empty() || p.failed {
-            p.handed_over = true;
-            drop(p);
-            self.wake.notify_one();
+            self.hand_over(p);
         }
         r
     }
@@ -364,9 +373,7 @@ impl Outbox {
         }
         p.closing = true;
         p.frames.push_back(frame);
-        p.handed_over = true;
-        drop(p);
-        self.wake.notify_one();
+        self.hand_over(p);
     }
 
     /// Queues a pong and writes it now if the socket takes it. `false` if the queue is full or
@@ -426,19 +433,13 @@ impl Outbox {
 
     /// Writes until the queue is empty or the socket would block.
     fn write(&self, p: &mut Pending) -> Wrote {
-        let mut failed = p.failed;
-        while !p.frames.is_empty() && !failed {
-            match self.stream.send_frames(p.written, p.frames.iter()) {
-                Ok(0) => failed = true,
-                Ok(wrote) => p.advance(wrote),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => failed = true,
+        while !p.frames.is_empty() && !p.failed {
+            let sent = self.stream.send_frames(p.written, p.frames.iter());
+            if !p.sent(sent) {
+                break;
             }
         }
-        if failed {
-            p.fail();
-        }
+        let failed = p.failed;
         let unblocked = p.blocked && p.frames.len() < self.low();
         if unblocked {
             p.blocked = false;
@@ -453,6 +454,17 @@ mod tests {
 
     fn frame(b: u8) -> Frame {
         Arc::new(vec![b])
+    }
+
+    /// Whether `send` wrote everything at once and left nothing waiting.
+    fn all_sent(q: &Queued) -> bool {
+        matches!(
+            q,
+            Queued::Yes {
+                dirty: false,
+                blocked: false
+            }
+        )
     }
 
     /// An outbox on one end of a loopback TCP connection, and the other end.
@@ -476,14 +488,7 @@ mod tests {
             Queued::Full
         ));
         // An idle connection: written at once, nothing left waiting.
-        let idle = outbox.send(std::slice::from_ref(&small), false);
-        assert!(matches!(
-            idle,
-            Queued::Yes {
-                dirty: false,
-                blocked: false
-            }
-        ));
+        assert!(all_sent(&outbox.send(std::slice::from_ref(&small), false)));
         assert!(lock(&outbox.pending).frames.is_empty());
         let mut got = [0; 5];
         peer.read_exact(&mut got).await.unwrap();
@@ -522,14 +527,7 @@ mod tests {
             }
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let again = outbox.send(std::slice::from_ref(&small), false);
-        assert!(matches!(
-            again,
-            Queued::Yes {
-                dirty: false,
-                blocked: false
-            }
-        ));
+        assert!(all_sent(&outbox.send(std::slice::from_ref(&small), false)));
         peer.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
         task.abort();
